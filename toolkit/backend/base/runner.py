@@ -1,0 +1,108 @@
+"""The one inference interface: every backend (PyTorch, ONNX Runtime, TensorRT, remote) is a Runner.
+
+``infer``, ``bench`` and ``parity`` only ever see this class. The base owns the public methods and the
+input checks; a backend fills ``_activate_impl``, ``_infer_impl``, ``_deactivate_impl`` and
+``_input_specs_impl``. Tensors cross the interface as numpy arrays named by the model's I/O names
+(``input``: N x 3 x H x W float32, normalised; ``logits``: N x K x H x W float32).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+
+from toolkit.checkpoint import ModelMeta
+from toolkit.errors import InputShapeError, ToolkitError
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, numpy dtype and shape of one input; None marks a dynamic dimension."""
+
+    name: str
+    dtype: np.dtype
+    shape: tuple[int | None, ...]
+
+
+class BaseRunner:
+    """activate() -> infer(feed) ... -> deactivate(); also a context manager."""
+
+    backend = "base"
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or self.backend
+        self.is_active = False
+        self.last_inference_time: float | None = None  # seconds, of the last infer() call
+        self.meta: ModelMeta | None = None  # label space and normalisation, when the model carries them
+        self.precision = "fp32"
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def activate(self) -> BaseRunner:
+        if not self.is_active:
+            self._activate_impl()
+            self.is_active = True
+        return self
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self._deactivate_impl()
+            self.is_active = False
+
+    def __enter__(self) -> BaseRunner:
+        return self.activate()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.deactivate()
+
+    # -- inference ---------------------------------------------------------------------------------
+    def input_specs(self) -> list[TensorSpec]:
+        """The inputs this runner expects (after activate())."""
+        self._require_active()
+        return self._input_specs_impl()
+
+    def infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch; checks names, dtypes and static dimensions first."""
+        self._require_active()
+        self._check_feed(feed)
+        start = time.perf_counter()
+        out = self._infer_impl(feed)
+        self.last_inference_time = time.perf_counter() - start
+        return out
+
+    def _require_active(self) -> None:
+        if not self.is_active:
+            raise ToolkitError(f"runner '{self.name}' is not active: call activate() or use 'with'")
+
+    def _check_feed(self, feed: dict[str, np.ndarray]) -> None:
+        specs = {s.name: s for s in self._input_specs_impl()}
+        if set(feed) != set(specs):
+            raise InputShapeError(f"runner '{self.name}' expects inputs {sorted(specs)}, got {sorted(feed)}")
+        for name, arr in feed.items():
+            spec = specs[name]
+            if arr.dtype != spec.dtype:
+                raise InputShapeError(f"input '{name}': dtype {arr.dtype}, expected {spec.dtype}")
+            if len(arr.shape) != len(spec.shape) or any(
+                e is not None and e != a for e, a in zip(spec.shape, arr.shape, strict=False)
+            ):
+                shown = "x".join("?" if d is None else str(d) for d in spec.shape)
+                raise InputShapeError(f"input '{name}': shape {'x'.join(map(str, arr.shape))}, expected {shown}")
+
+    # -- for backends ------------------------------------------------------------------------------
+    def _activate_impl(self) -> None:
+        raise NotImplementedError
+
+    def _deactivate_impl(self) -> None:
+        pass
+
+    def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _input_specs_impl(self) -> list[TensorSpec]:
+        return [TensorSpec(INPUT_NAME, np.dtype(np.float32), (None, 3, None, None))]

@@ -1,0 +1,38 @@
+"""The ``toolkit`` command: one Typer app, one module per command (each exposes ``register(app)``)."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="toolkit",
+    help="SegNet deployment toolkit: train, export to ONNX, quantize (FP16/INT8), build TensorRT "
+    "engines, check mIoU parity and run real-time video segmentation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """Keeps ``toolkit`` a command group even while it has a single command."""
+
+
+# Order is the order of `toolkit --help`. A command module must import heavy libraries lazily.
+COMMAND_MODULES = ["info"]
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"toolkit.cli.{_name}").register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    from toolkit.cli.common import setup_logging
+
+    setup_logging()
+    app()

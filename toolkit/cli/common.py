@@ -1,0 +1,54 @@
+"""Shared CLI plumbing: one-line errors with exit codes, help epilogs, shape parsing."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from toolkit.errors import InputShapeError, ToolkitError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+log = logging.getLogger("toolkit")
+
+
+def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn a ToolkitError into 'error: <message>' on stderr and its exit code (2 usage, 1 check)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ToolkitError as e:
+            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(e.exit_code) from None
+        except KeyboardInterrupt:
+            typer.secho("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def examples(*lines: str) -> str:
+    """Help epilog listing copy-pasteable examples (Typer keeps the line breaks with \\b)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'1x3x360x480' -> (1, 3, 360, 480); a clear error otherwise."""
+    try:
+        dims = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputShapeError(f"shape '{text}': expected integers joined by 'x', e.g. 1x3x360x480") from None
+    if not dims or any(d <= 0 for d in dims):
+        raise InputShapeError(f"shape '{text}': every dimension must be positive")
+    return dims
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")

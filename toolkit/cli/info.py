@@ -1,0 +1,56 @@
+"""``toolkit info``: versions, hardware, and a model's parameters and FLOPs."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors, parse_shape
+
+
+@handle_errors
+def info(
+    model: str | None = typer.Option(None, "--model", "-m", help="Architecture name (enhanced, segnet) to size."),
+    width: int = typer.Option(64, help="Base width w of the architecture."),
+    num_classes: int = typer.Option(11, help="Number of classes of the classifier."),
+    input_shape: str = typer.Option("1x3x360x480", "--input-shape", help="Shape NxCxHxW for the FLOP count."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+) -> None:
+    """Report library versions, GPU and CPU features; with --model, parameter count and FLOPs per frame."""
+    from toolkit.sysinfo import system_info
+
+    report: dict = {"system": system_info()}
+    if model is not None:
+        from toolkit.models import create_model
+        from toolkit.models.complexity import count_conv_macs, count_parameters
+        from toolkit.models.segnet import check_input_hw
+
+        shape = parse_shape(input_shape)
+        if len(shape) != 4:
+            raise typer.BadParameter("--input-shape must be NxCxHxW")
+        check_input_hw(shape[2], shape[3])
+        net = create_model(model, num_classes=num_classes, width=width, unpool="mask").eval()
+        macs = count_conv_macs(net, shape)  # type: ignore[arg-type]
+        report["model"] = {"name": model, "width": width, "num_classes": num_classes,
+                           "input_shape": list(shape), "params": count_parameters(net),
+                           "macs": macs, "flops": 2 * macs, "gflops": round(2 * macs / 1e9, 3)}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    s = report["system"]
+    flags = ", ".join(k for k, v in s["cpu_flags"].items() if v) or "none detected"
+    for key in ("toolkit", "python", "torch", "onnx", "onnxruntime", "tensorrt"):
+        typer.echo(f"{key:<13}{s[key]}")
+    typer.echo(f"{'cuda':<13}{', '.join(s['gpus']) if s['cuda_available'] else 'no GPU'}")
+    typer.echo(f"{'cpu':<13}{s['cpu']} ({s['cpu_threads']} threads); {flags}")
+    if "model" in report:
+        m = report["model"]
+        typer.echo(f"{'model':<13}{m['name']} w={m['width']} classes={m['num_classes']}: "
+                   f"{m['params'] / 1e6:.3f} M params, {m['gflops']:.2f} GFLOPs per "
+                   f"{'x'.join(map(str, m['input_shape']))} frame")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples("toolkit info", "toolkit info --model enhanced --json",
+                                "toolkit info --model segnet --width 32 --input-shape 1x3x180x240"))(info)
