@@ -1,0 +1,170 @@
+"""The threaded pipeline end to end: every frame in order, playable outputs on every kind of stop, summaries."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from video_helpers import HW, NUM_CLASSES, FakeRunner, count_frames
+
+from toolkit.backend import make_runner
+from toolkit.errors import ToolkitError
+from toolkit.evaluate import predict_logits
+from toolkit.video import OverlayStyle, RetryingSource, infer_video
+from toolkit.video.pipeline import STAGES, Pipeline, RunSummary
+from toolkit.video.sinks import MaskSink, Sink, VideoFileSink
+from toolkit.video.sources import FrameSource, SourceLostError
+
+
+class Endless(FrameSource):
+    """A file-like (non-live) source of numbered frames; pixel (0, 0) carries the frame number."""
+
+    name = "endless"
+
+    def __init__(self, live: bool = False, limit: int = 10**6) -> None:
+        self.live, self.limit, self.n = live, limit, 0
+
+    def read(self) -> np.ndarray | None:
+        if self.n >= self.limit:
+            return None
+        frame = np.full((*HW, 3), 50, np.uint8)
+        frame[0, 0] = self.n % 256
+        self.n += 1
+        return frame
+
+
+def _check_summary(s: RunSummary) -> None:
+    assert set(s.stages) == set(STAGES)
+    for stage in STAGES:
+        assert s.stages[stage]["p95_ms"] >= s.stages[stage]["p50_ms"] >= 0
+    assert s.fps > 0 and s.wall_s > 0 and s.latency_ms["n"] == s.frames
+    json.dumps(s.as_dict())
+
+
+def test_file_to_video_and_masks_match_reference(clip: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out, masks = tmp_path / "out.mp4", tmp_path / "masks"
+    with make_runner(tiny_checkpoint) as runner:
+        s = infer_video(runner, str(clip), output=out, masks=masks, workers=2,
+                        style=OverlayStyle(side_by_side=True))
+        _check_summary(s)
+        assert (s.frames, s.dropped, s.unreadable, s.cancelled, s.error) == (6, 0, 0, 0, None)
+        assert s.stopped_by == "end of source" and s.backend == "torch" and s.input_shape == [1, 3, *HW]
+        assert count_frames(out) == 6 and not list(tmp_path.glob(".*partial*"))
+        cap = cv2.VideoCapture(str(out))
+        assert (cap.get(cv2.CAP_PROP_FRAME_WIDTH), cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (2 * HW[1], HW[0])
+        # masks in source order, equal to the evaluation path's argmax on the same decoded frames
+        files = sorted(masks.glob("*.png"))
+        assert [f.name for f in files] == [f"{i:06d}.png" for i in range(6)]
+        src = cv2.VideoCapture(str(clip))
+        meta = runner.meta
+        for f in files:
+            _ok, bgr = src.read()
+            ref = predict_logits(runner, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), meta.dataset.mean, meta.dataset.std,
+                                 meta.input_size).argmax(0)
+            got = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+            assert got.dtype == np.uint8 and got.max() < NUM_CLASSES and np.array_equal(got, ref)
+
+
+def test_image_folder_with_unreadable_file(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), np.full((40, 60, 3), 30 * i, np.uint8))  # resized to 64x96
+    (folder / "002b.png").write_bytes(b"garbage")
+    with FakeRunner() as runner:
+        s = infer_video(runner, str(folder), output=tmp_path / "o.avi", masks=tmp_path / "m")
+    assert (s.frames, s.unreadable) == (4, 1) and count_frames(tmp_path / "o.avi") == 4
+    assert cv2.imread(str(tmp_path / "m" / "000000.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)
+
+
+def test_stop_request_flushes_a_playable_file(tmp_path: Path) -> None:
+    """Ctrl-C simulated through the stop event from the frame callback: the file closes, nothing truncated."""
+    out = tmp_path / "stopped.mp4"
+    handle: dict[str, Pipeline] = {}
+
+    def on_frame(n: int) -> None:
+        if n == 3:
+            handle["p"].request_stop("interrupted (Ctrl-C)")
+
+    with FakeRunner(delay_s=0.01) as runner:
+        s = infer_video(runner, Endless(), output=out, on_start=lambda p: handle.update(p=p), on_frame=on_frame)
+    assert s.stopped_by == "interrupted (Ctrl-C)" and s.error is None and 3 <= s.frames <= 3 + 4
+    assert count_frames(out) == s.frames
+
+
+class InterruptingSink(Sink):
+    def __init__(self, at: int) -> None:
+        self.at, self.n = at, 0
+
+    def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
+        self.n += 1
+        if self.n == self.at:
+            raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_in_main_thread(tmp_path: Path) -> None:
+    out = tmp_path / "ki.mp4"
+    with FakeRunner() as runner:
+        from toolkit.video.overlay import Overlay
+
+        video = VideoFileSink(out, fps=10)
+        pipe = Pipeline(Endless(), runner, Overlay(runner.meta.dataset.class_names, runner.meta.dataset.palette),
+                        [video, InterruptingSink(at=5)])
+        s = pipe.run()
+    assert s.stopped_by == "interrupted (Ctrl-C)" and s.frames >= 4
+    assert count_frames(out) == video.frames >= 5
+
+
+def test_live_source_lost_mid_stream_is_retried_then_reported(tmp_path: Path) -> None:
+    class Dying(Endless):
+        live = True
+
+        def read(self) -> np.ndarray | None:
+            if self.n >= 4:
+                raise SourceLostError("no frame received")
+            return super().read()
+
+    src = RetryingSource(Dying(live=True), retries=2, delay_s=0.0)
+    out = tmp_path / "live.mp4"
+    with FakeRunner() as runner:
+        s = infer_video(runner, src, output=out)
+    assert s.stopped_by == "error" and "did not come back after 2 reconnect attempts" in (s.error or "")
+    assert 1 <= s.frames <= 4 and count_frames(out) == s.frames
+
+
+def test_live_source_drops_stale_frames() -> None:
+    with FakeRunner(delay_s=0.02) as runner:
+        s = infer_video(runner, Endless(live=True, limit=200))
+    assert s.dropped > 0 and s.frames + s.dropped + s.cancelled <= 200 and s.frames > 0
+
+
+def test_stage_failure_still_closes_output(tmp_path: Path) -> None:
+    class Broken(FakeRunner):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls > 3:  # warm-up + 2 frames, then the model fails
+                raise ToolkitError("model exploded")
+            return super()._infer_impl(feed)
+
+    out = tmp_path / "broken.mp4"
+    with Broken() as runner:
+        s = infer_video(runner, Endless(limit=50), output=out)
+    assert s.stopped_by == "error" and s.error == "model exploded" and count_frames(out) == s.frames == 2
+
+
+def test_video_sink_is_atomic_and_checks_suffix(tmp_path: Path) -> None:
+    out = tmp_path / "a.mp4"
+    sink = VideoFileSink(out, fps=5)
+    frame = np.zeros((*HW, 3), np.uint8)
+    sink.write(frame, frame[..., 0], 0)
+    assert not out.exists()  # only the hidden temp file exists while writing
+    sink.close()
+    assert count_frames(out) == 1
+    with pytest.raises(ToolkitError, match="unsupported video type '.gif'"):
+        VideoFileSink(tmp_path / "a.gif")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ToolkitError, match="not a folder"):
+        MaskSink(tmp_path / "file")
