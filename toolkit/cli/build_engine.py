@@ -1,0 +1,100 @@
+"""``toolkit build-engine``: preflight an ONNX graph, then build a strongly typed TensorRT engine and its sidecar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors
+from toolkit.errors import ToolkitError
+
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+
+def _progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    """One tqdm bar per top-level builder phase (TensorRT's IProgressMonitor reports them)."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(phase: str, step: int, total: int) -> None:
+        bar = bars.get(phase)
+        if bar is None:
+            bar = bars[phase] = tqdm(total=total, desc=phase[:40], unit="step", leave=False)
+        bar.n = step
+        bar.refresh()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+
+    return progress, close
+
+
+@handle_errors
+def build_engine(
+    onnx_path: Path = typer.Argument(..., metavar="MODEL.onnx", help="ONNX model (fp32, fp16 or int8 Q/DQ)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Engine file to write (.engine or .plan); "
+                                       "default: the ONNX name with .engine. A sidecar ENGINE.json goes beside it."),
+    plugin: str | None = typer.Option(None, "--plugin", help="libsegnet_plugins.so for graphs exported with "
+                                      "--unpool plugin (default: $SEGNET_PLUGIN_LIB, then build/engines/)."),
+    shapes: str | None = typer.Option(None, "--shapes", help="Optimisation profile MIN:OPT:MAX, e.g. "
+                                      "1x3x360x480:1x3x360x480:4x3x720x960 (default: the model's input size)."),
+    timing_cache: Path | None = typer.Option(None, "--timing-cache", help="Timing cache file: read if it exists, "
+                                             "written after the build (rebuilds become much faster)."),
+    workspace: int | None = typer.Option(None, "--workspace", help="Workspace memory limit in MiB "
+                                         "(default: TensorRT's, the GPU's memory)."),
+    opt_level: int | None = typer.Option(None, "--opt-level", help="Builder optimisation level 0..5 "
+                                         "(TensorRT default 3; higher builds longer, may run faster)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Preflight and plan only; needs no TensorRT or GPU."),
+) -> None:
+    """Build a TensorRT engine from an ONNX model: preflight first, precision from the ONNX (strongly typed)."""
+    from toolkit.backend.trt.plugin_lib import find_plugin_library
+    from toolkit.backend.trt.preflight import preflight, summary
+    from toolkit.backend.trt.shapes import resolve_profile
+    from toolkit.backend.trt.sidecar import model_meta_from_onnx_metadata
+
+    output = output or onnx_path.with_suffix(".engine")
+    if output.suffix.lower() not in ENGINE_SUFFIXES:
+        raise ToolkitError(f"-o {output}: engine files end in {' or '.join(ENGINE_SUFFIXES)} (so that parity, infer "
+                           "and bench recognise them)")
+    lib = find_plugin_library(plugin)
+    report = preflight(onnx_path, lib)
+    typer.echo(f"preflight {onnx_path.name}: {summary(report)}")
+    for warning in report.warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    report.raise_if_failed(str(onnx_path))
+    if len(report.inputs) != 1:
+        raise ToolkitError(f"{onnx_path}: has inputs {sorted(report.inputs)}; the toolkit's models have exactly one")
+    (input_name, dims), = report.inputs.items()
+    meta = model_meta_from_onnx_metadata(report.metadata)
+    profile = resolve_profile(shapes, dims, input_name, meta.input_size if meta else None)
+    plugins = [lib] if report.plugin_nodes and lib is not None else []
+    typer.echo(f"plan: {output} ({report.precision}, strongly typed), input '{input_name}' profile "
+               f"{profile.to_text()}" + (f", plugin {plugins[0]}" if plugins else ""))
+    if dry_run:
+        return
+    from toolkit.backend.trt.compat import import_tensorrt
+    from toolkit.backend.trt.loader import BuildEngine, NetworkFromOnnx, SaveEngine
+
+    import_tensorrt()  # one clear line (exit 2) before anything else when TensorRT is missing
+    progress, close = _progress_bars()
+    try:
+        built = BuildEngine(NetworkFromOnnx(onnx_path, plugins=plugins), profile, timing_cache=timing_cache,
+                            workspace_mb=workspace, opt_level=opt_level, progress=progress)
+        path = SaveEngine(built, output)()
+    finally:
+        close()
+    typer.echo(f"wrote {path} and {path.name}.json (TensorRT version, GPU, precision, shapes); run it with "
+               f"`toolkit parity|infer|bench --model {path}`")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build-engine", epilog=examples(
+        "toolkit build-engine model_mask.onnx -o model.engine",
+        "toolkit build-engine model_int8.onnx -o model_int8.engine --shapes 1x3x360x480:1x3x360x480:4x3x720x960 "
+        "--timing-cache trt.cache",
+        "toolkit build-engine model_plugin.onnx --plugin build/engines/libsegnet_plugins.so --dry-run",
+    ))(build_engine)
