@@ -74,7 +74,7 @@ class VideoFileSink(Sink):
         with open(self.tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(self.tmp, self.path)
-        log.info("wrote %s (%d frames)", self.path, self.frames)
+        log.debug("wrote %s (%d frames)", self.path, self.frames)
 
 
 class MaskSink(Sink):

@@ -84,7 +84,12 @@ class CaptureSource(FrameSource):
     def open(self) -> CaptureSource:
         import cv2
 
-        cap = cv2.VideoCapture(self.spec)
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message replaces OpenCV's warnings
+        try:
+            cap = cv2.VideoCapture(self.spec)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not cap.isOpened():
             cap.release()
             if isinstance(self.spec, int):

@@ -1,0 +1,160 @@
+"""Latency and throughput of several models/backends measured in one run, so their ratios are fair.
+
+Each entry is a runner (any backend). The runs are split into rounds: every round gives each runner a
+short pause (so the previous runtime's spinning worker threads go quiet), a few uncounted warm-up calls
+and a block of timed calls. Interleaving blocks this way spreads slow drifts of machine load (other jobs,
+thermal state) over all entries instead of penalising whichever ran last.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.backend import backend_for, make_runner
+from toolkit.backend.base import BaseRunner
+from toolkit.errors import ToolkitError
+
+log = logging.getLogger("toolkit.bench")
+
+THREAD_KWARGS = ("threads", "num_threads", "intra_op_num_threads")
+
+
+@dataclass
+class BenchResult:
+    """One entry's numbers; ``ratio`` is its throughput over the first entry's (None for the first)."""
+
+    name: str
+    model: str
+    backend: str
+    precision: str
+    shape: list[int]
+    threads: int | None
+    warmup: int
+    iterations: int
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, mean, min, max
+    throughput_fps: float = 0.0  # frames per second: batch * iterations / summed latency
+    ratio: float | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """PyTorch's intra-op thread count is process-wide; None leaves it as is."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def open_runner(model: str | Path | None, device: str = "cpu", threads: int | None = None,
+                **kwargs: object) -> BaseRunner:
+    """``make_runner`` with the thread count passed the way the model's backend takes it."""
+    backend = backend_for(model)
+    if threads is not None and threads < 1:
+        raise ToolkitError(f"--threads {threads}: expected 1 or more")
+    if backend == "torch":
+        set_torch_threads(threads)
+    elif threads is not None:
+        factory: Callable | None = None
+        if backend == "onnxrt":
+            from toolkit.backend.onnxrt.runner import make_onnxrt_runner as factory
+        params = inspect.signature(factory).parameters if factory is not None else {}
+        name = next((k for k in THREAD_KWARGS if k in params), None)
+        if name is None:
+            raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
+        kwargs[name] = threads
+    return make_runner(model, device=device, **kwargs)
+
+
+def make_input(runner: BaseRunner, shape: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
+    """A seeded normal tensor of ``shape`` in the dtype the runner's input expects (after activate())."""
+    (spec,) = runner.input_specs()
+    if len(shape) != len(spec.shape):
+        raise ToolkitError(f"--shape {'x'.join(map(str, shape))}: the model takes {len(spec.shape)}-d input "
+                           f"({'x'.join('?' if d is None else str(d) for d in spec.shape)})")
+    x = np.random.default_rng(seed).standard_normal(tuple(shape), dtype=np.float32)
+    return {spec.name: x.astype(spec.dtype, copy=False)}
+
+
+def latency_stats(values_ms: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(values_ms, np.float64)
+    return {k: round(float(v), 3) for k, v in (("p50", np.percentile(a, 50)), ("p90", np.percentile(a, 90)),
+                                                ("p99", np.percentile(a, 99)), ("mean", a.mean()),
+                                                ("min", a.min()), ("max", a.max()))}
+
+
+def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: int = 2, iterations: int = 20,
+                  rounds: int = 2, threads: int | None = None, pause_s: float = 0.2, seed: int = 0,
+                  on_step: Callable[[str, int], None] | None = None) -> list[BenchResult]:
+    """Time active runners on the same input, ``iterations`` each, split into ``rounds`` interleaved blocks."""
+    if iterations < 1 or rounds < 1 or warmup < 0:
+        raise ToolkitError(f"iterations={iterations}, rounds={rounds}, warmup={warmup}: need iterations >= 1, "
+                           "rounds >= 1, warmup >= 0")
+    rounds = min(rounds, iterations)
+    feeds = [make_input(r, shape, seed) for r in runners]
+    times: list[list[float]] = [[] for _ in runners]
+    for rnd in range(rounds):
+        block = iterations // rounds + (1 if rnd < iterations % rounds else 0)
+        for i, (runner, feed) in enumerate(zip(runners, feeds, strict=True)):
+            time.sleep(pause_s)
+            for _ in range(warmup):
+                runner.infer(feed)
+            for _ in range(block):
+                start = time.perf_counter()
+                runner.infer(feed)
+                times[i].append((time.perf_counter() - start) * 1e3)
+                if on_step is not None:
+                    on_step(runner.name, len(times[i]))
+    results = []
+    for runner, t in zip(runners, times, strict=True):
+        total_s = sum(t) / 1e3
+        results.append(BenchResult(name=runner.name, model=runner.name, backend=runner.backend,
+                                   precision=runner.precision, shape=list(shape), threads=threads, warmup=warmup,
+                                   iterations=len(t), latency_ms=latency_stats(t),
+                                   throughput_fps=round(shape[0] * len(t) / total_s, 3)))
+    base = results[0].throughput_fps if results else 0.0
+    for r in results[1:]:
+        r.ratio = round(r.throughput_fps / base, 3) if base > 0 else None
+    return results
+
+
+def bench_models(models: Sequence[str | Path | None], shape: Sequence[int], device: str = "cpu",
+                 threads: int | None = None, warmup: int = 2, iterations: int = 20, rounds: int = 2,
+                 on_step: Callable[[str, int], None] | None = None) -> list[BenchResult]:
+    """Open every model (None = embedded default), benchmark them together, close them."""
+    runners = [open_runner(m, device=device, threads=threads) for m in models]
+    active: list[BaseRunner] = []
+    try:
+        for r in runners:
+            active.append(r.activate())
+        results = bench_runners(active, shape, warmup, iterations, rounds, threads=threads, on_step=on_step)
+    finally:
+        for r in active:
+            r.deactivate()
+    for res, m in zip(results, models, strict=True):
+        res.model = str(m) if m is not None else "embedded default"
+    return results
+
+
+def format_table(results: Sequence[BenchResult], compare: bool = False) -> str:
+    """Markdown table (also readable in a terminal)."""
+    head = ["model", "backend", "precision", "p50 ms", "p90 ms", "p99 ms", "mean ms", "FPS"]
+    if compare:
+        head.append(f"x vs {results[0].name}" if results else "ratio")
+    rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        lat = r.latency_ms
+        cells = [r.name, r.backend, r.precision, f"{lat['p50']:.1f}", f"{lat['p90']:.1f}", f"{lat['p99']:.1f}",
+                 f"{lat['mean']:.1f}", f"{r.throughput_fps:.2f}"]
+        if compare:
+            cells.append("1.00" if r.ratio is None else f"{r.ratio:.2f}")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)

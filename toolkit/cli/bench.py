@@ -1,0 +1,54 @@
+"""``toolkit bench``: latency p50/p90/p99 and throughput of several models in one run, with ratios."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors, parse_shape
+
+
+@handle_errors
+def bench(
+    model: list[str] | None = typer.Option(None, "--model", "-m",
+                                           help="Model file (.safetensors, .onnx, .engine); repeat to compare. "
+                                                "'default' or none: the embedded model."),
+    shape: str = typer.Option("1x3x360x480", "--shape", "--input-shape", help="Input shape NxCxHxW."),
+    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads for every runtime."),
+    warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),
+    iterations: int = typer.Option(20, "--iterations", "-n", help="Timed calls per model."),
+    rounds: int = typer.Option(2, "--rounds", help="Interleaved blocks the timed calls are split into."),
+    compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
+    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
+) -> None:
+    """Time each model on the same random input, warm-up first, interleaved so ratios are fair."""
+    import sys
+
+    from toolkit.bench import bench_models, format_table
+    from toolkit.checkpoint import atomic_write
+    from toolkit.errors import InputShapeError
+    from toolkit.sysinfo import system_info
+
+    dims = parse_shape(shape)
+    if len(dims) != 4:
+        raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
+    models = [None if m in ("default", "") else m for m in (model or [None])]
+    results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
+                           rounds=rounds)
+    typer.echo(format_table(results, compare=compare))
+    if json_path is not None:
+        info = system_info()
+        report = {"command": " ".join(["toolkit", *sys.argv[1:]]) if sys.argv else "toolkit bench",
+                  "system": {k: info.get(k) for k in ("cpu", "cpu_threads", "torch", "onnxruntime", "tensorrt")},
+                  "results": [r.as_dict() for r in results]}
+        atomic_write(json_path, lambda p: p.write_text(json.dumps(report, indent=2)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples(
+        "toolkit bench",
+        "toolkit bench -m model.safetensors -m model.onnx -m model_int8.onnx --compare --threads 2",
+        "toolkit bench -m model.onnx --shape 1x3x720x960 --iterations 50 --json bench.json",
+    ))(bench)
