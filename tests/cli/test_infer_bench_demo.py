@@ -69,3 +69,25 @@ def test_bench_two_models_compare_json(tiny: tuple[Path, Path], tmp_path: Path) 
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     result = runner.invoke(app, ["bench", "-m", str(ckpt), "--shape", "1x3x65x96", "-n", "1"])
     assert result.exit_code == 2 and "multiple" in result.output
+
+
+def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    ckpt, _ = tiny
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "-m", str(ckpt), "--out", str(out), "--synthetic", "--frames", "4",
+                                 "--parity-frames", "2", "--calib-images", "2", "--iterations", "2"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    assert [s["name"] for s in report["steps"]] == ["sample clip", "export ONNX", "FP16", "INT8", "parity", "speed",
+                                                    "video"]
+    assert all(s["status"] == "ok" for s in report["steps"]), report["steps"]
+    names = [c["name"] for c in report["candidates"]]
+    assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8"]
+    for c in report["candidates"]:
+        assert c["parity"]["basis"] == "ground truth" and c["speed"]["throughput_fps"] > 0
+    assert report["candidates"][1]["parity"]["pixel_agreement"] > 99.0  # same fp32 network, another runtime
+    assert report["chosen"] in names and report["video"]["frames"] == 4
+    cap = cv2.VideoCapture(str(out / "demo.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
+    assert "| onnxrt int8 | int8 |" in (out / "parity.md").read_text()
+    assert "x vs pytorch fp32" in (out / "speed.md").read_text()

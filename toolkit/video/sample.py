@@ -74,7 +74,7 @@ def camvid_frames(root: Path, frames: int, size: tuple[int, int] | None) -> Iter
 
 def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] = (360, 480),
                      camvid: str | Path | None = None, use_camvid: bool = True, fps: float | None = None,
-                     keep_frames: bool = True) -> SampleClip:
+                     keep_frames: bool = True, num_classes: int = 6) -> SampleClip:
     """Write the sample clip (mp4, written to a temp name and renamed) and return what it holds."""
     from toolkit.checkpoint import atomic_write
 
@@ -82,7 +82,7 @@ def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] =
     if root is not None:
         pairs, origin, fps = list(camvid_frames(root, frames, size)), "camvid val", fps or 15.0
     else:
-        pairs, origin, fps = list(panning_scene(frames, size)), "synthetic", fps or 15.0
+        pairs, origin, fps = list(panning_scene(frames, size, num_classes)), "synthetic", fps or 15.0
     if not pairs:
         raise ToolkitError(f"no frames for the sample clip from {origin}")
     h, w = pairs[0][0].shape[:2]
@@ -98,7 +98,7 @@ def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] =
         os.replace(mp4, tmp)
 
     atomic_write(path, write)
-    log.info("sample clip %s: %d frames of %s at %dx%d", path, len(pairs), origin, w, h)
+    log.debug("sample clip %s: %d frames of %s at %dx%d", path, len(pairs), origin, w, h)
     return SampleClip(Path(path), len(pairs), (h, w), fps, origin,
                       labels=[lb for _, lb in pairs] if keep_frames else None,
                       images=[im for im, _ in pairs] if keep_frames else None)

@@ -1,0 +1,58 @@
+"""``toolkit demo``: export, FP16, INT8, parity, speed and an annotated video from the embedded model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors
+
+
+@handle_errors
+def demo(
+    out: str = typer.Option("toolkit-demo", "--out", "-o", help="Folder for every artefact of the run."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint to start from; default: embedded."),
+    data: str | None = typer.Option(None, "--data", help="CamVid folder for the clip, labels and calibration; "
+                                                         "default: $TOOLKIT_CAMVID or ../shared/camvid if present."),
+    camvid: bool = typer.Option(True, "--camvid/--synthetic", help="Use CamVid when found, or force the "
+                                                                   "procedural clip."),
+    frames: int = typer.Option(60, "--frames", help="Frames in the sample clip."),
+    parity_frames: int = typer.Option(12, "--parity-frames", help="Clip frames the parity check runs on."),
+    calib_images: int = typer.Option(16, "--calib-images", help="Images to calibrate INT8 on."),
+    iterations: int = typer.Option(10, "--iterations", help="Timed inferences per model in the speed table."),
+    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of every runtime."),
+    lowering: str = typer.Option("maxunpool", "--lowering",
+                                 help="Unpooling form in the ONNX: maxunpool (fastest on ONNX Runtime CPU), "
+                                      "mask or plugin (for TensorRT)."),
+) -> None:
+    """The main job in one command: export, FP16/INT8, parity, speed, annotated video; prints where it all is."""
+    from toolkit.demo import run_demo
+    from toolkit.errors import CheckFailedError, UnknownNameError, suggest
+
+    lowerings = ("maxunpool", "mask", "plugin")
+    if lowering not in lowerings:
+        raise UnknownNameError(f"--lowering {lowering}: {suggest(lowering, lowerings)}")
+    report = run_demo(out, model=model, data=data, use_camvid=camvid, frames=frames, parity_frames=parity_frames,
+                      calib_images=calib_images, bench_iterations=iterations, threads=threads, lowering=lowering,
+                      say=typer.echo)
+    typer.echo("")
+    for name in ("parity.md", "speed.md"):
+        path = Path(report.out_dir) / name
+        typer.echo(path.read_text() if path.is_file() else f"({name} not written)")
+    failed = [s for s in report.steps if s.status != "ok"]
+    typer.echo(f"chosen model: {report.chosen}; everything is in {report.out_dir}/ "
+               f"(demo.mp4, parity.md, speed.md, report.json) after {report.total_s:.0f} s")
+    for s in failed:
+        typer.echo(f"{s.status}: {s.name}: {s.detail}")
+    if any(s.status == "failed" for s in failed) or not any(s.name == "video" and s.status == "ok"
+                                                            for s in report.steps):
+        raise CheckFailedError("the demo did not complete every step (see above)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples(
+        "toolkit demo",
+        "toolkit demo --out /tmp/demo --frames 30 --synthetic",
+        "toolkit demo --model runs/best.safetensors --data ../shared/camvid --threads 2",
+    ))(demo)

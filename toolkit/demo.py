@@ -1,0 +1,335 @@
+"""``toolkit demo``: the whole deployment path on the embedded model, in one folder, in a few minutes on a CPU.
+
+checkpoint -> sample clip -> ONNX fp32 -> FP16 and INT8 -> parity (mIoU through the one metrics module)
+-> speed (one interleaved bench) -> the video through the fastest model that passed parity.
+Every step reports what it did, or that it was skipped and why; nothing is faked. Export and
+quantization are the library functions behind ``toolkit export``/``toolkit quantize``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.backend.base import BaseRunner
+from toolkit.bench import BenchResult, bench_runners, format_table, open_runner
+from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint
+from toolkit.errors import ToolkitError
+from toolkit.evaluate import predict_logits
+from toolkit.metrics import ConfusionMatrix
+
+log = logging.getLogger("toolkit.demo")
+
+# Largest allowed mIoU drop (percentage points) against the PyTorch fp32 reference, per precision. With
+# ground-truth labels this is the drop in real mIoU; without (a CamVid model on the synthetic clip) it is
+# 100 - mIoU of the candidate's class map measured against the reference's class map, so looser.
+TOLERANCE_GT = {"fp32": 0.1, "fp16": 0.5, "int8": 1.5}
+TOLERANCE_AGREEMENT = {"fp32": 0.5, "fp16": 2.0, "int8": 10.0}
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # "ok", "skipped", "failed"
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Candidate:
+    """One model the demo may run the video through."""
+
+    name: str
+    path: Path | None  # None: the checkpoint itself through PyTorch
+    precision: str
+    parity: dict = field(default_factory=dict)
+    speed: dict = field(default_factory=dict)
+    runner: BaseRunner | None = None
+
+
+@dataclass
+class DemoReport:
+    out_dir: str
+    model: str
+    clip: dict = field(default_factory=dict)
+    steps: list[StepResult] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
+    chosen: str | None = None
+    video: dict = field(default_factory=dict)
+    total_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Steps:
+    """Runs named steps, timing them and turning a ToolkitError into a 'failed' entry (the demo goes on)."""
+
+    def __init__(self, report: DemoReport, say: Callable[[str], None]) -> None:
+        self.report, self.say = report, say
+
+    def run(self, name: str, fn: Callable[[], str], required: bool = False) -> bool:
+        self.say(f"[{len(self.report.steps) + 1}] {name} ...")
+        start = time.perf_counter()
+        try:
+            detail, status = fn(), "ok"
+        except ToolkitError as e:
+            if required:
+                raise
+            detail, status = str(e), "failed"
+        except ImportError as e:
+            detail, status = f"not available in this install ({e.name or e})", "skipped"
+        secs = round(time.perf_counter() - start, 2)
+        self.report.steps.append(StepResult(name, status, secs, detail))
+        self.say(f"    {status} in {secs:.1f} s{': ' + detail if detail else ''}")
+        return status == "ok"
+
+    def skip(self, name: str, why: str) -> None:
+        self.report.steps.append(StepResult(name, "skipped", 0.0, why))
+        self.say(f"[{len(self.report.steps)}] {name}: skipped ({why})")
+
+
+def _parity(candidates: list[Candidate], images: list[np.ndarray], labels: list[np.ndarray] | None,
+            meta: ModelMeta) -> None:
+    """mIoU of every candidate (vs labels when they are in the model's label space) and agreement with
+    the first candidate (the PyTorch fp32 reference); fills each candidate's ``parity``."""
+    k, ignore = meta.num_classes, meta.dataset.ignore_index
+    preds: list[list[np.ndarray]] = []
+    for c in candidates:
+        assert c.runner is not None
+        preds.append([predict_logits(c.runner, im, meta.dataset.mean, meta.dataset.std, meta.input_size).argmax(0)
+                      for im in images])
+    ref = preds[0]
+    ref_gt = None
+    if labels is not None:
+        cm = ConfusionMatrix(k, ignore)
+        for p, lb in zip(ref, labels, strict=True):
+            cm.update(p, lb)
+        ref_gt = cm.scores().miou * 100
+    for c, pr in zip(candidates, preds, strict=True):
+        agree = ConfusionMatrix(k, ignore)
+        for p, r in zip(pr, ref, strict=True):
+            agree.update(p, r)
+        a = agree.scores()
+        entry = {"frames": len(images), "agreement_miou": round(a.miou * 100, 3),
+                 "pixel_agreement": round(a.global_acc * 100, 3)}
+        if ref_gt is not None and labels is not None:
+            cm = ConfusionMatrix(k, ignore)
+            for p, lb in zip(pr, labels, strict=True):
+                cm.update(p, lb)
+            miou = cm.scores().miou * 100
+            drop, tol = ref_gt - miou, TOLERANCE_GT[c.precision]
+            entry.update(miou=round(miou, 3), drop=round(drop, 3), tolerance=tol, basis="ground truth")
+        else:
+            drop, tol = 100.0 - a.miou * 100, TOLERANCE_AGREEMENT[c.precision]
+            entry.update(drop=round(drop, 3), tolerance=tol, basis="agreement with PyTorch fp32")
+        entry["passed"] = bool(drop <= tol)
+        c.parity = entry
+
+
+def parity_table(cands: list[Candidate]) -> str:
+    rows = ["| model | precision | mIoU % | drop (pts) | tolerance | basis | pixel agreement % | passed |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in cands:
+        p = c.parity
+        if not p:
+            continue
+        miou = f"{p['miou']:.2f}" if "miou" in p else "-"
+        rows.append(f"| {c.name} | {c.precision} | {miou} | {p['drop']:.2f} | {p['tolerance']} | {p['basis']} | "
+                    f"{p['pixel_agreement']:.2f} | {'yes' if p['passed'] else 'NO'} |")
+    return "\n".join(rows)
+
+
+def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: str, calib: list[Path],
+                     steps: _Steps, cands: list[Candidate]) -> None:
+    """ONNX fp32, then fp16 and int8 from it; each a separate step so a failure skips only what needs it."""
+    state: dict = {}
+
+    def export() -> str:
+        from toolkit.export import export_checkpoint, save_onnx
+
+        state["fp32"] = export_checkpoint(ckpt, unpool=lowering)
+        save_onnx(state["fp32"], out / "model_fp32.onnx")
+        cands.append(Candidate("onnxrt fp32", out / "model_fp32.onnx", "fp32"))
+        return f"model_fp32.onnx ({lowering} unpooling)"
+
+    if not steps.run("export ONNX", export):
+        steps.skip("FP16", "needs the fp32 ONNX model")
+        steps.skip("INT8", "needs the fp32 ONNX model")
+        return
+
+    def fp16() -> str:
+        from toolkit.export import save_onnx
+        from toolkit.export.metadata import write_props
+        from toolkit.quant import convert_fp16
+
+        save_onnx(write_props(convert_fp16(state["fp32"]), {"precision": "fp16"}), out / "model_fp16.onnx")
+        cands.append(Candidate("onnxrt fp16", out / "model_fp16.onnx", "fp16"))
+        return "model_fp16.onnx (fp16 weights and activations, fp32 I/O)"
+
+    def int8() -> str:
+        from toolkit.export import save_onnx
+        from toolkit.export.metadata import write_props
+        from toolkit.quant import ImageFeeds, quantize_int8
+
+        feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size)
+        model, rep = quantize_int8(state["fp32"], feeds, target="cpu", cache_dir=out / ".calibration")
+        save_onnx(write_props(model, {"precision": "int8"}), out / "model_int8.onnx")
+        cands.append(Candidate("onnxrt int8", out / "model_int8.onnx", "int8"))
+        return f"model_int8.onnx (Q/DQ for the CPU, {rep.method} calibration on {rep.images} images)"
+
+    steps.run("FP16", fp16)
+    steps.run("INT8", int8)
+
+
+def _calibration_images(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> list[Path]:
+    """CamVid train images when at hand (never the clip's val frames), else synthetic scenes written as PNG."""
+    if camvid is not None:
+        from toolkit.quant import calibration_images
+
+        return calibration_images(camvid, "train", n)
+    import cv2
+
+    from toolkit.data import make_scene
+
+    folder = out / "calibration_images"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(n):
+        image, _ = make_scene(1000 + i, meta.input_size, num_classes=min(6, max(2, meta.num_classes)))
+        p = folder / f"{i:03d}.png"
+        cv2.imwrite(str(p), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        paths.append(p)
+    return paths
+
+
+def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = None, data: str | Path | None = None,
+             use_camvid: bool = True, frames: int = 60, parity_frames: int = 12, calib_images: int = 16,
+             bench_iterations: int = 10, threads: int | None = None, lowering: str = "maxunpool",
+             say: Callable[[str], None] = log.info) -> DemoReport:
+    """Run every step into ``out_dir``; returns the report (also written as report.json)."""
+    from toolkit.video import OverlayStyle, infer_video
+    from toolkit.video.sample import find_camvid, make_sample_clip
+
+    t0 = time.perf_counter()
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # the exporter's pass-by-pass INFO lines
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if model is None:
+        from toolkit.assets import default_checkpoint_path
+
+        ckpt: Path | None = default_checkpoint_path()
+    else:
+        ckpt = Path(model)
+        if ckpt.suffix != ".safetensors":
+            raise ToolkitError(f"--model {ckpt}: the demo starts from a checkpoint (.safetensors); "
+                               "for an ONNX file or engine use toolkit infer / toolkit bench")
+    _, meta = read_checkpoint(ckpt)
+    report = DemoReport(str(out), str(model) if model else "embedded default")
+    steps = _Steps(report, say)
+    camvid = find_camvid(data) if use_camvid else None
+    if camvid is not None and tuple(meta.dataset.class_names) != tuple(_camvid_classes(camvid)):
+        camvid = None  # a model of another label space: CamVid labels would mean nothing to it
+
+    clip_holder: dict = {}
+
+    def clip() -> str:
+        c = make_sample_clip(out / "sample.mp4", frames=frames, size=meta.input_size, camvid=camvid,
+                             use_camvid=camvid is not None,
+                             num_classes=meta.num_classes if _is_synthetic_space(meta) else 6)
+        clip_holder["clip"] = c
+        report.clip = {"path": str(c.path), "frames": c.frames, "size": list(c.size), "origin": c.origin}
+        return f"sample.mp4: {c.frames} frames of {c.origin} at {c.size[1]}x{c.size[0]}"
+
+    steps.run("sample clip", clip, required=True)
+    sample = clip_holder["clip"]
+    cands = [Candidate("pytorch fp32", None, "fp32")]
+    calib = _calibration_images(camvid, out, meta, calib_images)
+    _export_variants(ckpt, meta, out, lowering, calib, steps, cands)
+
+    opened: list[Candidate] = []
+    try:
+        for c in cands:
+            try:
+                c.runner = open_runner(c.path or ckpt, threads=threads).activate()
+                opened.append(c)
+            except (ToolkitError, ImportError) as e:
+                steps.skip(f"open {c.name}", str(e))
+        idx = np.linspace(0, sample.frames - 1, min(parity_frames, sample.frames)).round().astype(int)
+        images = [sample.images[i] for i in idx]
+        has_gt = sample.origin == "camvid val" or (
+            sample.origin == "synthetic" and _is_synthetic_space(meta))
+        labels = [sample.labels[i] for i in idx] if has_gt else None
+        steps.run("parity", lambda: _parity_step(opened, images, labels, meta, out))
+        h, w = meta.input_size
+        shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
+        steps.run("speed", lambda: _speed_step(opened, shape, bench_iterations, threads, out))
+        passing = [c for c in opened if c.parity.get("passed", c is opened[0]) and c.speed]
+        chosen = max(passing, key=lambda c: c.speed["throughput_fps"]) if passing else opened[0]
+        report.chosen = chosen.name
+
+        def video() -> str:
+            assert chosen.runner is not None
+            s = infer_video(chosen.runner, str(sample.path), output=out / "demo.mp4",
+                            style=OverlayStyle(side_by_side=True))
+            report.video = s.as_dict()
+            atomic_write(out / "run.json", lambda p: p.write_text(json.dumps(s.as_dict(), indent=2)))
+            own = chosen.speed.get("throughput_fps")
+            pct = f", {100 * s.fps / own:.0f}% of its bench throughput" if own else ""
+            if s.error:
+                raise ToolkitError(s.error)
+            return f"demo.mp4 through {chosen.name}: {s.frames} frames at {s.fps:.2f} FPS end to end{pct}"
+
+        steps.run("video", video)
+    finally:
+        for c in opened:
+            if c.runner is not None:
+                c.runner.deactivate()
+    report.candidates = [{"name": c.name, "path": str(c.path) if c.path else str(ckpt), "precision": c.precision,
+                          "parity": c.parity, "speed": c.speed} for c in cands]
+    report.total_s = round(time.perf_counter() - t0, 1)
+    atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report.as_dict(), indent=2)))
+    return report
+
+
+def _parity_step(cands: list[Candidate], images: list[np.ndarray], labels: list[np.ndarray] | None,
+                 meta: ModelMeta, out: Path) -> str:
+    _parity(cands, images, labels, meta)
+    table = parity_table(cands)
+    atomic_write(out / "parity.md", lambda p: p.write_text(table + "\n"))
+    passed = [c.name for c in cands if c.parity.get("passed")]
+    return f"parity.md: {len(passed)}/{len(cands)} passed on {len(images)} frames"
+
+
+def _speed_step(cands: list[Candidate], shape: tuple[int, ...], iterations: int, threads: int | None,
+                out: Path) -> str:
+    runners = [c.runner for c in cands if c.runner is not None]
+    results: list[BenchResult] = bench_runners(runners, shape, warmup=1, iterations=iterations, rounds=2,
+                                               threads=threads)
+    for c, r in zip(cands, results, strict=True):
+        r.name = c.name
+        c.speed = r.as_dict()
+    table = format_table(results, compare=True)
+    atomic_write(out / "speed.md", lambda p: p.write_text(f"input {'x'.join(map(str, shape))}\n\n{table}\n"))
+    best = max(results, key=lambda r: r.throughput_fps)
+    return f"speed.md: fastest {best.name} at {best.throughput_fps:.2f} FPS"
+
+
+def _camvid_classes(root: Path) -> tuple[str, ...]:
+    from toolkit.data import load_classes_json
+
+    return load_classes_json(root / "classes.json").class_names
+
+
+def _is_synthetic_space(meta: ModelMeta) -> bool:
+    from toolkit.data.synthetic import SYNTHETIC_CLASSES
+
+    k = meta.num_classes
+    return 2 <= k <= len(SYNTHETIC_CLASSES) and tuple(meta.dataset.class_names) == SYNTHETIC_CLASSES[:k]

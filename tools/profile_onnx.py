@@ -1,0 +1,79 @@
+"""Where an ONNX model's CPU time goes: ONNX Runtime's profiler, summed per op type (for docs/BENCHMARKS.md).
+
+    python tools/profile_onnx.py model.onnx [more.onnx ...] --shape 1x3x360x480 --threads 2 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+
+def profile(path: str, shape: tuple[int, ...], threads: int | None, runs: int, opt: str) -> dict[str, float]:
+    """Mean ms per run for each op type (kernel time only), plus 'total' (wall of session.run)."""
+    import time
+
+    import onnxruntime as ort
+
+    from toolkit.backend.onnxrt.custom_ops import prepare_plugin_model
+    from toolkit.export.onnx_io import load_onnx
+
+    model, _ = prepare_plugin_model(load_onnx(path), "auto")
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    if threads:
+        so.intra_op_num_threads = threads
+    so.graph_optimization_level = {"all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+                                   "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                                   "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}[opt]
+    with tempfile.TemporaryDirectory() as tmp:
+        so.enable_profiling = True
+        so.profile_file_prefix = str(Path(tmp) / "prof")
+        sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        inp = sess.get_inputs()[0]
+        dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+        x = np.random.default_rng(0).standard_normal(shape, dtype=np.float32).astype(dtype)
+        sess.run(None, {inp.name: x})  # warm-up (excluded below by counting only the last runs)
+        walls = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            sess.run(None, {inp.name: x})
+            walls.append((time.perf_counter() - t) * 1e3)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    per_run: dict[str, float] = defaultdict(float)
+    runs_seen = [e for e in events if e.get("name") == "model_run"]
+    keep_from = runs_seen[-runs]["ts"] if len(runs_seen) >= runs else 0
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= keep_from:
+            per_run[e["args"].get("op_name", "?")] += e["dur"] / 1e3 / runs
+    per_run["total (wall)"] = float(np.median(walls))
+    return dict(per_run)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--shape", default="1x3x360x480")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--opt", default="all", choices=["all", "extended", "basic"])
+    ap.add_argument("--top", type=int, default=8)
+    args = ap.parse_args()
+    shape = tuple(int(v) for v in args.shape.split("x"))
+    for path in args.models:
+        prof = profile(path, shape, args.threads, args.runs, args.opt)
+        total = prof.pop("total (wall)")
+        kern = sum(prof.values())
+        print(f"\n{path}: {total:.1f} ms per run (median wall), kernels {kern:.1f} ms")
+        print("| op type | ms per run | share |\n|---|---|---|")
+        for op, ms in sorted(prof.items(), key=lambda kv: -kv[1])[: args.top]:
+            print(f"| {op} | {ms:.1f} | {100 * ms / kern:.0f}% |")
+
+
+if __name__ == "__main__":
+    main()
