@@ -49,7 +49,7 @@ class FakeCudart:
 
     cudaStreamNonBlocking = 1
     cudaMemcpyKind = enum.IntEnum("cudaMemcpyKind", {"cudaMemcpyHostToDevice": 1, "cudaMemcpyDeviceToHost": 2})
-    cudaStreamCaptureMode = enum.IntEnum("cudaStreamCaptureMode", {"cudaStreamCaptureModeGlobal": 0})
+    cudaStreamCaptureMode = enum.IntEnum("cudaStreamCaptureMode", {"cudaStreamCaptureModeThreadLocal": 1})
 
     def __init__(self) -> None:
         self.allocs: dict[int, ctypes.Array] = {}

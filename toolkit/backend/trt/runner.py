@@ -169,8 +169,8 @@ class TrtRunner(BaseRunner):
         cudart = self._cudart
         if shape not in self._graphs:
             self._enqueue()  # TensorRT: one plain enqueue after a shape change, before capturing
-            cuda_call(cudart.cudaStreamBeginCapture(self._stream,
-                                                    cudart.cudaStreamCaptureMode.cudaStreamCaptureModeGlobal))
+            mode = cudart.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal  # other threads may use CUDA
+            cuda_call(cudart.cudaStreamBeginCapture(self._stream, mode))
             try:
                 self._enqueue()
                 graph = cuda_call(cudart.cudaStreamEndCapture(self._stream))
