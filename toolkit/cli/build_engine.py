@@ -14,12 +14,18 @@ ENGINE_SUFFIXES = (".engine", ".plan")
 
 
 def _progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    """One tqdm bar per top-level builder phase (TensorRT's IProgressMonitor reports them)."""
+    """One tqdm bar per builder phase (TensorRT's IProgressMonitor reports them; nested ones vanish when done)."""
     from tqdm import tqdm
 
     bars: dict[str, tqdm] = {}
 
     def progress(phase: str, step: int, total: int) -> None:
+        if step >= total:  # phase done: close its bar (TensorRT may reuse the name for a later phase)
+            done = bars.pop(phase, None)
+            if done is not None:
+                done.n = total
+                done.close()
+            return
         bar = bars.get(phase)
         if bar is None:
             bar = bars[phase] = tqdm(total=total, desc=phase[:40], unit="step", leave=False)

@@ -111,3 +111,15 @@ def test_build_plugin_without_cmake(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pl.shutil, "which", lambda name: None)
     result = runner.invoke(app, ["build-plugin"])
     assert result.exit_code == 2 and "error: cmake not found" in result.output
+
+
+def test_progress_bars_open_and_close(capsys: pytest.CaptureFixture[str]) -> None:
+    from toolkit.cli.build_engine import _progress_bars
+
+    progress, close = _progress_bars()
+    for phase, step, total in [("Building engine", 0, 3), ("Tactic search", 0, 2), ("Tactic search", 2, 2),
+                               ("Tactic search", 2, 2), ("Tactic search", 0, 5), ("Building engine", 2, 3)]:
+        progress(phase, step, total)  # a finished phase's name may start again (TensorRT reuses names)
+    close()
+    err = capsys.readouterr().err
+    assert "Building engine" in err and "Tactic search" in err and "0/5" in err

@@ -64,8 +64,8 @@ def test_build_strongly_typed_per_version(tmp_path: Path, use_trt, version: str,
     assert cfg.pool_limits == {"WORKSPACE": 256 << 20} and cfg.builder_optimization_level == 4
     assert cfg.profiles[0].shapes["input"] == ((1, 3, 8, 8), (1, 3, 16, 16), (2, 3, 32, 32))
     assert (tmp_path / "t.cache").read_bytes() == b"+tuned"  # new cache serialized after the build
-    assert calls[0] == ("Building engine", 0, 3) and calls[-1] == ("Building engine", 3, 3)
-    assert ("Tactic search", 2, 2) in calls
+    assert calls[:2] == [("Building engine", 0, 3), ("Tactic search", 0, 2)]
+    assert calls[-1] == ("Building engine", 3, 3) and ("Tactic search", 2, 2) in calls
     side = read_sidecar(engine)
     assert side.tensorrt_version == version and side.gpu == GPU.to_dict() and side.precision == "fp32"
     assert side.shapes == {"input": parse_shapes(PROFILE_TEXT).to_dict()}

@@ -29,7 +29,8 @@ from toolkit.errors import ToolkitError
 
 log = logging.getLogger("toolkit")
 
-# progress(phase, step, num_steps): called from TensorRT's builder threads while it optimises.
+# progress(phase, step, num_steps): called from TensorRT's builder threads while it optimises; a phase is
+# done when step == num_steps (its finish repeats that call, so a display may see it twice).
 ProgressFn = Callable[[str, int, int], None]
 
 
@@ -91,16 +92,16 @@ def _progress_monitor(trt: Any, progress: ProgressFn) -> Any:
 
         def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
             self.steps[phase_name] = num_steps
-            if parent_phase is None:
-                self._call(phase_name, 0, num_steps)
+            self._call(phase_name, 0, num_steps)
 
         def step_complete(self, phase_name: str, step: int) -> bool:
             if phase_name in self.steps:
                 self._call(phase_name, step + 1, self.steps[phase_name])
             return not self.cancelled
 
-        def phase_finish(self, phase_name: str) -> None:
-            self.steps.pop(phase_name, None)
+        def phase_finish(self, phase_name: str) -> None:  # may come before the last step (errors, cancel)
+            total = self.steps.pop(phase_name, 0)
+            self._call(phase_name, total, total)
 
         def _call(self, phase: str, step: int, total: int) -> None:
             try:
