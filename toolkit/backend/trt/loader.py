@@ -228,9 +228,9 @@ def save_engine(engine: BuiltEngine | BaseLoader, path: str | Path) -> Path:
 class EngineFromPath(BaseLoader[tuple[Any, "sc.Sidecar | None"]]):
     """Deserialize an engine from a path the user gave, after its sidecar matches this TensorRT and GPU.
 
-    ``check_sidecar=False`` (the CLI's --no-sidecar-check) skips the check for an engine built elsewhere
-    by hand; the plugin library is loaded from ``plugins`` (found by plugin_lib.find_plugin_library), never
-    from a path in the sidecar.
+    ``check_sidecar=False`` (``make_runner(path, no_sidecar_check=True)``) skips the check, for an engine
+    built by hand (trtexec) on this machine; the plugin library is loaded from ``plugins`` (found by
+    plugin_lib.find_plugin_library), never from a path in the sidecar.
     """
 
     def __init__(self, path: str | Path, plugins: Sequence[str | Path] = (), check_sidecar: bool = True,
