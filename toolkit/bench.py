@@ -36,10 +36,11 @@ class BenchResult:
     precision: str
     shape: list[int]
     threads: int | None
+    streams: int
     warmup: int
     iterations: int
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, mean, min, max
-    throughput_fps: float = 0.0  # frames per second: batch * iterations / summed latency
+    throughput_fps: float = 0.0  # frames per second: batch * iterations / wall time of the timed blocks
     ratio: float | None = None
 
     def as_dict(self) -> dict:
@@ -91,35 +92,60 @@ def latency_stats(values_ms: Sequence[float]) -> dict[str, float]:
                                                 ("min", a.min()), ("max", a.max()))}
 
 
+def _timed_block(runner: BaseRunner, feed: dict[str, np.ndarray], n: int, streams: int) -> tuple[list[float], float]:
+    """(per-call latencies in ms, wall seconds) of ``n`` calls, spread over ``streams`` concurrent threads."""
+    lat: list[float] = []
+
+    def worker(k: int) -> None:
+        for _ in range(k):
+            start = time.perf_counter()
+            runner.infer(feed)
+            lat.append((time.perf_counter() - start) * 1e3)  # list.append is atomic under the GIL
+
+    t0 = time.perf_counter()
+    if streams == 1:
+        worker(n)
+    else:
+        import threading
+
+        shares = [n // streams + (1 if i < n % streams else 0) for i in range(streams)]
+        pool = [threading.Thread(target=worker, args=(k,)) for k in shares if k]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+    return lat, time.perf_counter() - t0
+
+
 def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: int = 2, iterations: int = 20,
                   rounds: int = 2, threads: int | None = None, pause_s: float = 0.2, seed: int = 0,
-                  on_step: Callable[[str, int], None] | None = None) -> list[BenchResult]:
-    """Time active runners on the same input, ``iterations`` each, split into ``rounds`` interleaved blocks."""
-    if iterations < 1 or rounds < 1 or warmup < 0:
-        raise ToolkitError(f"iterations={iterations}, rounds={rounds}, warmup={warmup}: need iterations >= 1, "
-                           "rounds >= 1, warmup >= 0")
+                  streams: int = 1) -> list[BenchResult]:
+    """Time active runners on the same input, ``iterations`` each, split into ``rounds`` interleaved blocks.
+
+    ``streams`` > 1 issues the calls from that many threads at once (as ``toolkit infer --workers`` does),
+    so throughput is measured for concurrent use; latency then includes the contention.
+    """
+    if iterations < 1 or rounds < 1 or warmup < 0 or streams < 1:
+        raise ToolkitError(f"iterations={iterations}, rounds={rounds}, warmup={warmup}, streams={streams}: need "
+                           "iterations >= 1, rounds >= 1, warmup >= 0, streams >= 1")
     rounds = min(rounds, iterations)
     feeds = [make_input(r, shape, seed) for r in runners]
     times: list[list[float]] = [[] for _ in runners]
+    walls = [0.0 for _ in runners]
     for rnd in range(rounds):
         block = iterations // rounds + (1 if rnd < iterations % rounds else 0)
         for i, (runner, feed) in enumerate(zip(runners, feeds, strict=True)):
             time.sleep(pause_s)
-            for _ in range(warmup):
-                runner.infer(feed)
-            for _ in range(block):
-                start = time.perf_counter()
-                runner.infer(feed)
-                times[i].append((time.perf_counter() - start) * 1e3)
-                if on_step is not None:
-                    on_step(runner.name, len(times[i]))
+            _timed_block(runner, feed, warmup * streams, streams)
+            lat, wall = _timed_block(runner, feed, block, streams)
+            times[i] += lat
+            walls[i] += wall
     results = []
-    for runner, t in zip(runners, times, strict=True):
-        total_s = sum(t) / 1e3
+    for runner, t, wall in zip(runners, times, walls, strict=True):
         results.append(BenchResult(name=runner.name, model=runner.name, backend=runner.backend,
-                                   precision=runner.precision, shape=list(shape), threads=threads, warmup=warmup,
-                                   iterations=len(t), latency_ms=latency_stats(t),
-                                   throughput_fps=round(shape[0] * len(t) / total_s, 3)))
+                                   precision=runner.precision, shape=list(shape), threads=threads, streams=streams,
+                                   warmup=warmup, iterations=len(t), latency_ms=latency_stats(t),
+                                   throughput_fps=round(shape[0] * len(t) / wall, 3)))
     base = results[0].throughput_fps if results else 0.0
     for r in results[1:]:
         r.ratio = round(r.throughput_fps / base, 3) if base > 0 else None
@@ -128,14 +154,14 @@ def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: i
 
 def bench_models(models: Sequence[str | Path | None], shape: Sequence[int], device: str = "cpu",
                  threads: int | None = None, warmup: int = 2, iterations: int = 20, rounds: int = 2,
-                 on_step: Callable[[str, int], None] | None = None) -> list[BenchResult]:
+                 streams: int = 1) -> list[BenchResult]:
     """Open every model (None = embedded default), benchmark them together, close them."""
     runners = [open_runner(m, device=device, threads=threads) for m in models]
     active: list[BaseRunner] = []
     try:
         for r in runners:
             active.append(r.activate())
-        results = bench_runners(active, shape, warmup, iterations, rounds, threads=threads, on_step=on_step)
+        results = bench_runners(active, shape, warmup, iterations, rounds, threads=threads, streams=streams)
     finally:
         for r in active:
             r.deactivate()

@@ -188,7 +188,7 @@ def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: st
     steps.run("INT8", int8)
 
 
-def _calibration_images(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> list[Path]:
+def calibration_set(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> list[Path]:
     """CamVid train images when at hand (never the clip's val frames), else synthetic scenes written as PNG."""
     if camvid is not None:
         from toolkit.quant import calibration_images
@@ -251,7 +251,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     steps.run("sample clip", clip, required=True)
     sample = clip_holder["clip"]
     cands = [Candidate("pytorch fp32", None, "fp32")]
-    calib = _calibration_images(camvid, out, meta, calib_images)
+    calib = calibration_set(camvid, out, meta, calib_images)
     _export_variants(ckpt, meta, out, lowering, calib, steps, cands)
 
     opened: list[Candidate] = []

@@ -67,6 +67,11 @@ def test_bench_two_models_compare_json(tiny: tuple[Path, Path], tmp_path: Path) 
     assert first["iterations"] == second["iterations"] == 4 and first["ratio"] is None and second["ratio"] > 0
     lat = first["latency_ms"]
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    result = runner.invoke(app, ["bench", "-m", str(ckpt), "--shape", "1x3x64x96", "-n", "4", "--streams", "2",
+                                 "--rounds", "1", "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    (only,) = json.loads(report.read_text())["results"]
+    assert only["streams"] == 2 and only["iterations"] == 4 and only["throughput_fps"] > 0
     result = runner.invoke(app, ["bench", "-m", str(ckpt), "--shape", "1x3x65x96", "-n", "1"])
     assert result.exit_code == 2 and "multiple" in result.output
 

@@ -19,6 +19,7 @@ def bench(
     warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),
     iterations: int = typer.Option(20, "--iterations", "-n", help="Timed calls per model."),
     rounds: int = typer.Option(2, "--rounds", help="Interleaved blocks the timed calls are split into."),
+    streams: int = typer.Option(1, "--streams", help="Concurrent callers (like toolkit infer --workers)."),
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
     json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
@@ -36,7 +37,7 @@ def bench(
         raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
     models = [None if m in ("default", "") else m for m in (model or [None])]
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
-                           rounds=rounds)
+                           rounds=rounds, streams=streams)
     typer.echo(format_table(results, compare=compare))
     if json_path is not None:
         info = system_info()

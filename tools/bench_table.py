@@ -1,0 +1,144 @@
+"""The tables of docs/BENCHMARKS.md: the speed targets measured in one run, side by side.
+
+    python tools/bench_table.py [--model ckpt.safetensors] [--out bench_out] [--threads 2] [--iterations 30]
+
+Builds the ONNX variants of the model (fp32 in the maxunpool and mask lowerings, INT8 Q/DQ for the
+CPU; FP16 too), benchmarks them against PyTorch eager in one interleaved ``bench_runners`` call, then runs
+``toolkit infer``'s pipeline on a sample clip through each ONNX Runtime model (1 worker with N threads,
+and 2 workers with N/2 threads) and prints the markdown tables with the ratios the targets ask for.
+Everything it measures is also written to OUT/bench.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+
+
+def build_variants(ckpt: Path | None, out: Path, calib: int) -> dict[str, Path]:
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.export import export_checkpoint, save_onnx
+    from toolkit.export.metadata import write_props
+    from toolkit.quant import ImageFeeds, convert_fp16, quantize_int8
+    from toolkit.video.sample import find_camvid
+
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from toolkit.assets import default_checkpoint_path
+
+    path = ckpt or default_checkpoint_path()
+    _, meta = read_checkpoint(path)
+    files: dict[str, Path] = {}
+    models = {}
+    for lowering in ("maxunpool", "mask"):
+        f = out / f"fp32_{lowering}.onnx"
+        models[lowering] = export_checkpoint(path, unpool=lowering)
+        save_onnx(models[lowering], f)
+        files[f"onnxrt fp32 ({lowering})"] = f
+    f = out / "fp16_maxunpool.onnx"
+    save_onnx(write_props(convert_fp16(models["maxunpool"]), {"precision": "fp16"}), f)
+    files["onnxrt fp16 (maxunpool)"] = f
+    camvid = find_camvid(None)
+    if camvid is not None:
+        from toolkit.quant import calibration_images
+
+        images = calibration_images(camvid, "train", calib)
+    else:
+        from toolkit.demo import calibration_set
+
+        images = calibration_set(None, out, meta, calib)
+    feeds = ImageFeeds(images, meta.dataset.mean, meta.dataset.std, meta.input_size)
+    for lowering in ("maxunpool", "mask"):
+        q, _ = quantize_int8(models[lowering], feeds, target="cpu", cache_dir=out / ".calibration")
+        f = out / f"int8_{lowering}.onnx"
+        save_onnx(write_props(q, {"precision": "int8"}), f)
+        files[f"onnxrt int8 ({lowering})"] = f
+    return files
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="checkpoint (default: the embedded model)")
+    ap.add_argument("--out", default="bench_out")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clip-frames", type=int, default=60)
+    ap.add_argument("--calib", type=int, default=16)
+    ap.add_argument("--skip-build", action="store_true", help="reuse the ONNX files already in --out")
+    ap.add_argument("--skip-infer", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    from toolkit.bench import bench_runners, format_table, open_runner
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.sysinfo import system_info
+    from toolkit.video import infer_video
+    from toolkit.video.sample import make_sample_clip
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = Path(args.model) if args.model else None
+    if args.skip_build:
+        files = {k: out / v for k, v in json.loads((out / "files.json").read_text()).items()}
+    else:
+        files = build_variants(ckpt, out, args.calib)
+        (out / "files.json").write_text(json.dumps({k: v.name for k, v in files.items()}))
+    from toolkit.assets import default_checkpoint_path
+
+    _, meta = read_checkpoint(ckpt or default_checkpoint_path())
+    h, w = meta.input_size
+    shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
+    load = os.getloadavg()
+    entries = {"pytorch fp32 (eager)": ckpt, **files}
+    runners = [open_runner(p, threads=args.threads).activate() for p in entries.values()]
+    for r, name in zip(runners, entries, strict=True):
+        r.name = name
+    t0 = time.time()
+    results = bench_runners(runners, shape, warmup=2, iterations=args.iterations, rounds=args.rounds,
+                            threads=args.threads)
+    bench_s = time.time() - t0
+    for r in runners:
+        r.deactivate()
+    print(f"## bench: {'x'.join(map(str, shape))}, {args.threads} threads, {args.iterations} iterations "
+          f"in {args.rounds} interleaved rounds ({bench_s:.0f} s); load average before: "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+    print(format_table(results, compare=True))
+    fps = {r.name: r.throughput_fps for r in results}
+    infer_rows = []
+    if not args.skip_infer:
+        clip = make_sample_clip(out / "clip.mp4", frames=args.clip_frames, size=meta.input_size, keep_frames=False)
+        for name in [n for n in files if "fp16" not in n]:
+            for workers, threads in ((1, args.threads), (2, max(1, args.threads // 2))):
+                with open_runner(files[name], threads=threads) as runner:
+                    s = infer_video(runner, str(clip.path), output=out / "infer.mp4")
+                infer_rows.append({"model": name, "workers": workers, "threads": threads, "fps": s.fps,
+                                   "frames": s.frames, "bench_fps": fps[name],
+                                   "ratio": round(s.fps / fps[name], 3), "stages": s.stages})
+        print(f"\n## toolkit infer on {clip.frames} frames of {clip.origin} ({clip.size[1]}x{clip.size[0]}), "
+              "mp4 output, overlay + HUD + legend\n")
+        print("| model | infer workers x threads | end-to-end FPS | bench FPS (1 x "
+              f"{args.threads} threads) | ratio |\n|---|---|---|---|---|")
+        for row in infer_rows:
+            print(f"| {row['model']} | {row['workers']} x {row['threads']} | {row['fps']:.2f} | "
+                  f"{row['bench_fps']:.2f} | {row['ratio']:.2f} |")
+    base = fps["pytorch fp32 (eager)"]
+    print("\n## targets\n")
+    for lowering in ("maxunpool", "mask"):
+        f32, i8 = fps[f"onnxrt fp32 ({lowering})"], fps[f"onnxrt int8 ({lowering})"]
+        print(f"- {lowering}: ORT fp32 / PyTorch fp32 = {f32 / base:.2f} (target >= 1.3); "
+              f"ORT int8 / ORT fp32 = {i8 / f32:.2f} (target >= 2)")
+    info = system_info()
+    report = {"shape": list(shape), "threads": args.threads, "load_before": load, "cpu": platform.processor(),
+              "system": {k: info[k] for k in ("torch", "onnxruntime", "cpu_threads")},
+              "bench": [r.as_dict() for r in results], "infer": infer_rows}
+    (out / "bench.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
