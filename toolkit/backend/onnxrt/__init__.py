@@ -1,0 +1,1 @@
+"""ONNX Runtime backend: session loader (CPU/CUDA/TensorRT EP) and runner; plugin nodes via custom ops."""

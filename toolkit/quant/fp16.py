@@ -1,0 +1,47 @@
+"""FP16 ONNX graphs that TensorRT builds strongly typed: weights and activations in fp16, fp32 I/O.
+
+onnxconverter-common's float16 converter does the conversion (the light alternative to ModelOpt's
+AutoCast, without its onnx/onnxruntime-gpu pins). Ops that overflow or lose too much in fp16 stay
+fp32 behind Casts: the converter's default block list (ML ops, Resize, TopK, ...) minus Max and Min,
+which are exact in any float type and sit inside the mask unpooling, plus ``exclude`` (op types or
+node names). Plugin nodes are expanded to their marked mask subgraph for the conversion and swapped
+back afterwards, so the plugin sees fp16 tensors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import onnx
+
+from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes
+
+log = logging.getLogger(__name__)
+
+EXACT_IN_FP16 = {"Max", "Min"}
+
+
+def fp16_block_list(extra_ops: Sequence[str] = ()) -> list[str]:
+    """Op types kept in fp32."""
+    from onnxconverter_common import float16
+
+    return sorted((set(float16.DEFAULT_OP_BLOCK_LIST) - EXACT_IN_FP16) | set(extra_ops))
+
+
+def convert_fp16(model: onnx.ModelProto, keep_io_types: bool = True, exclude: Sequence[str] = ()) -> onnx.ModelProto:
+    """An fp16 copy of ``model``; ``exclude`` lists op types or node names that stay fp32."""
+    from onnxconverter_common import float16
+
+    from toolkit.quant.int8 import split_exclude
+
+    work = onnx.ModelProto()
+    work.CopyFrom(model)
+    had_plugin = expand_plugin_nodes(work)
+    ops, nodes = split_exclude(work, exclude)
+    out = float16.convert_float_to_float16(work, keep_io_types=keep_io_types, op_block_list=fp16_block_list(ops),
+                                           node_block_list=nodes or None, disable_shape_infer=False)
+    if had_plugin:
+        collapse_mask_groups(out)
+    log.debug("fp16: %d ops kept fp32 by type, %d by name", len(ops), len(nodes))
+    return out
