@@ -91,7 +91,8 @@ def test_stop_request_flushes_a_playable_file(tmp_path: Path) -> None:
 
     with FakeRunner(delay_s=0.01) as runner:
         s = infer_video(runner, Endless(), output=out, on_start=lambda p: handle.update(p=p), on_frame=on_frame)
-    assert s.stopped_by == "interrupted (Ctrl-C)" and s.error is None and 3 <= s.frames <= 3 + 4
+    # what had passed the model when the stop came is still written: at most two queues of 4 and two in hand
+    assert s.stopped_by == "interrupted (Ctrl-C)" and s.error is None and 3 <= s.frames <= 3 + 2 * 4 + 2
     assert count_frames(out) == s.frames
 
 

@@ -40,8 +40,7 @@ class FastPreprocess:
         hp, wp = h + (-h) % OUTPUT_STRIDE, w + (-w) % OUTPUT_STRIDE
         x = cv2.LUT(np.ascontiguousarray(image_rgb), self.lut)  # H x W x 3 float32
         out = np.zeros((1, 3, hp, wp), np.float32) if (hp, wp) != (h, w) else np.empty((1, 3, h, w), np.float32)
-        for c, plane in enumerate(cv2.split(x)):
-            out[0, c, :h, :w] = plane
+        out[0, :, :h, :w] = x.transpose(2, 0, 1)  # one strided copy into the padded planes
         return Preprocessed(out, (h, w), src_hw)
 
 

@@ -245,7 +245,10 @@ class Pipeline:
 
     def _draw(self, item: Item) -> None:
         assert item.pre is not None and item.logits is not None
-        logits = postprocess_logits(item.logits, item.pre, out_hw=item.pre.valid_hw)
+        if item.logits.shape[2:] == item.pre.valid_hw:  # nothing to crop: no copy
+            logits = item.logits[0]
+        else:
+            logits = postprocess_logits(item.logits, item.pre, out_hw=item.pre.valid_hw)
         mask = argmax_classes(logits)
         h, w = item.pre.source_hw
         if mask.shape != (h, w):  # class map at model resolution, scaled to the frame by nearest neighbour
