@@ -18,6 +18,8 @@ def backend_for(model: str | Path | None) -> str:
     """Backend name for a model path by its suffix; None (embedded default) is PyTorch."""
     if model is None:
         return "torch"
+    if isinstance(model, str) and model.lower().startswith("triton://"):
+        return "triton"
     suffix = Path(model).suffix.lower()
     if suffix not in MODEL_SUFFIXES:
         raise ToolkitError(f"{model}: unknown model file type '{suffix}'; expected one of "
@@ -27,6 +29,10 @@ def backend_for(model: str | Path | None) -> str:
 
 def make_runner(model: str | Path | None = None, device: str = "cpu", **kwargs: object) -> BaseRunner:
     """A runner for a checkpoint, ONNX file or TensorRT engine (inactive; use it in a ``with``)."""
+    if isinstance(model, str) and model.lower().startswith("triton://"):  # a served model, not a file
+        from toolkit.backend.triton.runner import make_triton_runner
+
+        return make_triton_runner(model, **kwargs)  # type: ignore[arg-type]
     backend = backend_for(model)
     if model is not None and not Path(model).is_file():
         raise ToolkitError(f"{model}: model file not found")

@@ -1,0 +1,63 @@
+"""``toolkit serve``: the model behind Triton Inference Server (through PyTriton), HTTP + gRPC + metrics."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors
+
+
+class ColorOrder(str, Enum):
+    rgb = "rgb"
+    bgr = "bgr"
+
+
+@handle_errors
+def serve(
+    model: str | None = typer.Option(None, "--model", "-m",
+                                     help="Model file (.safetensors, .onnx, .engine); none: the embedded default."),
+    name: str = typer.Option("segnet", "--name", help="Model name on the server (frames); NAME_tensor takes tensors."),
+    max_batch: int = typer.Option(8, "--max-batch", help="Largest batch one model call runs (Triton max_batch_size)."),
+    instances: int = typer.Option(1, "--instances", help="Model instances (one runner each) serving in parallel."),
+    dynamic_batching: bool = typer.Option(True, "--dynamic-batching/--no-dynamic-batching",
+                                          help="Let Triton merge concurrent requests into one batch."),
+    max_queue_delay_us: int = typer.Option(0, "--max-queue-delay-us",
+                                           help="How long the batcher may hold a request to fill a batch."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for all interfaces)."),
+    http_port: int = typer.Option(8000, "--http-port", help="HTTP/REST port (KServe v2 protocol)."),
+    grpc_port: int = typer.Option(8001, "--grpc-port", help="gRPC port."),
+    metrics_port: int = typer.Option(8002, "--metrics-port", help="Prometheus metrics port."),
+    color: ColorOrder = typer.Option(ColorOrder.rgb, "--color", help="Channel order of the uint8 frames clients send."),
+    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    drain_timeout: int = typer.Option(30, "--drain-timeout",
+                                      help="Seconds SIGTERM/Ctrl-C waits for accepted requests before exiting."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print tritonserver's own log."),
+) -> None:
+    """Serve a model on Triton: NAME takes uint8 frames (N x H x W x 3) and returns class maps (and logits on
+    request); NAME_tensor takes the normalised N x 3 x H x W tensor. Stops cleanly on SIGTERM or Ctrl-C."""
+    from toolkit.serve.server import ServeConfig, require_pytriton, serve_forever
+
+    require_pytriton()
+    config = ServeConfig(model=None if model in (None, "", "default") else model, name=name, max_batch=max_batch,
+                         instances=instances, dynamic_batching=dynamic_batching,
+                         max_queue_delay_us=max_queue_delay_us, host=host, http_port=http_port, grpc_port=grpc_port,
+                         metrics_port=metrics_port, color=color.value, device=device, drain_timeout_s=drain_timeout,
+                         verbose=verbose)
+
+    def ready(_server: object) -> None:
+        typer.echo(f"ready: http://{host}:{http_port} grpc {host}:{grpc_port} metrics "
+                   f"http://{host}:{metrics_port}/metrics; models '{name}' (frames) and '{name}_tensor' "
+                   f"(remote runner: triton://{host}:{http_port}/{name}_tensor)", err=True)
+
+    serve_forever(config, on_ready=ready)
+    typer.echo("stopped", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples(
+        "toolkit serve",
+        "toolkit serve --model model.onnx --max-batch 8 --instances 2 --http-port 8000",
+        "toolkit serve --model model.safetensors --color bgr --no-dynamic-batching --host 0.0.0.0",
+    ))(serve)

@@ -1,0 +1,108 @@
+"""What the server does with one batch of requests, free of Triton so it is testable on its own.
+
+Two models are served from one runner:
+- the frame model: ``image`` uint8 N x H x W x 3 (RGB or BGR, as the model config's ``color_order`` says)
+  -> ``classes`` uint8 N x H x W and, when the client asks for it, ``logits`` float32 N x K x H x W.
+  Each frame goes through exactly what ``infer`` does (``toolkit.evaluate.preprocess`` -> runner ->
+  ``postprocess_logits`` -> argmax), so a frame of any size is resized to the model's input size and the
+  class map comes back at the frame's own size.
+- the tensor model: ``input`` float32 N x 3 x H x W (normalised, H and W multiples of 8) -> ``logits``,
+  the same I/O as the exported ONNX model, so a remote runner sees what a local one sees.
+
+Triton's dynamic batcher hands several requests over at once; frames of one call are stacked into
+batches of at most ``max_batch`` and run together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
+from toolkit.checkpoint import ModelMeta
+from toolkit.errors import InputShapeError, ToolkitError
+from toolkit.evaluate import Preprocessed, postprocess_logits, preprocess
+from toolkit.models.segnet import check_input_hw
+
+log = logging.getLogger(__name__)
+
+IMAGE_NAME = "image"
+CLASSES_NAME = "classes"
+COLOR_ORDERS = ("rgb", "bgr")
+
+
+class SegmentationHandler:
+    """Turns the inputs of a list of requests into their outputs through one active runner."""
+
+    def __init__(self, runner: BaseRunner, meta: ModelMeta, color: str = "rgb", max_batch: int = 8) -> None:
+        if color not in COLOR_ORDERS:
+            raise ToolkitError(f"color order '{color}': expected one of {', '.join(COLOR_ORDERS)}")
+        if meta.num_classes > 255:
+            raise ToolkitError(f"{meta.num_classes} classes do not fit the uint8 class map (at most 255)")
+        self.runner, self.meta, self.color, self.max_batch = runner, meta, color, max(1, max_batch)
+
+    # -- frames -----------------------------------------------------------------------------------
+    def infer_frames(self, images: Sequence[np.ndarray], want_logits: Sequence[bool]) -> list[dict[str, np.ndarray]]:
+        """One output dict per request; request i holds images[i], an N x H x W x 3 uint8 array."""
+        frames: list[np.ndarray] = []
+        for arr in images:
+            self._check_frames(arr)
+            frames.extend(arr[:, :, :, ::-1] if self.color == "bgr" else arr)
+        ds = self.meta.dataset
+        pres = [preprocess(np.ascontiguousarray(f), ds.mean, ds.std, self.meta.input_size) for f in frames]
+        logits = self._run([p.tensor for p in pres])
+        outs, i = [], 0
+        for arr, want in zip(images, want_logits, strict=True):
+            per_frame = [self._post(logits[i + j], pres[i + j]) for j in range(len(arr))]
+            i += len(arr)
+            out = {CLASSES_NAME: np.stack([lg.argmax(0).astype(np.uint8) for lg in per_frame])}
+            if want:
+                out[OUTPUT_NAME] = np.stack(per_frame)
+            outs.append(out)
+        return outs
+
+    @staticmethod
+    def _post(logits: np.ndarray, pre: Preprocessed) -> np.ndarray:
+        return postprocess_logits(logits[None], pre)
+
+    @staticmethod
+    def _check_frames(arr: np.ndarray) -> None:
+        if arr.dtype != np.uint8 or arr.ndim != 4 or arr.shape[-1] != 3:
+            raise InputShapeError(f"'{IMAGE_NAME}': got {arr.dtype} {'x'.join(map(str, arr.shape))}; expected "
+                                  "uint8 N x H x W x 3 frames")
+        if arr.shape[0] == 0 or arr.shape[1] == 0 or arr.shape[2] == 0:
+            raise InputShapeError(f"'{IMAGE_NAME}': empty frame batch {'x'.join(map(str, arr.shape))}; "
+                                  "send at least one frame of at least 1x1 pixels")
+
+    # -- tensors ----------------------------------------------------------------------------------
+    def infer_tensors(self, tensors: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """One output dict per request; request i holds an N x 3 x H x W float32 normalised batch."""
+        for arr in tensors:
+            if arr.dtype != np.float32 or arr.ndim != 4 or arr.shape[1] != 3 or arr.shape[0] == 0:
+                raise InputShapeError(f"'{INPUT_NAME}': got {arr.dtype} {'x'.join(map(str, arr.shape))}; "
+                                      "expected float32 N x 3 x H x W with N >= 1")
+            check_input_hw(arr.shape[2], arr.shape[3])
+        logits = self._run([t[i:i + 1] for t in tensors for i in range(len(t))])
+        outs, i = [], 0
+        for arr in tensors:
+            outs.append({OUTPUT_NAME: np.stack(logits[i:i + len(arr)])})
+            i += len(arr)
+        return outs
+
+    # -- shared -----------------------------------------------------------------------------------
+    def _run(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        """Run 1 x 3 x H x W items in batches of equal shape, at most max_batch each; logits per item."""
+        out: list[np.ndarray | None] = [None] * len(items)
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for idx, item in enumerate(items):
+            by_shape.setdefault(item.shape, []).append(idx)
+        for idxs in by_shape.values():
+            for start in range(0, len(idxs), self.max_batch):
+                chunk = idxs[start:start + self.max_batch]
+                batch = items[chunk[0]] if len(chunk) == 1 else np.concatenate([items[k] for k in chunk])
+                (logits,) = self.runner.infer({INPUT_NAME: batch}).values()
+                for j, k in enumerate(chunk):
+                    out[k] = logits[j]
+        return out  # type: ignore[return-value]
