@@ -156,6 +156,11 @@ def test_stage_failure_still_closes_output(tmp_path: Path) -> None:
     assert s.stopped_by == "error" and s.error == "model exploded" and count_frames(out) == s.frames == 2
 
 
+def test_workers_need_a_thread_safe_runner() -> None:
+    with FakeRunner() as runner, pytest.raises(ToolkitError, match="not safe to call from several threads"):
+        infer_video(runner, Endless(limit=2), workers=2)
+
+
 def test_video_sink_is_atomic_and_checks_suffix(tmp_path: Path) -> None:
     out = tmp_path / "a.mp4"
     sink = VideoFileSink(out, fps=5)

@@ -42,8 +42,9 @@ def infer(
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
-    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime."),
-    workers: int = typer.Option(1, "--workers", help="Inference threads (frames stay in order)."),
+    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
+                                                               "(default: the runtime's own, or cores / workers)."),
+    workers: int = typer.Option(1, "--workers", help="Concurrent inferences (frames stay in order)."),
     max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     retries: int = typer.Option(5, "--retries", help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
@@ -67,6 +68,10 @@ def infer(
         if progress and not pipe.source.live:
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
+    if workers > 1 and threads is None:  # N runs at once, each with all cores, would oversubscribe them
+        import os
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
     try:
         with open_runner(model, device=device, threads=threads) as runner:

@@ -30,6 +30,7 @@ from toolkit.video.sources import FrameSource, SourceLostError, UnreadableFrame
 
 log = logging.getLogger("toolkit.video")
 
+THREAD_SAFE_BACKENDS = ("torch", "onnxrt")  # runners whose infer() may run concurrently (TensorRT: one context)
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
 _END = object()  # end-of-stream marker, one per consumer
 
@@ -92,6 +93,9 @@ class Pipeline:
                                "export it with the toolkit so its metadata travels with it")
         if workers < 1:
             raise ToolkitError(f"workers={workers}: expected 1 or more inference threads")
+        if workers > 1 and runner.backend not in THREAD_SAFE_BACKENDS:
+            raise ToolkitError(f"--workers {workers}: the {runner.backend} runner is not safe to call from several "
+                               f"threads at once (only {', '.join(THREAD_SAFE_BACKENDS)} are); use --workers 1")
         self.source, self.runner, self.overlay, self.sinks = source, runner, overlay, list(sinks)
         self.meta = runner.meta
         self.workers, self.max_frames, self.on_frame, self.hud = workers, max_frames, on_frame, hud
