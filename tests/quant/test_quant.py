@@ -1,0 +1,184 @@
+"""FP16 conversion and INT8 Q/DQ quantization: graph properties per target, plugin handling, the
+calibration cache, and clear errors for bad calibration data."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from tests.export.helpers import tiny_onnx
+from toolkit.backend.onnxrt.loader import session_from_onnx
+from toolkit.errors import DatasetError, ToolkitError, UnknownNameError
+from toolkit.export import read_model_meta
+from toolkit.export.onnx_io import load_onnx, op_counts
+from toolkit.models.unpool import PLUGIN_OP_TYPE
+from toolkit.quant import ImageFeeds, calibration_images, convert_fp16, quantize_int8
+
+# Drift bounds for the tiny random-weight model on synthetic scenes (not the shipped model's targets,
+# which docs/PARITY.md measures): fp16 logits stay within 0.5, most pixels keep their class.
+FP16_MAX_LOGIT_DIFF = 0.5
+
+
+@pytest.fixture(scope="module")
+def mask(tmp_path_factory: pytest.TempPathFactory) -> onnx.ModelProto:
+    return load_onnx(tiny_onnx(tmp_path_factory, "mask"))
+
+
+@pytest.fixture(scope="module")
+def plugin(tmp_path_factory: pytest.TempPathFactory) -> onnx.ModelProto:
+    return load_onnx(tiny_onnx(tmp_path_factory, "plugin"))
+
+
+@pytest.fixture(scope="module")
+def feeds(synthetic_dir: Path, mask: onnx.ModelProto) -> ImageFeeds:
+    meta = read_model_meta(mask)
+    assert meta is not None
+    return ImageFeeds(calibration_images(synthetic_dir, "train", 4), meta.dataset.mean, meta.dataset.std,
+                      meta.input_size)
+
+
+def _run(model: onnx.ModelProto, x: dict) -> np.ndarray:
+    return session_from_onnx(model).session.run(None, x)[0]  # type: ignore[attr-defined]
+
+
+def _zero_points(model: onnx.ModelProto) -> list[np.ndarray]:
+    inits = {t.name: t for t in model.graph.initializer}
+    return [numpy_helper.to_array(inits[n.input[2]]) for n in model.graph.node
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear") and len(n.input) > 2 and n.input[2] in inits]
+
+
+def test_fp16_graph_and_drift(mask: onnx.ModelProto, feeds: ImageFeeds) -> None:
+    f16 = convert_fp16(mask)
+    io_types = {v.type.tensor_type.elem_type for v in [*f16.graph.input, *f16.graph.output]}
+    assert io_types == {onnx.TensorProto.FLOAT}
+    assert all(t.data_type != onnx.TensorProto.FLOAT for t in f16.graph.initializer if t.dims)
+    assert op_counts(f16)["Cast"] == 2  # only at the fp32 I/O: Max stays fp16 inside the unpooling
+    x = feeds.feed(0)
+    ref, out = _run(mask, x), _run(f16, x)
+    assert np.abs(out - ref).max() < FP16_MAX_LOGIT_DIFF
+    assert (out.argmax(1) == ref.argmax(1)).mean() > 0.98
+
+
+def test_fp16_exclude_keeps_op_type_fp32(mask: onnx.ModelProto) -> None:
+    f16 = convert_fp16(mask, exclude=["Conv"])
+    assert op_counts(f16)["Cast"] > 2
+    weights = [t for t in f16.graph.initializer if len(t.dims) == 4]
+    assert weights and all(t.data_type == onnx.TensorProto.FLOAT for t in weights)
+    with pytest.raises(UnknownNameError, match="Did you mean 'Conv'"):
+        convert_fp16(mask, exclude=["Conb"])
+
+
+def test_fp16_plugin_form_stays_plugin_and_matches_mask(mask: onnx.ModelProto, plugin: onnx.ModelProto,
+                                                        feeds: ImageFeeds) -> None:
+    p16 = convert_fp16(plugin)
+    assert op_counts(p16)[f"trt.plugins::{PLUGIN_OP_TYPE}"] == 3
+    x = feeds.feed(1)
+    assert np.array_equal(_run(p16, x), _run(convert_fp16(mask), x))
+
+
+@pytest.mark.parametrize("target", ["tensorrt", "cpu"])
+def test_int8_targets(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path, target: str) -> None:
+    q, rep = quantize_int8(mask, feeds, target=target, cache_dir=tmp_path)
+    assert rep.quantized_nodes > 10 and not rep.cache_hit and Path(rep.cache_file).is_file()
+    zps = _zero_points(q)
+    act = [z for z in zps if z.ndim == 0]
+    weights = [n for n in q.graph.node if n.op_type == "DequantizeLinear" and "weight" in n.input[0]]
+    assert weights and all(len(n.input) >= 2 for n in weights)
+    inits = {t.name: t for t in q.graph.initializer}
+    assert any(len(inits[n.input[1]].dims) == 1 for n in weights)  # per-channel scales
+    if target == "tensorrt":
+        assert all(z.dtype == np.int8 and not z.any() for z in zps)
+    else:
+        assert {z.dtype for z in act} == {np.dtype(np.uint8)}
+    # the unpooling subgraphs are left in float
+    assert not any("/mask/" in n.name for n in q.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear"))
+    x = feeds.feed(0)
+    assert _run(q, x).shape == _run(mask, x).shape
+
+
+def test_int8_plugin_form_keeps_plugin_nodes(plugin: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path) -> None:
+    q, _ = quantize_int8(plugin, feeds, target="tensorrt", cache_dir=tmp_path)
+    assert op_counts(q)[f"trt.plugins::{PLUGIN_OP_TYPE}"] == 3 and op_counts(q)["QuantizeLinear"] > 10
+    x = feeds.feed(2)
+    a = _run(q, x)
+    qm, _ = quantize_int8(load_onnx_from(plugin, expand=True), feeds, target="tensorrt", cache_dir=tmp_path)
+    assert np.array_equal(a, _run(qm, x))  # same ranges, same graph around the unpooling
+
+
+def load_onnx_from(model: onnx.ModelProto, expand: bool) -> onnx.ModelProto:
+    from toolkit.export import expand_plugin_nodes
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    if expand:
+        expand_plugin_nodes(copy)
+    return copy
+
+
+def test_calibration_cache(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path, synthetic_dir: Path) -> None:
+    _, first = quantize_int8(mask, feeds, cache_dir=tmp_path)
+    _, again = quantize_int8(mask, feeds, cache_dir=tmp_path)
+    assert again.cache_hit and again.cache_file == first.cache_file
+    _, other = quantize_int8(mask, feeds, method="percentile", cache_dir=tmp_path)
+    assert not other.cache_hit and other.cache_file != first.cache_file
+    more = ImageFeeds(calibration_images(synthetic_dir, "train", 5), feeds.mean, feeds.std, feeds.input_size)
+    assert not quantize_int8(mask, more, cache_dir=tmp_path)[1].cache_hit
+    _, forced = quantize_int8(mask, feeds, cache_dir=tmp_path, use_cache=False)
+    assert not forced.cache_hit
+
+
+def test_entropy_calibration_runs(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path) -> None:
+    q, rep = quantize_int8(mask, feeds, method="entropy", cache_dir=tmp_path)
+    assert rep.method == "entropy" and op_counts(q)["QuantizeLinear"] > 10
+
+
+def test_exclude_and_refusals(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path) -> None:
+    q, _ = quantize_int8(mask, feeds, exclude=["Conv"], cache_dir=tmp_path)
+    assert not [n for n in q.graph.node if n.op_type == "DequantizeLinear" and "weight" in n.input[0]]
+    with pytest.raises(UnknownNameError, match="neither an op type nor a node name"):
+        quantize_int8(mask, feeds, exclude=["NoSuchNode"], cache_dir=tmp_path)
+    with pytest.raises(UnknownNameError, match="Did you mean 'cpu'"):
+        quantize_int8(mask, feeds, target="cpus", cache_dir=tmp_path)
+    with pytest.raises(ToolkitError, match="already quantized"):
+        quantize_int8(q, feeds, cache_dir=tmp_path)
+    with pytest.raises(ToolkitError, match="fp16"):
+        quantize_int8(convert_fp16(mask), feeds, cache_dir=tmp_path)
+
+
+def test_calibration_folders(tmp_path: Path, synthetic_dir: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no calibration images"):
+        calibration_images(empty)
+    with pytest.raises(DatasetError, match="split 'tran' not found; available: .*train"):
+        calibration_images(synthetic_dir, "tran")
+    with pytest.raises(DatasetError, match="not found"):
+        calibration_images(tmp_path / "missing")
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for i, p in enumerate(calibration_images(synthetic_dir, "train", 3)):
+        (plain / f"{i}.png").write_bytes(p.read_bytes())
+    assert len(calibration_images(plain)) == 3 and len(calibration_images(plain, size=2)) == 2
+    (plain / "3.png").write_bytes(b"this is not a png")
+    paths = calibration_images(plain)
+    feeds = ImageFeeds(paths, (0.5,) * 3, (0.2,) * 3, None)
+    with pytest.raises(DatasetError, match=r"3\.png: not a readable image"):
+        [feeds.feed(i) for i in range(len(feeds))]
+
+
+def test_fingerprint_tracks_file_changes(tmp_path: Path, synthetic_dir: Path) -> None:
+    from toolkit.quant.calibration import fingerprint
+
+    src = calibration_images(synthetic_dir, "train", 1)[0]
+    img = tmp_path / "a.png"
+    img.write_bytes(src.read_bytes())
+    before = fingerprint([img])
+    later = time.time() + 5
+    os.utime(img, (later, later))
+    assert fingerprint([img]) != before

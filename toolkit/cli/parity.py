@@ -1,0 +1,85 @@
+"""``toolkit parity``: mIoU drift of ONNX/TensorRT candidates against the PyTorch fp32 reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors
+
+
+@handle_errors
+def parity(
+    reference: Path | None = typer.Option(None, help="PyTorch checkpoint (.safetensors); default: the embedded "
+                                          "model."),
+    candidate: list[Path] = typer.Option(..., "--candidate", "-c", help="ONNX model or TensorRT engine; repeat "
+                                         "for several."),
+    data: Path = typer.Option(..., help="CamVid-layout dataset folder."),
+    split: str = typer.Option("val", help="Split to compare on (the whole split)."),
+    limit: int | None = typer.Option(None, help="Only the first N frames (quick look; not a parity result)."),
+    max_miou_drop: float | None = typer.Option(None, help="Fail when a candidate's mIoU is more than this many "
+                                               "points below the reference [default per precision: fp32 0.01, "
+                                               "fp16 0.1, int8 1.0]."),
+    min_agreement: float | None = typer.Option(None, help="Fail below this pixel agreement in percent "
+                                               "[default: fp32 99.9, fp16 99, int8 98]."),
+    device: str = typer.Option("cpu", help="Device for the candidates (cpu, cuda, tensorrt)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the full report (per-class IoU too) here."),
+    per_class: bool = typer.Option(True, help="Also print the per-class delta IoU table."),
+) -> None:
+    """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
+    per-class delta IoU, pixel agreement, max/mean |logit difference|. Exit 1 when a tolerance fails."""
+    from toolkit.compare import compare_files
+    from toolkit.data import CamVid
+    from toolkit.errors import CheckFailedError
+
+    dataset = CamVid(data, split, limit=limit)
+    report = compare_files(reference, candidate, dataset, device=device, max_miou_drop=max_miou_drop,
+                           min_pixel_agreement=min_agreement, progress=True,
+                           dataset_info={"root": str(data), "split": split, "limit": limit})
+    _print(report, per_class)
+    if json_out is not None:
+        report.save(json_out)
+        typer.echo(f"wrote {json_out}")
+    if not report.passed:
+        failed = [f"{c.name}: {'; '.join(c.failures)}" for c in report.candidates if not c.passed]
+        raise CheckFailedError("parity failed: " + " | ".join(failed))
+
+
+def _print(report, per_class: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 130))
+    ref = report.reference
+    t = Table(title=f"parity on {report.dataset.get('split', '')} ({report.dataset['images']} images) vs "
+                    f"{ref['name']} (mIoU {ref['miou']:.2f})")
+    for col in ("candidate", "precision", "unpool", "mIoU", "Δ mIoU", "agree %", "max |Δ|", "mean |Δ|",
+                "max drop / min agree", "result"):
+        t.add_column(col, justify="left" if col in ("candidate", "precision", "unpool") else "right")
+    for c in report.candidates:
+        tol = f"{c.tolerance.max_miou_drop} / {c.tolerance.min_pixel_agreement}"
+        t.add_row(c.name, c.precision, c.lowering, f"{c.miou:.2f}", f"{c.delta_miou:+.3f}", f"{c.pixel_agreement:.3f}",
+                  f"{c.max_abs_logit_diff:.2e}", f"{c.mean_abs_logit_diff:.2e}", tol,
+                  "[green]pass[/]" if c.passed else "[red]FAIL[/]")
+    console.print(t)
+    if per_class and report.candidates:
+        pc = Table(title="per-class IoU (reference) and Δ IoU (points)")
+        pc.add_column("class")
+        pc.add_column("reference", justify="right")
+        for c in report.candidates:
+            pc.add_column(c.name, justify="right")
+        for name in report.class_names:
+            r = ref["per_class_iou"][name]
+            cells = [f"{d:+.3f}" if (d := c.per_class_delta_iou[name]) is not None else "-" for c in report.candidates]
+            pc.add_row(name, f"{r:.2f}" if r is not None else "-", *cells)
+        console.print(pc)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(epilog=examples(
+        "toolkit parity --candidate segnet_fp16.onnx --data ../shared/camvid",
+        "toolkit parity --reference best.safetensors -c segnet.onnx -c segnet_int8.onnx --data ../shared/camvid "
+        "--json parity.json",
+        "toolkit parity -c segnet_int8.onnx --data ../shared/camvid --max-miou-drop 0.5",
+    ))(parity)

@@ -1,0 +1,7 @@
+"""Parity: run candidates (ONNX fp32/fp16/int8, TensorRT engines) and a PyTorch reference on one split."""
+
+from toolkit.compare.comparator import Comparator, compare_files, tolerance_for
+from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
+
+__all__ = ["DEFAULT_TOLERANCES", "CandidateResult", "Comparator", "ParityReport", "Tolerance", "compare_files",
+           "tolerance_for"]

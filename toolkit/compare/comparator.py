@@ -1,0 +1,154 @@
+"""Comparator (Polygraphy style): run a reference runner and candidate runners on the same frames of a
+whole split, and compare every candidate with the reference.
+
+Each frame goes through ``toolkit.evaluate.predict_logits`` (the path ``toolkit eval`` uses) with each
+runner's own normalisation and input size, so a candidate is judged as it would be deployed. mIoU
+comes from ``toolkit.metrics.ConfusionMatrix``; pixel agreement and |logit difference| are measured at
+the labels' resolution over every pixel of every frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.backend.base import BaseRunner
+from toolkit.checkpoint import ModelMeta
+from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
+from toolkit.errors import ToolkitError
+from toolkit.evaluate import iter_frames, predict_logits
+from toolkit.metrics import ConfusionMatrix
+
+log = logging.getLogger(__name__)
+
+
+def tolerance_for(precision: str, max_miou_drop: float | None = None,
+                  min_pixel_agreement: float | None = None) -> Tolerance:
+    """The default tolerance of a precision, with explicit overrides."""
+    base = DEFAULT_TOLERANCES.get(precision, DEFAULT_TOLERANCES["int8"])
+    return Tolerance(base.max_miou_drop if max_miou_drop is None else max_miou_drop,
+                     base.min_pixel_agreement if min_pixel_agreement is None else min_pixel_agreement)
+
+
+def check_label_space(reference: ModelMeta, candidate: BaseRunner) -> None:
+    """A candidate with other classes than the reference cannot be compared: one clear error."""
+    meta = candidate.meta
+    if meta is None:
+        return  # checked on the logits' channel count instead
+    ref, cand = list(reference.dataset.class_names), list(meta.dataset.class_names)
+    if ref != cand:
+        raise ToolkitError(f"candidate '{candidate.name}' has {len(cand)} classes ({', '.join(cand[:4])}...), the "
+                           f"reference {len(ref)} ({', '.join(ref[:4])}...): compare models of the same label space")
+
+
+class _Stats:
+    """Running comparison of one candidate with the reference."""
+
+    def __init__(self, num_classes: int, ignore_index: int) -> None:
+        self.cm = ConfusionMatrix(num_classes, ignore_index)
+        self.agree = self.pixels = 0
+        self.max_diff = self.sum_diff = 0.0
+        self.values = 0
+
+    def update(self, logits: np.ndarray, ref: np.ndarray, ref_pred: np.ndarray, label: np.ndarray) -> None:
+        pred = logits.argmax(0)
+        self.cm.update(pred, label)
+        self.agree += int((pred == ref_pred).sum())
+        self.pixels += pred.size
+        diff = np.abs(logits - ref)
+        self.max_diff = max(self.max_diff, float(diff.max()))
+        self.sum_diff += float(diff.sum(dtype=np.float64))
+        self.values += diff.size
+
+
+class Comparator:
+    """Reference vs candidates over a dataset exposing ``load(i)`` and ``__len__`` (CamVid)."""
+
+    def __init__(self, reference: BaseRunner, candidates: Sequence[BaseRunner],
+                 max_miou_drop: float | None = None, min_pixel_agreement: float | None = None) -> None:
+        self.reference, self.candidates = reference, list(candidates)
+        self.max_miou_drop, self.min_pixel_agreement = max_miou_drop, min_pixel_agreement
+
+    def run(self, dataset: object, progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
+        """Activate every runner, compare on every frame, deactivate; returns the judged report."""
+        from tqdm import tqdm
+
+        runners = [self.reference, *self.candidates]
+        try:
+            for r in runners:
+                r.activate()
+            ref_meta = self.reference.meta
+            if ref_meta is None:
+                raise ToolkitError(f"reference '{self.reference.name}' has no label space (use a checkpoint)")
+            names = list(ref_meta.dataset.class_names)
+            data_names = list(getattr(getattr(dataset, "info", None), "class_names", names))
+            if data_names != names:
+                raise ToolkitError(f"dataset has {len(data_names)} classes, the reference {len(names)}: "
+                                   "evaluate on the label space the model was trained for")
+            for c in self.candidates:
+                check_label_space(ref_meta, c)
+            k, ignore = ref_meta.num_classes, ref_meta.dataset.ignore_index
+            ref_cm, stats = ConfusionMatrix(k, ignore), [_Stats(k, ignore) for _ in self.candidates]
+            n = len(dataset)  # type: ignore[arg-type]
+            for image, label in tqdm(iter_frames(dataset), total=n, disable=not progress, desc="parity",
+                                     unit="img", leave=False):
+                ref = self._logits(self.reference, ref_meta, image)
+                ref_pred = ref.argmax(0)
+                ref_cm.update(ref_pred, label)
+                for c, st in zip(self.candidates, stats, strict=True):
+                    logits = self._logits(c, c.meta or ref_meta, image)
+                    if logits.shape[0] != k:
+                        raise ToolkitError(f"candidate '{c.name}' outputs {logits.shape[0]} classes, the reference "
+                                           f"{k}: compare models of the same label space")
+                    st.update(logits, ref, ref_pred, label)
+        finally:
+            for r in runners:
+                r.deactivate()
+        ref_scores = ref_cm.scores()
+        results = [self._result(c, st, ref_scores, names) for c, st in zip(self.candidates, stats, strict=True)]
+        reference = {"name": self.reference.name, "backend": self.reference.backend, "precision": "fp32",
+                     "miou": 100 * ref_scores.miou, "global_acc": 100 * ref_scores.global_acc,
+                     "per_class_iou": {nm: _pct(v) for nm, v in zip(names, ref_scores.per_class_iou, strict=True)}}
+        return ParityReport(reference, {**(dataset_info or {}), "images": n}, results, names)
+
+    @staticmethod
+    def _logits(runner: BaseRunner, meta: ModelMeta, image: np.ndarray) -> np.ndarray:
+        return predict_logits(runner, image, meta.dataset.mean, meta.dataset.std, meta.input_size)
+
+    def _result(self, runner: BaseRunner, st: _Stats, ref_scores: object, names: list[str]) -> CandidateResult:
+        scores = st.cm.scores()
+        per_class = {nm: _pct(v) for nm, v in zip(names, scores.per_class_iou, strict=True)}
+        ref_iou = ref_scores.per_class_iou  # type: ignore[attr-defined]
+        delta = {nm: (_pct(c - r) if not (np.isnan(c) or np.isnan(r)) else None)
+                 for nm, c, r in zip(names, scores.per_class_iou, ref_iou, strict=True)}
+        precision = getattr(runner, "precision", "fp32")
+        return CandidateResult(
+            name=runner.name, path=str(getattr(runner, "source_path", "")), backend=runner.backend,
+            precision=precision, lowering=str(getattr(runner, "lowering", "")),
+            miou=100 * scores.miou, delta_miou=100 * (scores.miou - ref_scores.miou),  # type: ignore[attr-defined]
+            pixel_agreement=100 * st.agree / max(st.pixels, 1), max_abs_logit_diff=st.max_diff,
+            mean_abs_logit_diff=st.sum_diff / max(st.values, 1), per_class_iou=per_class, per_class_delta_iou=delta,
+            tolerance=tolerance_for(precision, self.max_miou_drop, self.min_pixel_agreement),
+        ).judge()
+
+
+def _pct(v: float) -> float | None:
+    return None if np.isnan(v) else float(100 * v)
+
+
+def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: object,
+                  device: str = "cpu", max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
+                  progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
+    """Parity of model files (ONNX, engines) against a checkpoint (None: the embedded default)."""
+    from toolkit.backend import make_runner
+
+    ref = make_runner(reference, device="cpu")
+    cands = []
+    for path in candidates:
+        runner = make_runner(path, device=device)
+        runner.source_path = str(path)  # type: ignore[attr-defined]
+        cands.append(runner)
+    return Comparator(ref, cands, max_miou_drop, min_pixel_agreement).run(dataset, progress, dataset_info)

@@ -1,0 +1,101 @@
+"""Parity results: one record per candidate, a report that is truthy when every candidate passed,
+and JSON that can be saved and reloaded (``candidates[i].miou``, ``.delta_miou``, ``.pixel_agreement``,
+``.passed``). mIoU and deltas are in percentage points; pixel agreement in percent."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from toolkit.checkpoint import atomic_write
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A candidate passes when its mIoU drop and pixel agreement are within these bounds."""
+
+    max_miou_drop: float  # percentage points below the reference
+    min_pixel_agreement: float  # percent of pixels whose class equals the reference's
+
+
+# Per precision (fp16 and int8 are the issue's targets; fp32 allows only float rounding).
+DEFAULT_TOLERANCES = {
+    "fp32": Tolerance(max_miou_drop=0.01, min_pixel_agreement=99.9),
+    "fp16": Tolerance(max_miou_drop=0.1, min_pixel_agreement=99.0),
+    "int8": Tolerance(max_miou_drop=1.0, min_pixel_agreement=98.0),
+}
+
+
+def _clean(v: float | None) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
+
+
+@dataclass
+class CandidateResult:
+    """How one candidate compares with the reference over the whole split."""
+
+    name: str
+    path: str
+    backend: str
+    precision: str
+    lowering: str
+    miou: float
+    delta_miou: float
+    pixel_agreement: float
+    max_abs_logit_diff: float
+    mean_abs_logit_diff: float
+    per_class_iou: dict[str, float | None]
+    per_class_delta_iou: dict[str, float | None]
+    tolerance: Tolerance
+    passed: bool = False
+    failures: list[str] = field(default_factory=list)
+
+    def judge(self) -> CandidateResult:
+        """Set ``passed`` and ``failures`` from the tolerance."""
+        self.failures = []
+        if -self.delta_miou > self.tolerance.max_miou_drop:
+            self.failures.append(f"mIoU drop {-self.delta_miou:.3f} > {self.tolerance.max_miou_drop}")
+        if self.pixel_agreement < self.tolerance.min_pixel_agreement:
+            self.failures.append(f"pixel agreement {self.pixel_agreement:.3f} % < "
+                                 f"{self.tolerance.min_pixel_agreement} %")
+        self.passed = not self.failures
+        return self
+
+
+@dataclass
+class ParityReport:
+    """Reference scores, dataset, and one CandidateResult per candidate."""
+
+    reference: dict
+    dataset: dict
+    candidates: list[CandidateResult]
+    class_names: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.candidates)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict:
+        cands = []
+        for c in self.candidates:
+            d = asdict(c)
+            d["per_class_iou"] = {k: _clean(v) for k, v in c.per_class_iou.items()}
+            d["per_class_delta_iou"] = {k: _clean(v) for k, v in c.per_class_delta_iou.items()}
+            cands.append(d)
+        return {"passed": self.passed, "reference": self.reference, "dataset": self.dataset,
+                "class_names": self.class_names, "candidates": cands}
+
+    def save(self, path: str | Path) -> Path:
+        text = json.dumps(self.to_dict(), indent=2)
+        return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+    @classmethod
+    def load(cls, path: str | Path) -> ParityReport:
+        d = json.loads(Path(path).read_text())
+        cands = [CandidateResult(**{**c, "tolerance": Tolerance(**c["tolerance"])}) for c in d["candidates"]]
+        return cls(d["reference"], d["dataset"], cands, d["class_names"])
