@@ -31,6 +31,8 @@ def serve(
     metrics_port: int = typer.Option(8002, "--metrics-port", help="Prometheus metrics port."),
     color: ColorOrder = typer.Option(ColorOrder.rgb, "--color", help="Channel order of the uint8 frames clients send."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    threads: int | None = typer.Option(None, "--threads",
+                                       help="Intra-op threads per instance (PyTorch/ONNX Runtime); default: theirs."),
     drain_timeout: int = typer.Option(30, "--drain-timeout",
                                       help="Seconds SIGTERM/Ctrl-C waits for accepted requests before exiting."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print tritonserver's own log."),
@@ -44,6 +46,7 @@ def serve(
                          instances=instances, dynamic_batching=dynamic_batching,
                          max_queue_delay_us=max_queue_delay_us, host=host, http_port=http_port, grpc_port=grpc_port,
                          metrics_port=metrics_port, color=color.value, device=device, drain_timeout_s=drain_timeout,
+                         threads=threads,
                          verbose=verbose)
 
     def ready(_server: object) -> None:
