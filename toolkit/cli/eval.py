@@ -1,0 +1,96 @@
+"""``toolkit eval``: a checkpoint's mIoU, per-class IoU and accuracies on one split, at full label resolution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors
+
+JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")
+
+
+def _dataset(data: str, split: str, limit: int | None):
+    from toolkit.data import CamVid, SyntheticScenes
+
+    if data == "synthetic":  # the same validation scenes `toolkit train --data synthetic` uses
+        from train.data import SYNTHETIC_SIZE, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
+
+        return SyntheticScenes(limit or SYNTHETIC_VAL, size=SYNTHETIC_SIZE, seed=SYNTHETIC_VAL_SEED_OFFSET)
+    return CamVid(data, split, limit=limit)
+
+
+def evaluate_model(model: str | None, data: str, split: str = "val", device: str = "cpu",
+                   limit: int | None = None, progress: bool = False):
+    """(SegScores, confusion matrix, ModelMeta, dataset) through the shared preprocess/postprocess."""
+    from tqdm import tqdm
+
+    from toolkit.backend import make_runner
+    from toolkit.errors import DatasetError, ToolkitError
+    from toolkit.evaluate import iter_frames, predict_logits
+    from toolkit.metrics import ConfusionMatrix
+
+    ds = _dataset(data, split, limit)
+    runner = make_runner(model, device=device)
+    with runner:
+        meta = getattr(runner, "meta", None)
+        if meta is None:
+            raise ToolkitError(f"{model}: carries no toolkit metadata (classes, normalisation, input size); "
+                               "evaluate its source checkpoint, or compare backends with `toolkit parity`")
+        info = ds.info
+        if meta.dataset.class_names != info.class_names:
+            raise DatasetError(f"model classes {list(meta.dataset.class_names)} differ from the dataset's "
+                               f"{list(info.class_names)}: evaluate on the data it was trained for")
+        cm = ConfusionMatrix(info.num_classes, info.ignore_index)
+        for image, label in tqdm(iter_frames(ds), total=len(ds), disable=not progress, unit="img", leave=False,
+                                 desc="eval"):
+            cm.update(predict_logits(runner, image, meta.dataset.mean, meta.dataset.std, meta.input_size).argmax(0),
+                      label)
+    return cm.scores(), cm.matrix, meta, ds
+
+
+@handle_errors
+def eval_command(
+    checkpoint: str | None = typer.Argument(None, help="Model checkpoint (.safetensors); default: the embedded model."),
+    data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder (or 'synthetic')."),
+    split: str = typer.Option("val", "--split", "-s", help="Split (list file name) to evaluate."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON to this file."),
+    plots: Path | None = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class IoU PNGs."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
+) -> None:
+    """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
+    from toolkit.checkpoint import atomic_write
+
+    scores, matrix, meta, ds = evaluate_model(checkpoint, data, split, device, limit, progress=True)
+    names = list(ds.info.class_names)
+    full = scores.as_dict(names)
+    report = {"miou": full["miou"], "per_class_iou": full["per_class_iou"], "global_acc": full["global_acc"],
+              "class_avg_acc": full["class_avg_acc"], "num_images": len(ds)}
+    source = checkpoint or "embedded default model"
+    typer.echo(f"{source}: {meta.arch} w={meta.width} input {meta.input_size[0]}x{meta.input_size[1]}, "
+               f"{split} ({len(ds)} images)")
+    typer.echo(f"{'class':<14}{'IoU':>8}{'acc':>8}")
+    for n in names:
+        iou, acc = full["per_class_iou"][n], full["per_class_acc"][n]
+        typer.echo(f"{n:<14}{'absent' if iou is None else f'{iou:.4f}':>8}{'' if acc is None else f'{acc:.4f}':>8}")
+    typer.echo(f"{'mIoU':<14}{scores.miou:>8.4f}\n{'global acc':<14}{scores.global_acc:>8.4f}\n"
+               f"{'class avg acc':<14}{scores.class_avg_acc:>8.4f}")
+    if json_out is not None:
+        atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+    if plots is not None:
+        from toolkit.plots import confusion_matrix_png, per_class_iou_png
+
+        confusion_matrix_png(matrix, names, plots / "confusion_matrix.png")
+        per_class_iou_png(list(full["per_class_iou"].values()), names, plots / "per_class_iou.png",
+                          title=f"Per-class IoU, {split} ({Path(source).name})")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", epilog=examples(
+        "toolkit eval --data ../shared/camvid",
+        "toolkit eval runs/e16/best.safetensors --data ../shared/camvid --split val --json val.json",
+        "toolkit eval runs/e16/best.safetensors --data ../shared/camvid --plots figures/",
+    ))(eval_command)

@@ -1,0 +1,76 @@
+"""``toolkit train``: train an enhanced SegNet (or the plain baseline) on a CamVid-layout folder."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from toolkit.cli.common import examples, handle_errors, parse_shape
+from toolkit.errors import InputShapeError
+
+
+def _hw(text: str | None, name: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    dims = parse_shape(text)
+    if len(dims) != 2:
+        raise InputShapeError(f"{name} '{text}': expected HxW, e.g. 360x480")
+    return dims[0], dims[1]
+
+
+@handle_errors
+def train_command(
+    data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder, or 'synthetic' for generated scenes."),
+    out: str = typer.Option("runs/train", "--out", "-o", help="Folder for last/best checkpoints, state and CSV log."),
+    arch: str = typer.Option("enhanced", "--arch", "-a", help="Architecture: enhanced or segnet."),
+    loss: str = typer.Option("bce", "--loss", help="ce, bce (balanced CE, docs/MODEL.md) or wce (median frequency)."),
+    width: int = typer.Option(64, "--width", "-w", help="Base width w of the network."),
+    epochs: int = typer.Option(50, "--epochs", "-e", help="Total epochs (also the poly schedule's length)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step (per process under torchrun)."),
+    lr: float = typer.Option(0.1, "--lr", help="Peak SGD learning rate (after warm-up)."),
+    momentum: float = typer.Option(0.9, "--momentum"),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
+    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear warm-up length before poly decay."),
+    crop: str = typer.Option("352x480", "--crop", help="Training crop HxW (multiples of 8)."),
+    size: str | None = typer.Option(None, "--size", help="Rescale frames to HxW first (and infer at it later)."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    amp: str = typer.Option("auto", "--amp", help="auto (bf16 on AMX/AVX512-BF16 CPUs and CUDA), bf16, fp16, off."),
+    channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
+                                              help="NHWC memory format (default: on CUDA only)."),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.safetensors if it exists."),
+    limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
+    val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
+    stop_after: int | None = typer.Option(None, "--stop-after", hidden=True,
+                                          help="Stop after this epoch, as if killed (tests of --resume)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
+) -> None:
+    """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
+    from train.loop import TrainConfig
+    from train.loop import train as run_training
+
+    cfg = TrainConfig(data=data, out=out, arch=arch, loss=loss, width=width, epochs=epochs, batch_size=batch_size,
+                      lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
+                      crop=_hw(crop, "--crop"), size=_hw(size, "--size"), seed=seed,  # type: ignore[arg-type]
+                      workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
+                      resume=resume, limit=limit, val_split=val_split or None, progress=not no_progress,
+                      stop_after=stop_after)
+    from toolkit.models import list_models
+
+    if arch not in list_models():
+        from toolkit.errors import UnknownNameError, suggest
+
+        raise UnknownNameError(f"unknown model '{arch}': {suggest(arch, list_models())}")
+    summary = run_training(cfg)
+    typer.echo(json.dumps(summary))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", epilog=examples(
+        "toolkit train --data synthetic --width 8 --epochs 2 --crop 64x96 --out runs/smoke",
+        "toolkit train --data ../shared/camvid --size 180x240 --crop 176x240 --width 16 --epochs 30 --out runs/e16",
+        "torchrun --nproc_per_node=2 \"$(which toolkit)\" train --data ../shared/camvid --device cuda --out runs/ddp",
+    ))(train_command)

@@ -1,0 +1,268 @@
+"""The training loop behind ``toolkit train``: epochs of SGD, validation mIoU, atomic per-epoch checkpoints.
+
+Files in ``out``: ``train_state.safetensors`` (everything ``--resume`` needs), ``last.safetensors`` and
+``best.safetensors`` (plain model checkpoints that eval/export/infer take), ``train_log.csv`` (one row
+per epoch). All are written atomically after each epoch, so a kill loses at most the epoch in flight.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
+from toolkit.errors import ToolkitError
+from train import ddp
+from train.schedule import lr_at, make_sgd, set_lr
+from train.state import load_train_state, read_train_state_info, save_train_state
+
+log = logging.getLogger("toolkit.train")
+
+STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
+    "train_log.csv"
+RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run (saved in the checkpoints' provenance and the resume state)."""
+
+    data: str
+    out: str = "runs/train"
+    arch: str = "enhanced"
+    loss: str = "bce"
+    width: int = 64
+    epochs: int = 50
+    batch_size: int = 8
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 1.0
+    crop: tuple[int, int] = (352, 480)
+    size: tuple[int, int] | None = None
+    seed: int = 0
+    workers: int = 0
+    device: str = "cpu"
+    amp: str = "auto"  # auto | bf16 | fp16 | off
+    channels_last: bool | None = None  # None: on CUDA only
+    threads: int | None = None
+    resume: bool = False
+    limit: int | None = None
+    val_split: str | None = "val"
+    progress: bool = True
+    stop_after: int | None = None  # end the process's work after this epoch (tests simulate a kill with it)
+    synthetic_count: tuple[int, int] = field(default=(64, 16))
+
+
+def pick_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype: bf16 on CPUs with AMX/AVX512-BF16 or CUDA with bf16, fp16 on older CUDA, else fp32."""
+    if amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if amp != "auto":
+        raise ToolkitError(f"--amp '{amp}': expected auto, bf16, fp16 or off")
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    from toolkit.sysinfo import cpu_flags
+
+    flags = cpu_flags()
+    return torch.bfloat16 if flags.get("amx_bf16") or flags.get("avx512_bf16") else None
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write(path, lambda tmp: tmp.write_text(buf.getvalue()))
+
+
+def _validate(model: nn.Module, data, meta: ModelMeta, device: torch.device) -> dict:
+    from toolkit.backend.torch.runner import TorchRunner
+    from toolkit.evaluate import evaluate_runner
+
+    info = data.info
+    runner = TorchRunner(model, meta, device=str(device), name="val")
+    with runner:
+        scores = evaluate_runner(runner, data.val, info.num_classes, info.ignore_index, info.mean, info.std,
+                                 meta.input_size)
+    model.train()
+    return scores.as_dict(info.class_names)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run (or resume) training; returns a summary (best/last val mIoU, epochs, seconds)."""
+    from tqdm import tqdm
+
+    from toolkit.models import create_model
+    from train.data import build_data, training_label_counts
+    from train.losses import make_loss
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    env = ddp.init_distributed(cfg.device)
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and env.enabled:
+        device = torch.device("cuda", env.local_rank)
+        torch.cuda.set_device(device)
+    out = Path(cfg.out)
+    data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, val_split=cfg.val_split, limit=cfg.limit,
+                      synthetic_count=cfg.synthetic_count)
+    info = data.info
+    counts, present = training_label_counts(data.train, info.num_classes, info.ignore_index)
+    criterion = make_loss(cfg.loss, counts, present, info.ignore_index).to(device)
+
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.arch, num_classes=info.num_classes, width=cfg.width).to(device)
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
+    amp_dtype = pick_amp(cfg.amp, device)
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 and device.type == "cuda" else None
+
+    start_epoch, best, rows = 0, -math.inf, []
+    if cfg.resume and (out / STATE_FILE).is_file():
+        old = read_train_state_info(out / STATE_FILE)["config"]
+        now = json_config(cfg)
+        diff = [k for k in RESUME_MUST_MATCH if old.get(k) != now.get(k)]
+        if diff:
+            raise ToolkitError(f"--resume: {out / STATE_FILE} was trained with different "
+                               + ", ".join(f"{k}={old.get(k)!r} (now {now.get(k)!r})" for k in diff)
+                               + "; use the same flags or a new --out")
+        saved = load_train_state(out / STATE_FILE, model, optimizer)
+        start_epoch, best, rows = int(saved["epoch"]), float(saved["best_miou"]), list(saved["log"])
+        if old.get("epochs") != cfg.epochs:
+            log.warning("resuming with --epochs %d (was %s): the learning-rate schedule is stretched",
+                        cfg.epochs, old.get("epochs"))
+        log.info("resumed %s at epoch %d (best val mIoU %.4f)", out / STATE_FILE, start_epoch, best)
+    elif cfg.resume:
+        log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
+    net = ddp.wrap_model(model, env, device)
+    meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
+
+    steps_per_epoch = len(ddp.epoch_batches(len(data.train), cfg.batch_size, cfg.seed, 0, env))
+    if steps_per_epoch == 0:
+        raise ToolkitError(f"batch size {cfg.batch_size} x {env.world_size} process(es) is larger than the "
+                           f"{len(data.train)} training images; lower --batch-size")
+    total_steps = steps_per_epoch * cfg.epochs
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    run_start = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        data.train.set_epoch(epoch)
+        batches = ddp.epoch_batches(len(data.train), cfg.batch_size, cfg.seed, epoch, env)
+        loader = torch.utils.data.DataLoader(data.train, batch_sampler=batches, num_workers=cfg.workers)
+        net.train()
+        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
+        bar = tqdm(loader, total=len(batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not (cfg.progress and env.is_main), leave=False, mininterval=2)
+        for i, (x, y) in enumerate(bar):
+            step = epoch * steps_per_epoch + i
+            lr = lr_at(step, total_steps, cfg.lr, warmup)
+            set_lr(optimizer, lr)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                loss = criterion(net(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ToolkitError(f"epoch {epoch + 1}, step {i}: loss is {value}; lower --lr or use --amp off")
+            loss_sum += value * len(x)
+            seen += len(x)
+            speed = seen * env.world_size / (time.perf_counter() - t0)
+            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.4f}", img_s=f"{speed:.1f}")
+            if not cfg.progress and env.is_main and (i + 1) % 10 == 0:
+                log.info("epoch %d step %d/%d  loss %.4f  lr %.4f  %.2f img/s", epoch + 1, i + 1, len(batches),
+                         value, lr, speed)
+        bar.close()
+        train_seconds = time.perf_counter() - t0
+        train_loss = ddp.mean_across(loss_sum / max(seen, 1), env)
+        if env.is_main:
+            row = _finish_epoch(cfg, model, meta, data, device, optimizer, epoch, train_loss, lr, train_seconds,
+                                seen * env.world_size, best, rows, out)
+            best = max(best, row["val_miou"]) if not math.isnan(row["val_miou"]) else best
+        ddp.barrier(env)
+        if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
+            log.info("stopping after epoch %d as asked (--stop-after)", epoch + 1)
+            break
+    ddp.cleanup(env)
+    return {"epochs_done": len(rows), "best_val_miou": best if rows else None,
+            "last_val_miou": rows[-1]["val_miou"] if rows else None,
+            "seconds": round(time.perf_counter() - run_start, 2), "out": str(out), "rank": env.rank,
+            "weights_sha256": weights_digest(model), "params_sha256": weights_digest(model, buffers=False)}
+
+
+def weights_digest(model: nn.Module, buffers: bool = True) -> str:
+    """sha256 over the state dict's bytes (equal across an exact resume); ``buffers=False``: the learned
+    parameters only, equal on every DDP rank (BatchNorm running statistics stay per-replica)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    items = model.state_dict().items() if buffers else ((k, p.data) for k, p in model.named_parameters())
+    for k, v in items:
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def json_config(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    for k in ("crop", "size", "synthetic_count"):
+        d[k] = list(d[k]) if d[k] is not None else None
+    return d
+
+
+def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, device: torch.device,
+                  optimizer: torch.optim.Optimizer, epoch: int, train_loss: float, lr: float, train_seconds: float,
+                  images: int, best: float, rows: list[dict], out: Path) -> dict:
+    """Validate, log, and write state -> last -> best -> CSV (each atomically); returns the log row."""
+    t0 = time.perf_counter()
+    scores = _validate(model, data, meta, device) if data.val is not None else None
+    miou = float(scores["miou"]) if scores else float("nan")
+    row = {"epoch": epoch + 1, "train_loss": round(train_loss, 6), "lr": lr, "val_miou": miou,
+           "val_global_acc": scores["global_acc"] if scores else float("nan"),
+           "val_class_avg_acc": scores["class_avg_acc"] if scores else float("nan"),
+           "train_seconds": round(train_seconds, 2), "val_seconds": round(time.perf_counter() - t0, 2),
+           "train_img_per_s": round(images / max(train_seconds, 1e-9), 3)}
+    if scores:
+        row.update({f"iou_{k}": (np.nan if v is None else v) for k, v in scores["per_class_iou"].items()})
+    rows.append(row)
+    is_best = not math.isnan(miou) and miou > best
+    new_best = miou if is_best else best
+    cfg_json = json_config(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    save_train_state(out / STATE_FILE, model, optimizer,
+                     {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json})
+    meta.provenance = {"trained_by": "toolkit train", "epoch": epoch + 1, "val_miou": miou,
+                       "val_split": cfg.val_split, "config": cfg_json}
+    save_checkpoint(out / LAST_FILE, model, meta)
+    if is_best or (data.val is None):
+        save_checkpoint(out / BEST_FILE, model, meta)
+    _write_csv(out / LOG_FILE, rows)
+    log.info("epoch %d/%d  loss %.4f  val mIoU %.4f  (best %.4f)  %.1f img/s  %.0f s + val %.0f s",
+             epoch + 1, cfg.epochs, train_loss, miou, new_best, row["train_img_per_s"], train_seconds,
+             row["val_seconds"])
+    return row
