@@ -114,6 +114,9 @@ def test_triton_urls() -> None:
         with pytest.raises(ToolkitError, match=msg):
             tc.parse_triton_url(bad)
     assert backend_for("triton://h:1/m") == "triton"
+    # a Path-typed CLI option turns triton:// into triton:/
+    assert tc.parse_triton_url(str(Path("triton://h:1/m"))) == tc.parse_triton_url("triton://h:1/m")
+    assert make_runner(Path("triton://127.0.0.1:9/m")).url.port == 9
     runner = make_runner("triton://127.0.0.1:9/m")  # nothing is contacted before activate()
     assert runner.backend == "triton" and runner.name == "triton:m"
 

@@ -138,6 +138,20 @@ def test_remote_runner_bit_for_bit(server: object, local: BaseRunner, protocol: 
                               predict_logits(local, img, ds.mean, ds.std, local.meta.input_size))
 
 
+def test_remote_runner_works_from_worker_threads(server: object, local: BaseRunner) -> None:
+    """`infer` activates the runner in one thread and calls it from workers (HTTP clients must not cross)."""
+    x = np.random.default_rng(4).standard_normal((1, 3, 64, 96)).astype(np.float32)
+    ref = local.infer({"input": x})["logits"]
+    with make_runner(url(server, "http", "segnet_tensor")) as remote:
+        got: list = []
+        workers = [threading.Thread(target=lambda: got.append(remote.infer({"input": x})["logits"])) for _ in range(3)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join(30)
+        assert len(got) == 3 and all(np.array_equal(g, ref) for g in got)
+
+
 def test_model_config_says_color_order_and_metadata(server: object, local: BaseRunner) -> None:
     from toolkit.serve import client as tc
 

@@ -14,11 +14,16 @@ from toolkit.errors import ToolkitError
 MODEL_SUFFIXES = {".safetensors": "torch", ".onnx": "onnxrt", ".engine": "trt", ".plan": "trt"}
 
 
+def is_triton_url(model: str | Path | None) -> bool:
+    """``triton://host:port/model`` (also as a Path, which collapses it to ``triton:/host:port/model``)."""
+    return model is not None and str(model).lower().startswith("triton:/")
+
+
 def backend_for(model: str | Path | None) -> str:
     """Backend name for a model path by its suffix; None (embedded default) is PyTorch."""
     if model is None:
         return "torch"
-    if isinstance(model, str) and model.lower().startswith("triton://"):
+    if is_triton_url(model):
         return "triton"
     suffix = Path(model).suffix.lower()
     if suffix not in MODEL_SUFFIXES:
@@ -29,10 +34,10 @@ def backend_for(model: str | Path | None) -> str:
 
 def make_runner(model: str | Path | None = None, device: str = "cpu", **kwargs: object) -> BaseRunner:
     """A runner for a checkpoint, ONNX file or TensorRT engine (inactive; use it in a ``with``)."""
-    if isinstance(model, str) and model.lower().startswith("triton://"):  # a served model, not a file
+    if is_triton_url(model):  # a served model, not a file
         from toolkit.backend.triton.runner import make_triton_runner
 
-        return make_triton_runner(model, **kwargs)  # type: ignore[arg-type]
+        return make_triton_runner(str(model), **kwargs)  # type: ignore[arg-type]
     backend = backend_for(model)
     if model is not None and not Path(model).is_file():
         raise ToolkitError(f"{model}: model file not found")

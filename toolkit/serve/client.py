@@ -29,8 +29,8 @@ TRITON_DTYPES = {np.dtype(np.float32): "FP32", np.dtype(np.float16): "FP16", np.
 
 
 def is_triton_url(model: object) -> bool:
-    """True for a ``triton://`` model reference (checked before any file-suffix dispatch)."""
-    return isinstance(model, str) and model.lower().startswith(TRITON_SCHEME)
+    """True for a ``triton://`` model reference; a Path collapses it to ``triton:/``, which is accepted too."""
+    return model is not None and str(model).lower().startswith("triton:/")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ def parse_triton_url(url: str) -> TritonURL:
     form = "expected triton://HOST:PORT/MODEL[/VERSION][?protocol=http|grpc], e.g. triton://127.0.0.1:8000/segnet_tensor"
     if not is_triton_url(url):
         raise ToolkitError(f"'{url}': not a Triton URL; {form}")
+    url = str(url)
+    if not url.lower().startswith(TRITON_SCHEME):  # triton:/host:port/m, as pathlib.Path writes it
+        url = TRITON_SCHEME + url[len("triton:/"):]
     parts = urlsplit(url)
     protocol = parse_qs(parts.query).get("protocol", ["http"])[-1].lower()
     if protocol not in DEFAULT_PORTS:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from typing import Any
 
 import numpy as np
@@ -32,9 +33,13 @@ class TritonRunner(BaseRunner):
 
     def __init__(self, url: str, timeout_s: float = 60.0, name: str | None = None) -> None:
         self.url = tc.parse_triton_url(url)
-        super().__init__(name or f"triton:{self.url.model}")
+        proto = "triton" if self.url.protocol == "http" else "triton-grpc"
+        super().__init__(name or f"{proto}:{self.url.model}")
         self.timeout_s = timeout_s
-        self.client: Any = None
+        self.client: Any = None  # the activating thread's client
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._lock = threading.Lock()
         self.max_batch = 0
         self._specs: list[TensorSpec] = []
 
@@ -73,11 +78,26 @@ class TritonRunner(BaseRunner):
             except (json.JSONDecodeError, KeyError, TypeError, ValueError, ToolkitError) as e:
                 log.warning("%s: ignoring unreadable %s parameter (%s)", where, META_PARAM, e)
         self.client = client
+        self._local.client = client
+        self._clients = [client]
+
+    def _client(self) -> Any:
+        """This thread's client: tritonclient's HTTP client (gevent) must not cross threads (infer's workers)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = tc.connect(self.url, self.timeout_s)
+            with self._lock:
+                self._clients.append(client)
+        return client
 
     def _deactivate_impl(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        self.client = None
+        for client in self._clients:
+            try:
+                client.close()
+            except Exception as e:  # a gevent client closed from another thread may refuse; it dies with it
+                log.debug("closing a Triton client: %s", e)
+        self._clients, self.client = [], None
+        self._local = threading.local()
 
     def _input_specs_impl(self) -> list[TensorSpec]:
         return self._specs or super()._input_specs_impl()
@@ -85,7 +105,8 @@ class TritonRunner(BaseRunner):
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         (x,) = feed.values()
         step = self.max_batch if self.max_batch > 0 else len(x)
-        parts = [tc.infer(self.client, self.url, {INPUT_NAME: x[i:i + step]}, [OUTPUT_NAME],
+        client = self._client()
+        parts = [tc.infer(client, self.url, {INPUT_NAME: x[i:i + step]}, [OUTPUT_NAME],
                           self.timeout_s)[OUTPUT_NAME] for i in range(0, len(x), step)]
         return {OUTPUT_NAME: parts[0] if len(parts) == 1 else np.concatenate(parts)}
 
