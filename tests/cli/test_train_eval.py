@@ -1,0 +1,61 @@
+"""`toolkit train` then `toolkit eval` on a tiny synthetic CamVid-layout folder, and their one-line errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from toolkit.cli.app import app
+from toolkit.cli.eval import JSON_KEYS
+
+runner = CliRunner()
+TINY = ["--width", "4", "--crop", "32x32", "--size", "32x48", "--batch-size", "2", "--epochs", "1", "--threads", "1",
+        "--no-progress"]
+
+
+def test_train_then_eval_agree(synthetic_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_dir), "--out", str(out), "--loss", "wce", *TINY])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["epochs_done"] == 1
+    assert {p.name for p in out.iterdir()} >= {"last.safetensors", "best.safetensors", "train_state.safetensors",
+                                              "train_log.csv"}
+    (row,) = list(csv.DictReader((out / "train_log.csv").open()))
+    assert float(row["train_loss"]) > 0 and "iou_road" in row
+
+    result = runner.invoke(app, ["eval", str(out / "best.safetensors"), "--data", str(synthetic_dir),
+                                 "--json", str(tmp_path / "val.json"), "--plots", str(tmp_path / "plots")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "val.json").read_text())
+    assert tuple(report) == JSON_KEYS and report["num_images"] == 4
+    assert set(report["per_class_iou"]) == {"sky", "road", "building", "car", "pole", "tree"}
+    # the same evaluation path as training's validation: the same number
+    assert abs(report["miou"] - summary["best_val_miou"]) < 1e-12
+    assert f"{report['miou']:.4f}" in result.output
+    for name in ("confusion_matrix.png", "per_class_iou.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_and_eval_bad_input_is_one_line(synthetic_dir: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--data", str(tmp_path / "nope"), *TINY])
+    assert result.exit_code == 2 and "dataset folder not found" in result.output
+    result = runner.invoke(app, ["train", "--data", "synthetic", *TINY[:2], "--crop", "30x30"])
+    assert result.exit_code == 2 and "multiples of 8" in result.output
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--arch", "segnett", *TINY])
+    assert result.exit_code == 2 and "Did you mean 'segnet'" in result.output
+    result = runner.invoke(app, ["eval", str(tmp_path / "missing.safetensors"), "--data", str(synthetic_dir)])
+    assert result.exit_code == 2 and "not found" in result.output
+
+    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.data import synthetic_info
+    from toolkit.models import create_model
+
+    ckpt = save_checkpoint(tmp_path / "three.safetensors", create_model("segnet", num_classes=3, width=4),
+                           ModelMeta("segnet", 4, synthetic_info(3), input_size=(32, 48)))
+    result = runner.invoke(app, ["eval", str(ckpt), "--data", str(synthetic_dir)])
+    assert result.exit_code == 2 and "differ" in result.output
+    assert all("Traceback" not in r for r in (result.output,))
