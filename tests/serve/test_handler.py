@@ -36,6 +36,19 @@ def test_frames_match_infer_path_bit_for_bit(tiny_checkpoint: Path) -> None:
         assert out["classes"].shape == (2, 70, 100) and out["classes"].dtype == np.uint8
 
 
+def test_onnx_runner_serves_the_same_way(tiny_onnx: Path) -> None:
+    """The handler is backend-agnostic: with the ONNX Runtime runner it equals that runner's infer path."""
+    pytest.importorskip("onnxruntime")
+    with make_runner(str(tiny_onnx)) as runner:
+        if runner.meta is None:
+            pytest.skip("ONNX file carries no toolkit metadata (exporter not installed)")
+        handler = SegmentationHandler(runner, runner.meta, "rgb", max_batch=1)
+        img = frames(1)
+        (out,) = handler.infer_frames([img], [True])
+        ds = runner.meta.dataset
+        assert np.array_equal(out["logits"][0], predict_logits(runner, img[0], ds.mean, ds.std, runner.meta.input_size))
+
+
 def test_bgr_frames_are_flipped_and_logits_only_on_request(tiny_checkpoint: Path) -> None:
     with make_runner(str(tiny_checkpoint)) as runner:
         rgb = SegmentationHandler(runner, runner.meta, "rgb", max_batch=4)

@@ -30,31 +30,6 @@ def _has_model_config_pb2() -> str | None:
 needs_pb2 = pytest.mark.skipif(_has_model_config_pb2() is not None, reason=str(_has_model_config_pb2()))
 
 
-@pytest.fixture(scope="module")
-def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny checkpoint as ONNX: through toolkit.export where it is installed, else a plain torch export."""
-    from toolkit.checkpoint import load_checkpoint
-
-    model, meta = load_checkpoint(tiny_checkpoint)
-    path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    try:
-        from toolkit.export import export_onnx, save_onnx
-    except ImportError:
-        export_onnx = None
-    if export_onnx is not None:
-        save_onnx(export_onnx(model, meta, unpool="mask", do_simplify=False), path)
-    else:  # pragma: no cover - the exporter ships with the toolkit
-        import torch
-
-        from toolkit.models import set_unpool_mode
-
-        set_unpool_mode(model, "mask")
-        torch.onnx.export(model, torch.zeros(1, 3, 64, 96), str(path), input_names=["input"], output_names=["logits"],
-                          dynamic_axes={"input": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n", 2: "h", 3: "w"}},
-                          dynamo=False)
-    return path
-
-
 def test_onnx_signature_reads_names_shapes_and_metadata(tiny_onnx: Path) -> None:
     inputs, outputs, meta = onnx_signature(tiny_onnx)
     assert [(i.name, i.data_type, i.dims[:2]) for i in inputs] == [("input", "TYPE_FP32", [-1, 3])]
