@@ -59,6 +59,7 @@ class TrainConfig:
     limit: int | None = None
     val_split: str | None = "val"
     progress: bool = True
+    init: str | None = None  # start from these weights (a toolkit checkpoint of the same arch/width/classes)
     stop_after: int | None = None  # end the process's work after this epoch (tests simulate a kill with it)
     synthetic_count: tuple[int, int] = field(default=(64, 16))
 
@@ -152,6 +153,8 @@ def train(cfg: TrainConfig) -> dict:
         log.info("resumed %s at epoch %d (best val mIoU %.4f)", out / STATE_FILE, start_epoch, best)
     elif cfg.resume:
         log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
+    if cfg.init and start_epoch == 0:
+        _load_init(model, cfg, info)
     net = ddp.wrap_model(model, env, device)
     meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
 
@@ -226,6 +229,20 @@ def weights_digest(model: nn.Module, buffers: bool = True) -> str:
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def _load_init(model: nn.Module, cfg: TrainConfig, info) -> None:
+    """Initial weights from a checkpoint (fine-tuning); it must describe the same network and classes."""
+    from toolkit.checkpoint import read_checkpoint
+
+    tensors, meta = read_checkpoint(cfg.init)  # type: ignore[arg-type]
+    if (meta.arch, meta.width, meta.dataset.class_names) != (cfg.arch, cfg.width, info.class_names):
+        raise ToolkitError(f"--init {cfg.init}: it is {meta.arch} w={meta.width} with {meta.num_classes} classes, "
+                           f"this run is {cfg.arch} w={cfg.width} with {info.num_classes}; pass matching "
+                           "--arch/--width/--data")
+    model.load_state_dict(tensors)
+    log.info("initialised from %s (epoch %s, val mIoU %s)", cfg.init, meta.provenance.get("epoch"),
+             meta.provenance.get("val_miou"))
 
 
 def json_config(cfg: TrainConfig) -> dict:

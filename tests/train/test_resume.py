@@ -72,3 +72,16 @@ def test_interrupted_state_write_keeps_the_previous_file(tmp_path: Path, monkeyp
     fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
     assert load_train_state(path, fresh, fresh_opt)["epoch"] == 1
     assert fresh_opt.state_dict()["state"][0]["momentum_buffer"].abs().sum() > 0
+
+
+def test_init_starts_from_a_checkpoint_and_checks_it_fits(tmp_path: Path) -> None:
+    from toolkit.checkpoint import load_checkpoint
+    from toolkit.errors import ToolkitError
+    from train.loop import weights_digest
+
+    train(_cfg(tmp_path / "a", epochs=1))
+    init = str(tmp_path / "a" / "last.safetensors")
+    tuned = train(_cfg(tmp_path / "b", epochs=1, lr=0.0, init=init))  # lr 0: parameters stay the init's
+    assert tuned["params_sha256"] == weights_digest(load_checkpoint(init)[0], buffers=False)
+    with pytest.raises(ToolkitError, match="w=4"):
+        train(_cfg(tmp_path / "c", epochs=1, width=8, init=init))

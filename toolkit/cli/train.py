@@ -44,6 +44,7 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.safetensors if it exists."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
     val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
+    init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning)."),
     stop_after: int | None = typer.Option(None, "--stop-after", hidden=True,
                                           help="Stop after this epoch, as if killed (tests of --resume)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
@@ -57,7 +58,7 @@ def train_command(
                       crop=_hw(crop, "--crop"), size=_hw(size, "--size"), seed=seed,  # type: ignore[arg-type]
                       workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
                       resume=resume, limit=limit, val_split=val_split or None, progress=not no_progress,
-                      stop_after=stop_after)
+                      init=init, stop_after=stop_after)
     from toolkit.models import list_models
 
     if arch not in list_models():
