@@ -247,6 +247,44 @@ def test_stub_runs_with_this_interpreters_libdir_first(server: object) -> None:
     assert env["LD_LIBRARY_PATH"].split(os.pathsep)[0] == sysconfig.get_config_var("LIBDIR")
 
 
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (here: pytest + tritonserver + stubs)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmRSS:"))) / 1024
+            todo.extend(int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split())
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+@pytest.mark.slow
+def test_soak_memory_is_flat(server: object) -> None:
+    """1,000 requests, every 10th a bad one: all answered or clearly refused; memory flat after warm-up."""
+    from toolkit.errors import ToolkitError
+    from toolkit.serve import client as tc
+
+    u, t = (tc.parse_triton_url(url(server, "grpc", m)) for m in ("segnet", "segnet_tensor"))
+    c = tc.connect(u)
+    img, bad = frames(1, 64, 96), np.zeros((1, 3, 60, 96), np.float32)
+    for _ in range(100):
+        tc.infer(c, u, {"image": img}, ["classes"])
+    before = tree_rss_mb(os.getpid())
+    refused = 0
+    for i in range(1000):
+        if i % 10 == 9:
+            with pytest.raises(ToolkitError, match="multiples of 8"):
+                tc.infer(c, t, {"input": bad}, ["logits"])
+            refused += 1
+        else:
+            assert tc.infer(c, u, {"image": img}, ["classes"])["classes"].shape == (1, 64, 96)
+    growth = tree_rss_mb(os.getpid()) - before
+    assert refused == 100 and growth < 30, f"RSS grew {growth:.1f} MB over 1,000 requests"
+
+
 def test_stop_drains_a_request_in_flight(server: object) -> None:
     """Runs last in this module: stop() while a request executes; the request still gets its answer."""
     from toolkit.serve import client as tc

@@ -222,7 +222,7 @@ def write_repository(models: list[RepoModel], out: str | Path, instances: int = 
             atomic_write(out / rel, lambda tmp, s=src: shutil.copyfile(s, tmp))
         text = config_text(m, instances, dynamic_batching, max_queue_delay_us)
         written.append(atomic_write(folder / "config.pbtxt", lambda tmp, t=text: tmp.write_text(t)))
-        log.info("%s: %s, max_batch_size %s, %d x %s", folder, m.platform, m.max_batch if m.batch_dynamic else 0,
+        log.debug("%s: %s, max_batch_size %s, %d x %s", folder, m.platform, m.max_batch if m.batch_dynamic else 0,
                  instances, m.kind)
     return written
 
