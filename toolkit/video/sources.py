@@ -71,8 +71,10 @@ class FrameSource:
 class CaptureSource(FrameSource):
     """cv2.VideoCapture over a camera index, a video file or a stream URL."""
 
-    def __init__(self, spec: int | str, live: bool | None = None) -> None:
+    def __init__(self, spec: int | str, live: bool | None = None, open_timeout_s: float = 10.0,
+                 read_timeout_s: float = 5.0) -> None:
         self.spec = spec
+        self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
         self.live = isinstance(spec, int) if live is None else live
         self.name = f"camera {spec}" if isinstance(spec, int) else str(spec)
         self._cap = None
@@ -87,7 +89,12 @@ class CaptureSource(FrameSource):
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message replaces OpenCV's warnings
         try:
-            cap = cv2.VideoCapture(self.spec)
+            if isinstance(self.spec, str) and URL_RE.match(self.spec):  # a stalled stream must not hang us
+                cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG,
+                                       [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
+                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)])
+            else:
+                cap = cv2.VideoCapture(self.spec)
         finally:
             cv2.utils.logging.setLogLevel(level)
         if not cap.isOpened():
