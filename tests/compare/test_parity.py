@@ -38,6 +38,7 @@ def test_parity_report(files: dict[str, Path], synthetic_dir: Path, tmp_path: Pa
         assert c.pixel_agreement == 100.0 and c.max_abs_logit_diff < 1e-4
         assert c.miou == pytest.approx(report.reference["miou"])
     assert fp32.lowering == "mask" and maxunpool.lowering == "maxunpool"
+    assert fp32.source_matches is True and report.reference["sha256"]
     assert fp16.precision == "fp16" and fp16.tolerance == DEFAULT_TOLERANCES["fp16"]
     assert 0 < fp16.max_abs_logit_diff < 1 and fp16.mean_abs_logit_diff < fp16.max_abs_logit_diff
     assert set(fp16.per_class_delta_iou) == set(report.class_names)

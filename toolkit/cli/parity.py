@@ -63,6 +63,10 @@ def _print(report, per_class: bool) -> None:
                   f"{c.max_abs_logit_diff:.2e}", f"{c.mean_abs_logit_diff:.2e}", tol,
                   "[green]pass[/]" if c.passed else "[red]FAIL[/]")
     console.print(t)
+    for c in report.candidates:
+        if c.source_matches is False:
+            console.print(f"[yellow]note: {c.name} was exported from another checkpoint than the reference "
+                          "(source_sha256 differs): this measures two models, not one model's drift[/]")
     if per_class and report.candidates:
         pc = Table(title="per-class IoU (reference) and Δ IoU (points)")
         pc.add_column("class")

@@ -143,12 +143,23 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
                   device: str = "cpu", max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
                   progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
     """Parity of model files (ONNX, engines) against a checkpoint (None: the embedded default)."""
+    from toolkit.assets import default_checkpoint_path
     from toolkit.backend import make_runner
+    from toolkit.checkpoint import file_sha256
 
     ref = make_runner(reference, device="cpu")
+    ref_sha = file_sha256(reference if reference is not None else default_checkpoint_path())
     cands = []
     for path in candidates:
         runner = make_runner(path, device=device)
         runner.source_path = str(path)  # type: ignore[attr-defined]
         cands.append(runner)
-    return Comparator(ref, cands, max_miou_drop, min_pixel_agreement).run(dataset, progress, dataset_info)
+    report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement).run(dataset, progress, dataset_info)
+    for runner, result in zip(cands, report.candidates, strict=True):
+        source = getattr(runner, "props", {}).get("source_sha256")
+        result.source_matches = None if not source else source == ref_sha
+        if result.source_matches is False:
+            log.warning("%s was exported from another checkpoint (sha256 %s...) than the reference (%s...)",
+                        runner.name, source[:12], ref_sha[:12])
+    report.reference["sha256"] = ref_sha
+    return report

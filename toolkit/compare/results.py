@@ -51,6 +51,7 @@ class CandidateResult:
     tolerance: Tolerance
     passed: bool = False
     failures: list[str] = field(default_factory=list)
+    source_matches: bool | None = None  # exported from the reference checkpoint itself (sha256), if known
 
     def judge(self) -> CandidateResult:
         """Set ``passed`` and ``failures`` from the tolerance."""

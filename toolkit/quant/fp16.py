@@ -11,6 +11,7 @@ back afterwards, so the plugin sees fp16 tensors.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 
 import onnx
@@ -39,8 +40,12 @@ def convert_fp16(model: onnx.ModelProto, keep_io_types: bool = True, exclude: Se
     work.CopyFrom(model)
     had_plugin = expand_plugin_nodes(work)
     ops, nodes = split_exclude(work, exclude)
-    out = float16.convert_float_to_float16(work, keep_io_types=keep_io_types, op_block_list=fp16_block_list(ops),
-                                           node_block_list=nodes or None, disable_shape_infer=False)
+    with warnings.catch_warnings(record=True) as caught:  # one warning per weight below fp16's range
+        warnings.simplefilter("always")
+        out = float16.convert_float_to_float16(work, keep_io_types=keep_io_types, op_block_list=fp16_block_list(ops),
+                                               node_block_list=nodes or None, disable_shape_infer=False)
+    if caught:
+        log.debug("fp16: %d weight values outside fp16's range were clamped (e.g. %s)", len(caught), caught[0].message)
     if had_plugin:
         collapse_mask_groups(out)
     log.debug("fp16: %d ops kept fp32 by type, %d by name", len(ops), len(nodes))

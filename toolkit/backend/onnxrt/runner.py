@@ -47,6 +47,7 @@ class OnnxrtRunner(BaseRunner):
         self.providers: list[str] = []
         self.plugin_impl = "none"
         self.lowering = "unknown"
+        self.props: dict[str, str] = {}  # the model's toolkit metadata_props (source_sha256, quant settings ...)
 
     def _activate_impl(self) -> None:
         loaded = resolve(self._source)
@@ -80,9 +81,9 @@ def make_onnxrt_runner(path: str | Path, device: str = "cpu", threads: int | Non
                        plugin_impl: str = "auto", name: str | None = None) -> OnnxrtRunner:
     """Runner for an ONNX file; its metadata is read now, the session is made on activate()."""
     model = OnnxFromPath(path)()
-    meta, precision, lowering, _props = describe_model(model, str(path))
+    meta, precision, lowering, props = describe_model(model, str(path))
     runner = OnnxrtRunner(SessionFromOnnx(model, device=device, threads=threads, plugin_impl=plugin_impl,
                                           source=str(path)),
                           name=name or f"onnxrt:{Path(path).name}", meta=meta, precision=precision)
-    runner.lowering = lowering
+    runner.lowering, runner.props = lowering, props
     return runner
