@@ -5,9 +5,12 @@
 
 1. In process: the same handler the server runs (preprocess -> runner -> postprocess, uint8 frame in,
    class map out) at batch sizes 1, 2, 4, 8, and the bare runner at those sizes: frames/s.
-2. `toolkit serve` started as a subprocess on free ports of 127.0.0.1, once without and once with
-   dynamic batching; for 1, 2, 4, 8 concurrent clients (threads, one HTTP connection each), each sends
-   M single-frame requests back to back: throughput, p50/p95/p99 latency. Every phase is capped in time.
+2. `toolkit serve` twice, as subprocesses on free ports of 127.0.0.1: without and with dynamic
+   batching. For 1, 2, 4, 8 concurrent clients (threads, one HTTP connection each), each sends
+   single-frame requests back to back: throughput, p50/p95/p99 latency, and from Triton's own counters
+   where the server's time goes (queue, compute, mean batch size).
+   Each level runs in rounds that interleave the three modes, so background load hits them alike;
+   every phase is capped in time.
 3. Optional soak: N more requests (every 10th a bad one, which must be refused with a clear error);
    resident memory of the server and its child processes after warm-up, midway and at the end.
 
@@ -63,35 +66,36 @@ def make_model(width: int, hw: tuple[int, int], out: Path) -> Path:
     return save_checkpoint(out, model, ModelMeta("enhanced", width, info, input_size=hw))
 
 
-def in_process(model: str, frame: np.ndarray, sizes: list[int], cap_s: float, iters: int,
-               threads: int | None) -> list[dict]:
-    """Frames/s of the server's handler (full frame path) and of the bare runner, per batch size."""
-    from toolkit.bench import open_runner
-    from toolkit.evaluate import preprocess
-    from toolkit.serve.handler import SegmentationHandler
+class InProcess:
+    """The server's frame handler (preprocess -> runner -> postprocess) and the bare runner, in this process."""
 
-    rows = []
-    with open_runner(model, threads=threads) as runner:
-        handler = SegmentationHandler(runner, runner.meta, "rgb", max_batch=max(sizes))
-        ds = runner.meta.dataset
-        x1 = preprocess(frame, ds.mean, ds.std, runner.meta.input_size).tensor
-        handler.infer_frames([frame[None]], [False])  # warm-up
-        for b in sizes:
-            batch = np.repeat(frame[None], b, axis=0)
-            xb = np.repeat(x1, b, axis=0)
-            row = {"batch": b}
-            for key, fn in (("handler_fps", lambda batch=batch: handler.infer_frames([batch], [False])),
-                            ("runner_fps", lambda xb=xb: runner.infer({"input": xb}))):
+    def __init__(self, model: str, frame: np.ndarray, max_batch: int, threads: int | None) -> None:
+        from toolkit.bench import open_runner
+        from toolkit.evaluate import preprocess
+        from toolkit.serve.handler import SegmentationHandler
+
+        self.runner = open_runner(model, threads=threads).activate()
+        self.handler = SegmentationHandler(self.runner, self.runner.meta, "rgb", max_batch=max_batch)
+        ds = self.runner.meta.dataset
+        self.frame, self.x1 = frame, preprocess(frame, ds.mean, ds.std, self.runner.meta.input_size).tensor
+        self.handler.infer_frames([frame[None]], [False])  # warm-up
+
+    def measure(self, batch: int, calls: int, cap_s: float) -> dict[str, tuple[int, float]]:
+        """(frames, seconds) of ``calls`` handler calls and as many runner calls at this batch size."""
+        frames = np.repeat(self.frame[None], batch, axis=0)
+        xb = np.repeat(self.x1, batch, axis=0)
+        out = {}
+        for key, fn in (("handler", lambda: self.handler.infer_frames([frames], [False])),
+                        ("runner", lambda: self.runner.infer({"input": xb}))):
+            n, start = 0, time.perf_counter()
+            while n < calls and time.perf_counter() - start < cap_s:
                 fn()
-                n, start = 0, time.perf_counter()
-                while n < iters and time.perf_counter() - start < cap_s:
-                    fn()
-                    n += 1
-                row[key] = round(n * b / (time.perf_counter() - start), 2)
-            rows.append(row)
-            print(f"  in-process batch {b}: handler {row['handler_fps']} frames/s, runner {row['runner_fps']}",
-                  flush=True)
-    return rows
+                n += 1
+            out[key] = (n * batch, time.perf_counter() - start)
+        return out
+
+    def close(self) -> None:
+        self.runner.deactivate()
 
 
 class Server:
@@ -143,6 +147,33 @@ class Server:
         return round(time.monotonic() - start, 1)
 
 
+def triton_counters(metrics_port: int, model: str = "segnet") -> dict[str, float]:
+    """Triton's Prometheus counters of one model (request/queue/compute durations in microseconds)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{HOST}:{metrics_port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("nv_inference_") and f'model="{model}"' in line:
+            out[line.split("{", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def where_time_goes(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Per-request server time split from the counter deltas: queue, compute, and the rest (HTTP, I/O)."""
+    d = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    n, execs = d.get("nv_inference_count", 0.0), d.get("nv_inference_exec_count", 0.0)
+    if not n or not execs:
+        return {}
+    return {"mean_batch": round(n / execs, 2),
+            "server_request_ms": round(d["nv_inference_request_duration_us"] / n / 1000, 1),
+            "queue_ms": round(d["nv_inference_queue_duration_us"] / n / 1000, 1),
+            "compute_input_ms": round(d["nv_inference_compute_input_duration_us"] / n / 1000, 1),
+            "compute_infer_ms": round(d["nv_inference_compute_infer_duration_us"] / n / 1000, 1),
+            "compute_output_ms": round(d["nv_inference_compute_output_duration_us"] / n / 1000, 1)}
+
+
 def load(url: str, frame: np.ndarray, clients: int, requests: int, cap_s: float) -> dict:
     """`clients` threads, each `requests` single-frame requests back to back (stops early at cap_s)."""
     from toolkit.serve import client as tc
@@ -179,7 +210,7 @@ def load(url: str, frame: np.ndarray, clients: int, requests: int, cap_s: float)
         t.join(cap_s + 120)
     wall = time.perf_counter() - start
     return {"clients": clients, "requests": len(lat), "errors": len(errors), "first_error": errors[:1],
-            "throughput_fps": round(len(lat) / wall, 2), **percentiles(lat), "wall_s": round(wall, 1)}
+            "wall_s": wall, "latencies": lat}
 
 
 def soak(server: Server, url: str, frame: np.ndarray, n: int, cap_s: float) -> dict:
@@ -235,6 +266,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="intra-op threads, the same in process and in the server (default: the backend's)")
     ap.add_argument("--iters", type=int, default=12, help="in-process calls per batch size")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per level")
     ap.add_argument("--soak", type=int, default=0, help="extra sequential requests for the memory check")
     ap.add_argument("--json", help="write all results here")
     args = ap.parse_args()
@@ -251,40 +283,80 @@ def main() -> None:
                     f"random enhanced w={args.width}", "frame": [h, w], "cpu_count": os.cpu_count(),
                     "threads": args.threads or torch.get_num_threads(), "loadavg_start": os.getloadavg(),
                     "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print("in-process (handler = the server's frame path; runner = bare model call)", flush=True)
-    report["in_process"] = in_process(model, frame, clients, args.time_cap, args.iters, args.threads)
-    report["served"] = {}
-    for dynamic in (False, True):
-        key = "dynamic_batching" if dynamic else "no_batching"
-        t0 = time.monotonic()
-        server = Server(model, args.max_batch, args.instances, dynamic, args.max_queue_delay_us, args.threads)
-        print(f"{key}: server up in {time.monotonic() - t0:.1f} s", flush=True)
-        url = f"triton://{HOST}:{server.http}/segnet"
-        try:
-            load(url, frame, 1, 2, args.time_cap)  # warm-up
-            rows = []
-            for c in clients:
-                row = load(url, frame, c, args.requests, args.time_cap)
-                rows.append(row)
-                print(f"  {c} clients: {row['throughput_fps']} frames/s, p50 {row.get('p50_ms')} ms, "
-                      f"p95 {row.get('p95_ms')} ms, p99 {row.get('p99_ms')} ms, errors {row['errors']}", flush=True)
-            report["served"][key] = rows
-            if dynamic and args.soak:
-                report["soak"] = soak(server, url, frame, args.soak, max(args.time_cap, 900.0))
-                print(f"  soak: {report['soak']}", flush=True)
-        finally:
-            report.setdefault("stop_s", {})[key] = server.stop()
+    modes = ["in_process", "no_batching", "dynamic_batching"]
+    inproc = InProcess(model, frame, max(clients), args.threads)
+    servers: dict[str, Server] = {}
+    try:
+        for key in modes[1:]:
+            t0 = time.monotonic()
+            servers[key] = Server(model, args.max_batch, args.instances, key == "dynamic_batching",
+                                  args.max_queue_delay_us, args.threads)
+            print(f"{key}: server up in {time.monotonic() - t0:.1f} s", flush=True)
+            load(f"triton://{HOST}:{servers[key].http}/segnet", frame, 1, 2, args.time_cap)  # warm-up
+        # Every level is measured in rounds that interleave the three modes (order reversed every other
+        # round), so a change in the machine's background load hits all three alike.
+        acc: dict = {m: {c: {"frames": 0, "seconds": 0.0, "lat": [], "errors": 0, "runner_frames": 0,
+                             "runner_seconds": 0.0, "before": {}, "after": {}} for c in clients} for m in modes}
+        for c in clients:
+            for r in range(args.rounds):
+                for mode in (modes if r % 2 == 0 else modes[::-1]):
+                    a = acc[mode][c]
+                    if mode == "in_process":
+                        got = inproc.measure(c, max(1, args.iters // args.rounds), args.time_cap)
+                        a["frames"] += got["handler"][0]
+                        a["seconds"] += got["handler"][1]
+                        a["runner_frames"] += got["runner"][0]
+                        a["runner_seconds"] += got["runner"][1]
+                        continue
+                    srv = servers[mode]
+                    before = triton_counters(srv.metrics)
+                    row = load(f"triton://{HOST}:{srv.http}/segnet", frame, c, max(1, args.requests // args.rounds),
+                               args.time_cap)
+                    after = triton_counters(srv.metrics)
+                    for k, v in after.items():
+                        a["after"][k] = a["after"].get(k, 0.0) + v
+                        a["before"][k] = a["before"].get(k, 0.0) + before.get(k, 0.0)
+                    a["frames"] += len(row["latencies"])
+                    a["seconds"] += row["wall_s"]
+                    a["lat"] += row["latencies"]
+                    a["errors"] += row["errors"]
+            line = []
+            for mode in modes:
+                a = acc[mode][c]
+                line.append(f"{mode} {a['frames'] / max(a['seconds'], 1e-9):.2f}")
+            print(f"  {c} clients / batch {c}: frames/s " + ", ".join(line), flush=True)
+        if args.soak:
+            report["soak"] = soak(servers["dynamic_batching"], f"triton://{HOST}:{servers['dynamic_batching'].http}"
+                                  "/segnet", frame, args.soak, max(args.time_cap, 900.0))
+            print(f"  soak: {report['soak']}", flush=True)
+    finally:
+        inproc.close()
+        for key, srv in servers.items():
+            report.setdefault("stop_s", {})[key] = srv.stop()
+    rows = []
+    for c in clients:
+        ip, nb, db = (acc[m][c] for m in modes)
+        row = {"clients": c,
+               "in_process_handler_fps": round(ip["frames"] / ip["seconds"], 2),
+               "in_process_runner_fps": round(ip["runner_frames"] / ip["runner_seconds"], 2)}
+        for key, a in (("no_batching", nb), ("dynamic_batching", db)):
+            row[key] = {"requests": a["frames"], "errors": a["errors"],
+                        "throughput_fps": round(a["frames"] / a["seconds"], 2), **percentiles(a["lat"]),
+                        "server": where_time_goes(a["before"], a["after"])}
+        rows.append(row)
+    report["levels"] = rows
     report["loadavg_end"] = os.getloadavg()
     report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    inproc = {r["batch"]: r for r in report["in_process"]}
-    print("\n| clients | in-process handler fps (batch=clients) | served, no batching fps | served, dynamic "
-          "batching fps | ratio (dyn / in-process) | p50 / p95 / p99 ms (dyn) |")
-    print("|---|---|---|---|---|---|")
-    for nb, db in zip(report["served"]["no_batching"], report["served"]["dynamic_batching"], strict=True):
-        ip = inproc.get(db["clients"], {}).get("handler_fps")
-        ratio = f"{db['throughput_fps'] / ip:.2f}" if ip else "-"
-        print(f"| {db['clients']} | {ip} | {nb['throughput_fps']} | {db['throughput_fps']} | {ratio} | "
-              f"{db.get('p50_ms')} / {db.get('p95_ms')} / {db.get('p99_ms')} |")
+    print("\n| clients (= in-process batch) | in-process fps | served fps, no batching | served fps, dynamic "
+          "batching | dynamic / in-process | p50 / p95 / p99 ms, no batching | p50 / p95 / p99 ms, dynamic | "
+          "mean batch (dynamic) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        nb, db = r["no_batching"], r["dynamic_batching"]
+        print(f"| {r['clients']} | {r['in_process_handler_fps']} | {nb['throughput_fps']} | {db['throughput_fps']} | "
+              f"{db['throughput_fps'] / r['in_process_handler_fps']:.2f} | "
+              f"{nb.get('p50_ms')} / {nb.get('p95_ms')} / {nb.get('p99_ms')} | "
+              f"{db.get('p50_ms')} / {db.get('p95_ms')} / {db.get('p99_ms')} | {db['server'].get('mean_batch')} |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
