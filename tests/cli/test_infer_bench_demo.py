@@ -89,10 +89,14 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     names = [c["name"] for c in report["candidates"]]
     assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8"]
     for c in report["candidates"]:
-        assert c["parity"]["basis"] == "ground truth" and c["speed"]["throughput_fps"] > 0
+        assert c["parity"]["labels"] == "ground truth" and c["speed"]["throughput_fps"] > 0
+        assert 0 <= c["parity"]["miou"] <= 100 and 0 <= c["parity"]["pixel_agreement"] <= 100
     assert report["candidates"][1]["parity"]["pixel_agreement"] > 99.0  # same fp32 network, another runtime
+    assert report["candidates"][1]["parity"]["min_pixel_agreement"] == 99.9  # toolkit.compare's fp32 tolerance
     assert report["chosen"] in names and report["video"]["frames"] == 4
     cap = cv2.VideoCapture(str(out / "demo.mp4"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
     assert "| onnxrt int8 | int8 |" in (out / "parity.md").read_text()
+    chosen = next(c for c in report["candidates"] if c["name"] == report["chosen"])
+    assert chosen["parity"]["passed"]
     assert "x vs pytorch fp32" in (out / "speed.md").read_text()
