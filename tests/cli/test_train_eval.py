@@ -59,3 +59,19 @@ def test_train_and_eval_bad_input_is_one_line(synthetic_dir: Path, tmp_path: Pat
     result = runner.invoke(app, ["eval", str(ckpt), "--data", str(synthetic_dir)])
     assert result.exit_code == 2 and "differ" in result.output
     assert all("Traceback" not in r for r in (result.output,))
+
+
+def test_embedded_model_is_small_and_evaluates_on_camvid(camvid_dir: Path, tmp_path: Path) -> None:
+    from toolkit.assets import default_checkpoint_path
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.data import load_classes_json
+
+    path = default_checkpoint_path()
+    assert path.stat().st_size <= 8 * 2**20
+    _, meta = read_checkpoint(path)
+    assert meta.dataset.class_names == load_classes_json(camvid_dir / "classes.json").class_names
+    assert meta.provenance["trained_by"] == "toolkit train" and "config" in meta.provenance
+    result = runner.invoke(app, ["eval", "--data", str(camvid_dir), "--limit", "2", "--json", str(tmp_path / "j")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "j").read_text())
+    assert report["num_images"] == 2 and 0 < report["global_acc"] <= 1
