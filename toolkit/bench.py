@@ -8,10 +8,9 @@ thermal state) over all entries instead of penalising whichever ran last.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,11 +18,11 @@ import numpy as np
 
 from toolkit.backend import backend_for, make_runner
 from toolkit.backend.base import BaseRunner
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, UnknownNameError, suggest
 
 log = logging.getLogger("toolkit.bench")
 
-THREAD_KWARGS = ("threads", "num_threads", "intra_op_num_threads")
+GRAPH_OPTS = ("auto", "all", "extended", "basic")
 
 
 @dataclass
@@ -55,23 +54,50 @@ def set_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def ort_graph_optimization(precision: str, device: str, requested: str = "auto") -> str:
+    """ONNX Runtime graph optimisation level; 'auto' picks what measured fastest on our CPU.
+
+    INT8 on the CPU: 'extended'. 'all' adds the NHWC layout transform, which wraps every op that has
+    no NHWC kernel (MaxPool with indices, MaxUnpool, the mask unpooling) in Transposes; on the SegNet
+    graphs that costs more than it saves (docs/BENCHMARKS.md). Everything else: 'all'.
+    """
+    if requested not in GRAPH_OPTS:
+        raise UnknownNameError(f"--graph-opt {requested}: {suggest(requested, GRAPH_OPTS)}")
+    if requested != "auto":
+        return requested
+    return "extended" if precision == "int8" and device.split(":")[0] == "cpu" else "all"
+
+
+def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str) -> BaseRunner:
+    """An OnnxrtRunner like ``make_onnxrt_runner``'s, with the graph optimisation level chosen per model."""
+    from toolkit.backend.onnxrt.loader import OnnxFromPath, SessionFromOnnx
+    from toolkit.backend.onnxrt.runner import OnnxrtRunner, describe_model
+
+    if not path.is_file():
+        raise ToolkitError(f"{path}: model file not found")
+    model = OnnxFromPath(path)()
+    meta, precision, lowering, props = describe_model(model, str(path))
+    level = ort_graph_optimization(precision, device, graph_opt)
+    runner = OnnxrtRunner(SessionFromOnnx(model, device=device, threads=threads, graph_optimization=level,
+                                          source=str(path)), name=f"onnxrt:{path.name}", meta=meta, precision=precision)
+    runner.lowering, runner.props = lowering, props  # type: ignore[attr-defined]
+    runner.graph_optimization = level  # type: ignore[attr-defined]
+    return runner
+
+
 def open_runner(model: str | Path | None, device: str = "cpu", threads: int | None = None,
-                **kwargs: object) -> BaseRunner:
-    """``make_runner`` with the thread count passed the way the model's backend takes it."""
+                graph_opt: str = "auto", **kwargs: object) -> BaseRunner:
+    """``make_runner`` with the thread count passed the way the model's backend takes it, and for ONNX
+    Runtime the graph optimisation level (``ort_graph_optimization``)."""
     backend = backend_for(model)
     if threads is not None and threads < 1:
         raise ToolkitError(f"--threads {threads}: expected 1 or more")
     if backend == "torch":
         set_torch_threads(threads)
+    elif backend == "onnxrt":
+        return _onnxrt_runner(Path(model), device, threads, graph_opt)  # type: ignore[arg-type]
     elif threads is not None:
-        factory: Callable | None = None
-        if backend == "onnxrt":
-            from toolkit.backend.onnxrt.runner import make_onnxrt_runner as factory
-        params = inspect.signature(factory).parameters if factory is not None else {}
-        name = next((k for k in THREAD_KWARGS if k in params), None)
-        if name is None:
-            raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
-        kwargs[name] = threads
+        raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
     return make_runner(model, device=device, **kwargs)
 
 
@@ -154,9 +180,9 @@ def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: i
 
 def bench_models(models: Sequence[str | Path | None], shape: Sequence[int], device: str = "cpu",
                  threads: int | None = None, warmup: int = 2, iterations: int = 20, rounds: int = 2,
-                 streams: int = 1) -> list[BenchResult]:
+                 streams: int = 1, graph_opt: str = "auto") -> list[BenchResult]:
     """Open every model (None = embedded default), benchmark them together, close them."""
-    runners = [open_runner(m, device=device, threads=threads) for m in models]
+    runners = [open_runner(m, device=device, threads=threads, graph_opt=graph_opt) for m in models]
     active: list[BaseRunner] = []
     try:
         for r in runners:

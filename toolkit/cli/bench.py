@@ -21,6 +21,8 @@ def bench(
     rounds: int = typer.Option(2, "--rounds", help="Interleaved blocks the timed calls are split into."),
     streams: int = typer.Option(1, "--streams", help="Concurrent callers (like toolkit infer --workers)."),
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
+    graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
+                                  "for CPU int8, else all), all, extended, basic."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
     json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
 ) -> None:
@@ -37,7 +39,7 @@ def bench(
         raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
     models = [None if m in ("default", "") else m for m in (model or [None])]
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
-                           rounds=rounds, streams=streams)
+                           rounds=rounds, streams=streams, graph_opt=graph_opt)
     typer.echo(format_table(results, compare=compare))
     if json_path is not None:
         info = system_info()

@@ -41,6 +41,8 @@ def infer(
     legend: bool = typer.Option(True, "--legend/--no-legend", help="Draw the class legend."),
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
+    graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
+                                  "for CPU int8, else all), all, extended, basic."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
@@ -74,7 +76,7 @@ def infer(
         threads = max(1, (os.cpu_count() or 1) // workers)
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
     try:
-        with open_runner(model, device=device, threads=threads) as runner:
+        with open_runner(model, device=device, threads=threads, graph_opt=graph_opt) as runner:
             summary = infer_video(runner, src, output=output, masks=masks, show=show, style=style,
                                   workers=workers, max_frames=max_frames, retries=retries, on_start=on_start,
                                   on_frame=lambda n: bar[0].update(1) if bar else None)

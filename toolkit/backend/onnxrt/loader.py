@@ -89,7 +89,8 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
         if self.threads:
             so.intra_op_num_threads = int(self.threads)
         level = ort.GraphOptimizationLevel
-        levels = {"all": level.ORT_ENABLE_ALL, "basic": level.ORT_ENABLE_BASIC, "none": level.ORT_DISABLE_ALL}
+        levels = {"all": level.ORT_ENABLE_ALL, "extended": level.ORT_ENABLE_EXTENDED, "basic": level.ORT_ENABLE_BASIC,
+                  "none": level.ORT_DISABLE_ALL}
         so.graph_optimization_level = levels[self.graph_optimization]
         if impl == "pyop":
             so.register_custom_ops_library(custom_ops_library())
