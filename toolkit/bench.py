@@ -54,18 +54,20 @@ def set_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def ort_graph_optimization(precision: str, device: str, requested: str = "auto") -> str:
+def ort_graph_optimization(precision: str, lowering: str, device: str, requested: str = "auto") -> str:
     """ONNX Runtime graph optimisation level; 'auto' picks what measured fastest on our CPU.
 
-    INT8 on the CPU: 'extended'. 'all' adds the NHWC layout transform, which wraps every op that has
-    no NHWC kernel (MaxPool with indices, MaxUnpool, the mask unpooling) in Transposes; on the SegNet
-    graphs that costs more than it saves (docs/BENCHMARKS.md). Everything else: 'all'.
+    INT8 with the maxunpool lowering on the CPU: 'extended'. 'all' adds the NHWC layout transform, which
+    wraps MaxPool-with-indices and MaxUnpool (no NHWC or int8 kernels) in Transposes; that costs more
+    than it saves. With the mask lowering 'all' wins (its plain MaxPool runs NHWC in uint8). Everything
+    else: 'all'. Measurements in docs/BENCHMARKS.md.
     """
     if requested not in GRAPH_OPTS:
         raise UnknownNameError(f"--graph-opt {requested}: {suggest(requested, GRAPH_OPTS)}")
     if requested != "auto":
         return requested
-    return "extended" if precision == "int8" and device.split(":")[0] == "cpu" else "all"
+    cpu = device.split(":")[0] == "cpu"
+    return "extended" if precision == "int8" and lowering == "maxunpool" and cpu else "all"
 
 
 def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str) -> BaseRunner:
@@ -77,7 +79,7 @@ def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str)
         raise ToolkitError(f"{path}: model file not found")
     model = OnnxFromPath(path)()
     meta, precision, lowering, props = describe_model(model, str(path))
-    level = ort_graph_optimization(precision, device, graph_opt)
+    level = ort_graph_optimization(precision, lowering, device, graph_opt)
     runner = OnnxrtRunner(SessionFromOnnx(model, device=device, threads=threads, graph_optimization=level,
                                           source=str(path)), name=f"onnxrt:{path.name}", meta=meta, precision=precision)
     runner.lowering, runner.props = lowering, props  # type: ignore[attr-defined]

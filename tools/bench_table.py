@@ -5,7 +5,8 @@
 Builds the ONNX variants of the model (fp32 in the maxunpool and mask lowerings, INT8 Q/DQ for the
 CPU; FP16 too), benchmarks them against PyTorch eager in one interleaved ``bench_runners`` call, then runs
 ``toolkit infer``'s pipeline on a sample clip through each ONNX Runtime model (1 worker with N threads,
-and 2 workers with N/2 threads) and prints the markdown tables with the ratios the targets ask for.
+and 2 workers with N/2 threads, each compared with ``bench`` in the same configuration) and prints the
+markdown tables with the ratios the targets ask for.
 Everything it measures is also written to OUT/bench.json.
 """
 
@@ -95,9 +96,14 @@ def main() -> None:
     h, w = meta.input_size
     shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
     load = os.getloadavg()
-    entries = {"pytorch fp32 (eager)": ckpt, **files}
-    runners = [open_runner(p, threads=args.threads).activate() for p in entries.values()]
-    for r, name in zip(runners, entries, strict=True):
+    entries = [("pytorch fp32 (eager)", ckpt, "auto")]
+    for name, f in files.items():
+        entries.append((name, f, "auto"))
+        if "int8" in name:  # the level 'auto' does not pick, to show what the choice buys
+            other = "all" if "maxunpool" in name else "extended"
+            entries.append((name.replace(")", f", graph opt {other})"), f, other))
+    runners = [open_runner(p, threads=args.threads, graph_opt=g).activate() for _, p, g in entries]
+    for r, (name, _, _) in zip(runners, entries, strict=True):
         r.name = name
     t0 = time.time()
     results = bench_runners(runners, shape, warmup=2, iterations=args.iterations, rounds=args.rounds,
@@ -107,26 +113,47 @@ def main() -> None:
         r.deactivate()
     print(f"## bench: {'x'.join(map(str, shape))}, {args.threads} threads, {args.iterations} iterations "
           f"in {args.rounds} interleaved rounds ({bench_s:.0f} s); load average before: "
-          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}\n")
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
     print(format_table(results, compare=True))
+    # the same ONNX Runtime models as 2 concurrent callers of 1 thread each (what infer --workers 2 does)
+    onnx_fast = [n for n in files if "fp16" not in n]
+    streams = []
+    if not args.skip_infer:
+        conc = [open_runner(files[n], threads=max(1, args.threads // 2)).activate() for n in onnx_fast]
+        for r, n in zip(conc, onnx_fast, strict=True):
+            r.name = n
+        streams = bench_runners(conc, shape, warmup=1, iterations=args.iterations, rounds=args.rounds,
+                                threads=max(1, args.threads // 2), streams=2)
+        for r in conc:
+            r.deactivate()
+        print(f"\n## bench, 2 concurrent callers x {max(1, args.threads // 2)} thread\n")
+        print(format_table(streams, compare=False))
     fps = {r.name: r.throughput_fps for r in results}
     infer_rows = []
     if not args.skip_infer:
         clip = make_sample_clip(out / "clip.mp4", frames=args.clip_frames, size=meta.input_size, keep_frames=False)
-        for name in [n for n in files if "fp16" not in n]:
+        for name in onnx_fast:
             for workers, threads in ((1, args.threads), (2, max(1, args.threads // 2))):
                 with open_runner(files[name], threads=threads) as runner:
-                    s = infer_video(runner, str(clip.path), output=out / "infer.mp4")
+                    # bench half, the pipeline, bench half: load drift on this shared machine hits both alike
+                    half = max(2, args.iterations // 2)
+                    runner.name = name
+                    (b1,) = bench_runners([runner], shape, warmup=1, iterations=half, rounds=1, streams=workers)
+                    s = infer_video(runner, str(clip.path), output=out / "infer.mp4", workers=workers)
+                    (b2,) = bench_runners([runner], shape, warmup=0, iterations=half, rounds=1, streams=workers)
+                own = 2 / (1 / b1.throughput_fps + 1 / b2.throughput_fps)
                 infer_rows.append({"model": name, "workers": workers, "threads": threads, "fps": s.fps,
-                                   "frames": s.frames, "bench_fps": fps[name],
-                                   "ratio": round(s.fps / fps[name], 3), "stages": s.stages})
+                                   "frames": s.frames, "bench_fps": round(own, 3),
+                                   "bench_fps_before": b1.throughput_fps, "bench_fps_after": b2.throughput_fps,
+                                   "ratio": round(s.fps / own, 3), "stages": s.stages})
         print(f"\n## toolkit infer on {clip.frames} frames of {clip.origin} ({clip.size[1]}x{clip.size[0]}), "
               "mp4 output, overlay + HUD + legend\n")
-        print("| model | infer workers x threads | end-to-end FPS | bench FPS (1 x "
-              f"{args.threads} threads) | ratio |\n|---|---|---|---|---|")
+        print("| model | workers x threads | end-to-end FPS | bench FPS, same config, before/after | ratio |\n"
+              "|---|---|---|---|---|")
         for row in infer_rows:
             print(f"| {row['model']} | {row['workers']} x {row['threads']} | {row['fps']:.2f} | "
-                  f"{row['bench_fps']:.2f} | {row['ratio']:.2f} |")
+                  f"{row['bench_fps']:.2f} ({row['bench_fps_before']:.2f} / {row['bench_fps_after']:.2f}) | "
+                  f"{row['ratio']:.2f} |")
     base = fps["pytorch fp32 (eager)"]
     print("\n## targets\n")
     for lowering in ("maxunpool", "mask"):
@@ -136,7 +163,8 @@ def main() -> None:
     info = system_info()
     report = {"shape": list(shape), "threads": args.threads, "load_before": load, "cpu": platform.processor(),
               "system": {k: info[k] for k in ("torch", "onnxruntime", "cpu_threads")},
-              "bench": [r.as_dict() for r in results], "infer": infer_rows}
+              "bench": [r.as_dict() for r in results], "bench_streams": [r.as_dict() for r in streams],
+              "infer": infer_rows}
     (out / "bench.json").write_text(json.dumps(report, indent=2))
 
 

@@ -22,7 +22,7 @@ def bench(
     streams: int = typer.Option(1, "--streams", help="Concurrent callers (like toolkit infer --workers)."),
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
-                                  "for CPU int8, else all), all, extended, basic."),
+                                  "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
     json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
 ) -> None:

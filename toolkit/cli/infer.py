@@ -42,7 +42,7 @@ def infer(
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
-                                  "for CPU int8, else all), all, extended, basic."),
+                                  "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
