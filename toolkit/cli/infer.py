@@ -26,6 +26,30 @@ def print_summary(summary: dict) -> None:
         typer.echo(f"wrote {out}")
 
 
+def _workers_threads(workers: int, threads: int | None, live: bool, model: str | None,
+                     device: str) -> tuple[int, int | None]:
+    """Defaults for --workers 0 and an unset --threads.
+
+    Files: two single-threaded inferences at once keep both cores busy without the intra-op barriers of
+    one two-threaded inference (faster end to end on our 2-core CPU, docs/BENCHMARKS.md). Live sources:
+    one inference with every core, for the lowest latency per frame. TensorRT and remote runners: one.
+    """
+    import os
+
+    from toolkit.backend import backend_for
+    from toolkit.errors import ToolkitError
+    if workers < 0:
+        raise ToolkitError(f"--workers {workers}: expected 0 (auto) or more")
+    cores = os.cpu_count() or 1
+    if workers == 0:
+        cpu = device.split(":")[0] == "cpu"
+        local = backend_for(model) in ("torch", "onnxrt")
+        workers = 2 if (not live and cpu and cores >= 2 and local) else 1
+    if workers > 1 and threads is None:  # N runs at once, each with all cores, would oversubscribe them
+        threads = max(1, cores // workers)
+    return workers, threads
+
+
 @handle_errors
 def infer(
     source: str = typer.Option(..., "--source", "-s",
@@ -46,7 +70,8 @@ def infer(
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
-    workers: int = typer.Option(1, "--workers", help="Concurrent inferences (frames stay in order)."),
+    workers: int = typer.Option(0, "--workers", help="Concurrent inferences (frames stay in order); 0: 2 for files "
+                                                     "and images on a multi-core CPU, 1 for live sources."),
     max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     retries: int = typer.Option(5, "--retries", help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
@@ -70,11 +95,8 @@ def infer(
         if progress and not pipe.source.live:
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
-    if workers > 1 and threads is None:  # N runs at once, each with all cores, would oversubscribe them
-        import os
-
-        threads = max(1, (os.cpu_count() or 1) // workers)
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
+    workers, threads = _workers_threads(workers, threads, src.live, model, device)
     try:
         with open_runner(model, device=device, threads=threads, graph_opt=graph_opt) as runner:
             summary = infer_video(runner, src, output=output, masks=masks, show=show, style=style,

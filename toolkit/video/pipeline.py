@@ -30,7 +30,7 @@ from toolkit.video.sources import FrameSource, SourceLostError, UnreadableFrame
 
 log = logging.getLogger("toolkit.video")
 
-THREAD_SAFE_BACKENDS = ("torch", "onnxrt")  # runners whose infer() may run concurrently (TensorRT: one context)
+THREAD_SAFE_BACKENDS = ("torch", "onnxrt", "triton")  # infer() may run concurrently (TensorRT: one context)
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
 _END = object()  # end-of-stream marker, one per consumer
 
