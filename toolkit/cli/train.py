@@ -66,7 +66,8 @@ def train_command(
 
         raise UnknownNameError(f"unknown model '{arch}': {suggest(arch, list_models())}")
     summary = run_training(cfg)
-    typer.echo(json.dumps(summary))
+    if summary["rank"] == 0:  # under torchrun, one summary
+        typer.echo(json.dumps(summary))
 
 
 def register(app: typer.Typer) -> None:
