@@ -31,22 +31,27 @@ def run(cmd: list[str], log: list[str]) -> None:
     log.append(f"{shown}  # {time.perf_counter() - start:.0f} s, exit {proc.returncode}")
 
 
-def pipeline(ckpt: str, data: str, work: Path, calib_size: int | None, extra_int8: list[str]) -> tuple[Path, list[str]]:
+def pipeline(ckpt: str, data: str, work: Path, calib_size: int | None, mixed: str) -> tuple[Path, list[str]]:
     work.mkdir(parents=True, exist_ok=True)
     tk = [str(Path(sys.executable).with_name("toolkit"))]
     log: list[str] = []
     fp32, fp16 = work / "segnet_mask.onnx", work / "segnet_fp16.onnx"
-    i8t, i8c = work / "segnet_int8_trt.onnx", work / "segnet_int8_cpu.onnx"
     calib = ["--calib-data", data, "--calib-split", "train"] + (["--calib-size", str(calib_size)] if calib_size else [])
     run([*tk, "export", ckpt, "-o", str(fp32), "--unpool", "mask"], log)
     run([*tk, "quantize", str(fp32), "--precision", "fp16", "-o", str(fp16)], log)
-    run([*tk, "quantize", str(fp32), "--precision", "int8", "--target", "tensorrt", *calib, *extra_int8,
-         "-o", str(i8t)], log)
-    run([*tk, "quantize", str(fp32), "--precision", "int8", "--target", "cpu", *calib, *extra_int8, "-o", str(i8c)],
-        log)
+    cands = [fp32, fp16]
+    for target in ("tensorrt", "cpu"):
+        short = "trt" if target == "tensorrt" else "cpu"
+        variants = [(f"segnet_int8_{short}.onnx", [])]
+        if mixed:
+            variants.append((f"segnet_int8_{short}_mixed.onnx", ["--exclude", mixed]))
+        for name, extra in variants:
+            run([*tk, "quantize", str(fp32), "--precision", "int8", "--target", target, *calib, *extra,
+                 "-o", str(work / name)], log)
+            cands.append(work / name)
     report = work / "parity.json"
-    run([*tk, "parity", "--reference", ckpt, "-c", str(fp32), "-c", str(fp16), "-c", str(i8t), "-c", str(i8c),
-         "--data", data, "--split", "val", "--json", str(report)], log)
+    run([*tk, "parity", "--reference", ckpt, *[a for c in cands for a in ("-c", str(c))], "--data", data,
+         "--split", "val", "--json", str(report)], log)
     return report, log
 
 
@@ -84,13 +89,14 @@ def main() -> None:
     p.add_argument("--data", default="../shared/camvid")
     p.add_argument("--work", type=Path, default=Path("/tmp/parity"))
     p.add_argument("--calib-size", type=int, default=None)
-    p.add_argument("--int8-args", default="", help="extra quantize arguments, e.g. '--calib-method percentile'")
+    p.add_argument("--mixed", default="encoder.stage1.0.0,head",
+                   help="layers kept in float for the mixed-precision int8 variants ('' for none)")
     p.add_argument("--render-only", type=Path, default=None)
     a = p.parse_args()
     if a.render_only:
         print(render(a.render_only, []), end="")
         return
-    report, log = pipeline(a.checkpoint, a.data, a.work, a.calib_size, shlex.split(a.int8_args))
+    report, log = pipeline(a.checkpoint, a.data, a.work, a.calib_size, a.mixed)
     print(render(report, log), end="")
 
 

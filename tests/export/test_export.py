@@ -57,6 +57,10 @@ class ExportCase:
         assert detect_lowering(model) == self.unpool
         onnx.checker.check_model(model)
 
+    def test_convs_named_after_modules(self, path) -> None:
+        names = {n.name for n in load_onnx(path).graph.node if n.op_type == "Conv"}
+        assert {"encoder.stage1.0.0", "decoder.conv1.0", "head"} <= names and len(names) == 12
+
     def test_axes_dynamic(self, path) -> None:
         model = load_onnx(path)
         for v in [*model.graph.input, *model.graph.output]:

@@ -35,9 +35,11 @@ def quantize(
                                            "folder of images."),
     calib_split: str = typer.Option("train", help="Split of a CamVid-layout --calib-data."),
     calib_size: int | None = typer.Option(None, help="Images to calibrate on, spread evenly (default: all)."),
-    calib_method: str = typer.Option("minmax", help="minmax, entropy or percentile."),
+    calib_method: str = typer.Option("percentile", help="percentile (clips the rare extremes; the most accurate "
+                                     "on CamVid, docs/PARITY.md), minmax or entropy."),
+    percentile: float = typer.Option(99.99, help="Percentile of |activation| kept by --calib-method percentile."),
     exclude: str = typer.Option("", help="Op types or node names kept in higher precision, comma-separated "
-                                "(e.g. Concat,node_conv2d_11)."),
+                                "(e.g. Concat,encoder.stage1.0.0: Convs are named after their modules)."),
     cache_dir: Path | None = typer.Option(None, help="Calibration cache folder [default: ~/.cache/segnet-toolkit/"
                                           "calibration or $TOOLKIT_CACHE]."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recalibrate even when the cache has the ranges."),
@@ -73,7 +75,7 @@ def quantize(
         summary = "fp16 weights and activations, fp32 input/output"
     else:
         out, summary = _int8(src, model, target or "tensorrt", calib_data, calib_split, calib_size, calib_method,
-                             exclude_list, cache_dir, no_cache, per_channel, reduce_range,
+                             percentile, exclude_list, cache_dir, no_cache, per_channel, reduce_range,
                              (_floats(mean, "--mean"), _floats(std, "--std"), input_size), extra)
     write_props(out, {**props, **extra} if read_model_meta(src) else extra)
     save_onnx(out, output)
@@ -82,8 +84,8 @@ def quantize(
 
 
 def _int8(src, model: Path, target: str, calib_data: Path | None, split: str, size: int | None,
-          method: str, exclude: list[str], cache_dir: Path | None, no_cache: bool, per_channel: bool,
-          reduce_range: bool | None, overrides: tuple, extra: dict) -> tuple[object, str]:
+          method: str, percentile: float, exclude: list[str], cache_dir: Path | None, no_cache: bool,
+          per_channel: bool, reduce_range: bool | None, overrides: tuple, extra: dict) -> tuple[object, str]:
     from toolkit.export import read_model_meta
     from toolkit.quant import ImageFeeds, calibration_images, quantize_int8
 
@@ -107,11 +109,13 @@ def _int8(src, model: Path, target: str, calib_data: Path | None, split: str, si
                        mean or meta.dataset.mean, std or meta.dataset.std,  # type: ignore[union-attr]
                        hw or (meta.input_size if meta else None))
     out, rep = quantize_int8(src, feeds, target=target, method=method, exclude=exclude, cache_dir=cache_dir,
-                             per_channel=per_channel, reduce_range=reduce_range, use_cache=not no_cache)
-    extra.update({"quant_target": target, "calib_method": method, "calib_images": str(rep.images),
+                             per_channel=per_channel, reduce_range=reduce_range, use_cache=not no_cache,
+                             percentile=percentile)
+    shown = method + (f" {percentile}" if method == "percentile" else "")
+    extra.update({"quant_target": target, "calib_method": shown, "calib_images": str(rep.images),
                   "calib_data_split": split})
     cache = "cache hit" if rep.cache_hit else "calibrated"
-    return out, (f"int8 Q/DQ for {target} ({rep.quantized_nodes} Q nodes), {method} on {rep.images} images "
+    return out, (f"int8 Q/DQ for {target} ({rep.quantized_nodes} Q nodes), {shown} on {rep.images} images "
                  f"({cache}: {rep.cache_file})")
 
 
@@ -131,5 +135,5 @@ def register(app: typer.Typer) -> None:
         "toolkit quantize segnet_mask.onnx --precision fp16 -o segnet_fp16.onnx",
         "toolkit quantize segnet_mask.onnx --precision int8 --calib-data ../shared/camvid -o segnet_int8_trt.onnx",
         "toolkit quantize segnet_mask.onnx --precision int8 --target cpu --calib-data ../shared/camvid "
-        "--calib-method percentile -o segnet_int8_cpu.onnx",
+        "--exclude encoder.stage1.0.0,head -o segnet_int8_cpu.onnx",
     ))(quantize)

@@ -136,6 +136,19 @@ def _check_dynamic(model: onnx.ModelProto, dynamic: tuple[str, ...]) -> None:
                                f"{', '.join(dynamic)} was requested (exporter bug); not writing it")
 
 
+def _name_convs(model: onnx.ModelProto) -> None:
+    """Name each Conv after its PyTorch module (``encoder.stage1.0.0``, ``head``) rather than the exporter's
+    ``node_Conv_158``, so ``quantize --exclude`` and sensitivity reports speak the model's language."""
+    taken = {n.name for n in model.graph.node}
+    for n in model.graph.node:
+        if n.op_type == "Conv" and len(n.input) > 1 and n.input[1].endswith(".weight"):
+            name = n.input[1][: -len(".weight")]
+            if name not in taken:
+                taken.discard(n.name)
+                n.name = name
+                taken.add(name)
+
+
 def export_onnx(model: nn.Module, meta: ModelMeta, unpool: str = "mask", opset: int = DEFAULT_OPSET,
                 dynamic: Sequence[str] = DYNAMIC_AXES, do_simplify: bool = True,
                 source_sha256: str = "") -> onnx.ModelProto:
@@ -161,6 +174,7 @@ def export_onnx(model: nn.Module, meta: ModelMeta, unpool: str = "mask", opset: 
     if unpool == "plugin" and not plugin_nodes(onnx_model):
         raise ToolkitError("plugin export wrote no SegNetMaskUnpool node")
     _check_dynamic(onnx_model, dynamic)
+    _name_convs(onnx_model)
     onnx_model.producer_name, onnx_model.doc_string = "segnet-toolkit", f"{meta.arch} w={meta.width} ({unpool})"
     return write_props(onnx_model, meta_props(meta, unpool, "fp32", source_sha256,
                                               {"dynamic_axes": ",".join(dynamic) or "none"}))
