@@ -46,5 +46,9 @@ def test_overlay_blend_legend_hud_side_by_side() -> None:
     assert out.shape == (64, 192, 3) and styled.output_size((64, 96)) == (64, 192)
     assert np.array_equal(out[-1, 0], frame[-1, 0])  # left half is the untouched frame (below the HUD)
     assert not np.array_equal(out[:20, -20:], plain(frame, mask)[:20, -20:])  # legend drawn top-right
+    small = np.full((40, 60, 3), 100, np.uint8)  # 11 classes would not fit: the legend is scaled down
+    eleven = Overlay([f"class{i}" for i in range(11)], [(10 * i, 0, 0) for i in range(11)])
+    assert eleven(small, np.zeros((40, 60), np.uint8)).shape == (40, 60, 3)
+    assert eleven._legend_for((40, 60)).shape[0] <= 36 and eleven._legend_for((40, 60)).shape[1] <= 24
     with pytest.raises(ToolkitError, match="alpha 1.5"):
         Overlay(info.class_names, info.palette, OverlayStyle(alpha=1.5))

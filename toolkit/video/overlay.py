@@ -83,6 +83,18 @@ class Overlay:
             raise ToolkitError(f"overlay alpha {self.style.alpha}: expected a value in [0, 1]")
         self.table = palette_table(palette)
         self.legend = draw_legend(class_names, palette) if self.style.legend else None
+        self._legends: dict[tuple[int, int], np.ndarray] = {}
+
+    def _legend_for(self, hw: tuple[int, int]) -> np.ndarray | None:
+        """The legend scaled down to at most 90% of the frame height and 40% of its width (cached per size)."""
+        if self.legend is None:
+            return None
+        if hw not in self._legends:
+            lh, lw = self.legend.shape[:2]
+            f = min(1.0, 0.9 * hw[0] / lh, 0.4 * hw[1] / lw)
+            self._legends[hw] = self.legend if f >= 1.0 else cv2.resize(
+                self.legend, (max(1, round(lw * f)), max(1, round(lh * f))), interpolation=cv2.INTER_AREA)
+        return self._legends[hw]
 
     def output_size(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         """(H, W) of the frames ``__call__`` returns for frames of ``frame_hw``."""
@@ -93,8 +105,9 @@ class Overlay:
         colours = colorize(mask, self.table)
         a = self.style.alpha
         blended = cv2.addWeighted(colours, a, frame, 1 - a, 0)
-        if self.legend is not None:
-            paste(blended, self.legend, max(0, blended.shape[1] - self.legend.shape[1] - 4), 4)
+        legend = self._legend_for(blended.shape[:2])
+        if legend is not None:
+            paste(blended, legend, max(0, blended.shape[1] - legend.shape[1] - 4), 4)
         out = np.concatenate([frame, blended], axis=1) if self.style.side_by_side else blended
         if self.style.hud:
             draw_hud(out, hud)
