@@ -10,10 +10,15 @@ import argparse
 import csv
 from pathlib import Path
 
+RARE = ("Pole", "SignSymbol", "Fence", "Pedestrian", "Bicyclist")  # CamVid classes under 2% of the pixels
 
-def read_log(run: Path) -> dict[str, list[float]]:
+
+def read_log(run: Path, rare: tuple[str, ...] = RARE) -> dict[str, list[float]]:
     rows = list(csv.DictReader((run / "train_log.csv").open()))
-    return {k: [float(r[k]) for r in rows] for k in ("epoch", "train_loss", "val_miou", "val_class_avg_acc")}
+    log = {k: [float(r[k]) for r in rows] for k in ("epoch", "train_loss", "val_miou", "val_class_avg_acc")}
+    cols = [f"iou_{c}" for c in rare if f"iou_{c}" in rows[0]]
+    log["rare_miou"] = [sum(float(r[c] or 0) for c in cols) / max(len(cols), 1) for r in rows]
+    return log
 
 
 def main() -> None:
@@ -28,9 +33,10 @@ def main() -> None:
 
     from toolkit.checkpoint import atomic_write
 
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
     panels = (("train_loss", "training loss (each run's own loss)"), ("val_miou", "val mIoU"),
-              ("val_class_avg_acc", "val class-average accuracy"))
+              ("val_class_avg_acc", "val class-average accuracy"),
+              ("rare_miou", "val mean IoU of the 5 rare classes (<2% of pixels)"))
     for run in a.runs:
         log = read_log(run)
         style = "-" if "bce" in run.name else "--"
