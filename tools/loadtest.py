@@ -102,13 +102,14 @@ class Server:
     """`toolkit serve` in a subprocess on free loopback ports; stopped with SIGTERM."""
 
     def __init__(self, model: str, max_batch: int, instances: int, dynamic: bool, delay_us: int,
-                 threads: int | None) -> None:
+                 threads: int | None, runner_batch: int | None = None) -> None:
         self.http, self.grpc, self.metrics = free_ports(3)
         cmd = [sys.executable, "-c", "from toolkit.cli.app import main; main()", "serve", "--model", model,
                "--host", HOST, "--http-port", str(self.http), "--grpc-port", str(self.grpc),
                "--metrics-port", str(self.metrics), "--max-batch", str(max_batch), "--instances", str(instances),
                "--max-queue-delay-us", str(delay_us), "--dynamic-batching" if dynamic else "--no-dynamic-batching",
-               *(["--threads", str(threads)] if threads else [])]
+               *(["--threads", str(threads)] if threads else []),
+               *(["--runner-batch", str(runner_batch)] if runner_batch else [])]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, "PYTHONPATH": str(REPO)})
         deadline = time.monotonic() + 180
@@ -266,6 +267,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="intra-op threads, the same in process and in the server (default: the backend's)")
     ap.add_argument("--iters", type=int, default=12, help="in-process calls per batch size")
+    ap.add_argument("--runner-batch", type=int, default=None, help="the server's --runner-batch")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds per level")
     ap.add_argument("--soak", type=int, default=0, help="extra sequential requests for the memory check")
     ap.add_argument("--json", help="write all results here")
@@ -290,7 +292,7 @@ def main() -> None:
         for key in modes[1:]:
             t0 = time.monotonic()
             servers[key] = Server(model, args.max_batch, args.instances, key == "dynamic_batching",
-                                  args.max_queue_delay_us, args.threads)
+                                  args.max_queue_delay_us, args.threads, args.runner_batch)
             print(f"{key}: server up in {time.monotonic() - t0:.1f} s", flush=True)
             load(f"triton://{HOST}:{servers[key].http}/segnet", frame, 1, 2, args.time_cap)  # warm-up
         # Every level is measured in rounds that interleave the three modes (order reversed every other

@@ -20,6 +20,9 @@ def serve(
                                      help="Model file (.safetensors, .onnx, .engine); none: the embedded default."),
     name: str = typer.Option("segnet", "--name", help="Model name on the server (frames); NAME_tensor takes tensors."),
     max_batch: int = typer.Option(8, "--max-batch", help="Largest batch one model call runs (Triton max_batch_size)."),
+    runner_batch: int | None = typer.Option(
+        None, "--runner-batch", help="Frames per model call inside a Triton batch (default: --max-batch); 1 suits "
+        "backends that get slower per frame with batch size, as PyTorch/ONNX Runtime on CPU do here."),
     instances: int = typer.Option(1, "--instances", help="Model instances (one runner each) serving in parallel."),
     dynamic_batching: bool = typer.Option(True, "--dynamic-batching/--no-dynamic-batching",
                                           help="Let Triton merge concurrent requests into one batch."),
@@ -46,7 +49,7 @@ def serve(
                          instances=instances, dynamic_batching=dynamic_batching,
                          max_queue_delay_us=max_queue_delay_us, host=host, http_port=http_port, grpc_port=grpc_port,
                          metrics_port=metrics_port, color=color.value, device=device, drain_timeout_s=drain_timeout,
-                         threads=threads,
+                         threads=threads, runner_batch=runner_batch,
                          verbose=verbose)
 
     def ready(_server: object) -> None:

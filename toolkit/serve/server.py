@@ -64,6 +64,7 @@ class ServeConfig:
     drain_timeout_s: int = 30
     verbose: bool = False
     threads: int | None = None  # intra-op threads per runner (None: the backend's default)
+    runner_batch: int | None = None  # frames per runner call within a Triton batch (None: max_batch)
     runner_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -126,8 +127,9 @@ class SegmentationServer:
     def start(self) -> SegmentationServer:
         cfg = self.config
         require_pytriton()
-        if cfg.instances < 1 or cfg.max_batch < 1:
-            raise ToolkitError(f"--instances {cfg.instances} and --max-batch {cfg.max_batch}: both must be >= 1")
+        if cfg.instances < 1 or cfg.max_batch < 1 or (cfg.runner_batch is not None and cfg.runner_batch < 1):
+            raise ToolkitError(f"--instances {cfg.instances}, --max-batch {cfg.max_batch} and --runner-batch "
+                               f"{cfg.runner_batch}: each must be >= 1")
         check_ports_free(cfg.host, cfg.ports())
         handlers = self._make_handlers()
         if not cfg.verbose:
@@ -237,7 +239,7 @@ class SegmentationServer:
                 self.stop()
                 raise ToolkitError(f"{cfg.model}: the model carries no metadata (classes, mean/std, input size); "
                                    "serve a toolkit checkpoint or an ONNX file exported by `toolkit export`")
-            handlers.append(SegmentationHandler(runner, runner.meta, cfg.color, cfg.max_batch))
+            handlers.append(SegmentationHandler(runner, runner.meta, cfg.color, cfg.runner_batch or cfg.max_batch))
         return handlers
 
     def _add_parameters(self, handler: SegmentationHandler) -> None:
