@@ -148,8 +148,8 @@ def train(cfg: TrainConfig) -> dict:
         saved = load_train_state(out / STATE_FILE, model, optimizer)
         start_epoch, best, rows = int(saved["epoch"]), float(saved["best_miou"]), list(saved["log"])
         if old.get("epochs") != cfg.epochs:
-            log.warning("resuming with --epochs %d (was %s): the learning-rate schedule is stretched",
-                        cfg.epochs, old.get("epochs"))
+            log.warning("resuming with --epochs %d (was %s): the poly schedule now ends at epoch %d",
+                        cfg.epochs, old.get("epochs"), cfg.epochs)
         log.info("resumed %s at epoch %d (best val mIoU %.4f)", out / STATE_FILE, start_epoch, best)
     elif cfg.resume:
         log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
