@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def run(cmd: list[str], log: list[str]) -> None:
-    shown = " ".join(shlex.quote(c) for c in cmd)
+    shown = " ".join(shlex.quote(c) for c in ["toolkit" if cmd[0].endswith("/toolkit") else cmd[0], *cmd[1:]])
     print(f"$ {shown}", file=sys.stderr)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
