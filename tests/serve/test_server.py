@@ -55,7 +55,7 @@ def server(tiny_checkpoint: Path) -> Iterator[object]:
 
     http, grpc, metrics = free_ports(3)
     config = ServeConfig(model=str(tiny_checkpoint), max_batch=4, instances=2, http_port=http, grpc_port=grpc,
-                         metrics_port=metrics, drain_timeout_s=20)
+                         metrics_port=metrics, drain_timeout_s=10)
     srv = SegmentationServer(config, runner_factory=lambda: DelayRunner(make_runner(str(tiny_checkpoint))))
     with srv:
         yield srv
@@ -156,7 +156,9 @@ def test_model_config_says_color_order_and_metadata(server: object, local: BaseR
     from toolkit.serve import client as tc
 
     u = tc.parse_triton_url(url(server, "http"))
-    cfg = tc.connect(u).get_model_config("segnet")
+    c = tc.connect(u)
+    cfg = c.get_model_config("segnet")
+    c.close()  # an open HTTP connection would hold the final stop for the whole drain timeout
     assert cfg["parameters"]["color_order"]["string_value"] == "RGB"
     assert cfg["max_batch_size"] == 4 and "dynamic_batching" in cfg
     assert cfg["instance_group"][0]["count"] == 2
@@ -196,11 +198,13 @@ def test_bad_requests_get_clear_errors_and_server_keeps_serving(server: object, 
     # a gRPC client that gives up before the answer
     g = tc.parse_triton_url(url(server, "grpc"))
     server.runners[0].delay = server.runners[1].delay = 1.0
+    gc = tc.connect(g)
     try:
         with pytest.raises(ToolkitError, match="Deadline"):
-            tc.infer(tc.connect(g), g, {"image": frames(1)}, ["classes"], timeout_s=0.2)
+            tc.infer(gc, g, {"image": frames(1)}, ["classes"], timeout_s=0.2)
     finally:
         server.runners[0].delay = server.runners[1].delay = 0.0
+        gc.close()
     img = frames(1)
     out = tc.infer(c, u, {"image": img}, ["classes"])  # still serving, same answer
     ds = local.meta.dataset
@@ -282,6 +286,7 @@ def test_soak_memory_is_flat(server: object) -> None:
         else:
             assert tc.infer(c, u, {"image": img}, ["classes"])["classes"].shape == (1, 64, 96)
     growth = tree_rss_mb(os.getpid()) - before
+    c.close()
     assert refused == 100 and growth < 30, f"RSS grew {growth:.1f} MB over 1,000 requests"
 
 
@@ -311,4 +316,4 @@ def test_stop_drains_a_request_in_flight(server: object) -> None:
     t.join(30)
     assert "out" in answer, answer.get("error")
     assert answer["out"]["classes"].shape == (1, 70, 100)
-    assert time.monotonic() - started < 20 and not server.is_alive()
+    assert time.monotonic() - started < 30 and not server.is_alive()  # 2 s request + unloading, on a busy machine
