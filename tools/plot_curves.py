@@ -49,7 +49,22 @@ def main() -> None:
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     atomic_write(a.out, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
-    print(f"wrote {a.out}")
+    print(f"wrote {a.out}\n")
+    print_convergence_table(a.runs)
+
+
+def print_convergence_table(runs: list[Path], thresholds: tuple[float, ...] = (0.20, 0.23), first: int = 4) -> None:
+    """docs/RESULTS.md's convergence table: epochs to reach val mIoU thresholds, means from epoch ``first``."""
+    print("| run | " + " | ".join(f"first epoch with val mIoU >= {t:.2f}" for t in thresholds)
+          + f" | mean val mIoU, epochs {first}-end | mean class-avg acc, epochs {first}-end |")
+    print("| --- |" + " ---: |" * (len(thresholds) + 2))
+    for run in runs:
+        log = read_log(run)
+        m, ca = log["val_miou"], log["val_class_avg_acc"]
+        reach = [next((str(i + 1) for i, v in enumerate(m) if v >= t), "never") for t in thresholds]
+        tail, tail_ca = m[first - 1:], ca[first - 1:]
+        print(f"| {run.name} | " + " | ".join(reach)
+              + f" | {sum(tail) / len(tail):.3f} | {sum(tail_ca) / len(tail_ca):.3f} |")
 
 
 if __name__ == "__main__":
