@@ -94,6 +94,9 @@ def test_int8_targets(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path, 
     assert any(len(inits[n.input[1]].dims) == 1 for n in weights)  # per-channel scales
     if target == "tensorrt":
         assert all(z.dtype == np.int8 and not z.any() for z in zps)
+        # one Q/DQ per activation, at the Conv inputs: the Conv outputs (pre-ReLU) are not rounded
+        conv_outs = {n.output[0] for n in q.graph.node if n.op_type == "Conv"}
+        assert not [n for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in conv_outs]
     else:
         assert {z.dtype for z in act} == {np.dtype(np.uint8)}
     # the logits stay float (no Q/DQ on the graph output) and the unpooling subgraphs are left in float
@@ -147,7 +150,7 @@ def test_exclude_and_refusals(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path
     with pytest.raises(UnknownNameError, match="Did you mean 'cpu'"):
         quantize_int8(mask, feeds, target="cpus", cache_dir=tmp_path)
     with pytest.raises(ToolkitError, match="already quantized"):
-        quantize_int8(q, feeds, cache_dir=tmp_path)
+        quantize_int8(quantize_int8(mask, feeds, cache_dir=tmp_path)[0], feeds, cache_dir=tmp_path)
     with pytest.raises(ToolkitError, match="fp16"):
         quantize_int8(convert_fp16(mask), feeds, cache_dir=tmp_path)
 

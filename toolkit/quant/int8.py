@@ -3,7 +3,9 @@
 Two targets, because what each runs fast differs:
 
 - ``tensorrt``: int8 activations and weights, both symmetric (every zero point 0), TensorRT's rule for
-  Q/DQ networks; biases stay float (TensorRT has no int32 DequantizeLinear for them).
+  Q/DQ networks; biases stay float (TensorRT has no int32 DequantizeLinear for them); one Q/DQ per
+  activation, at the Conv inputs (after the ReLU, which TensorRT fuses into the Conv): rounding the
+  signed pre-ReLU outputs as well cost 1.6 points of pixel agreement (docs/PARITY.md).
 - ``cpu``: uint8 activations (asymmetric) with int8 weights, the form ONNX Runtime's CPU kernels fuse
   into QLinearConv. ``reduce_range`` (7-bit weights) avoids int16 saturation in the u8*s8 path of
   CPUs without VNNI (AVX2 only); it is on by default for this target.
@@ -187,11 +189,20 @@ def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tens
                  # TensorRT takes float biases (it folds them itself); ONNX Runtime fuses int32 ones.
                  "QuantizeBias": not symmetric}
         act = QuantType.QInt8 if symmetric else QuantType.QUInt8
+        op_types = None
+        if symmetric:
+            # One Q/DQ per activation, after the ReLU (TensorRT fuses Conv+ReLU): with symmetric int8 the
+            # quantizer would otherwise also round each Conv's signed pre-ReLU output.
+            from onnxruntime.quantization.registry import QDQRegistry
+
+            op_types = [t for t in QDQRegistry if t not in ("Relu", "Clip")]
+            extra["OpTypesToExcludeOutputQuantization"] = ["Conv"]
         try:
             with _quiet_root_logger():
                 quantize_static(str(src), str(dst), None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                                 reduce_range=reduce_range, activation_type=act, weight_type=QuantType.QInt8,
                                 nodes_to_exclude=excluded, calibrate_method=_method(method), extra_options=extra,
+                                op_types_to_quantize=op_types,
                                 calibration_cache_path=cache_file)
         except (ValueError, KeyError) as e:
             raise ToolkitError(f"quantization failed: {str(e).splitlines()[0]}; delete {cache_file} and retry") from e
