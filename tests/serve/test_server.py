@@ -149,7 +149,9 @@ def test_remote_runner_works_from_worker_threads(server: object, local: BaseRunn
             t.start()
         for t in workers:
             t.join(30)
-        assert len(got) == 3 and all(np.array_equal(g, ref) for g in got)
+        assert len(got) == 3
+        for g in got:  # the three may be batched together by Triton: last-bit differences (see the concurrency test)
+            np.testing.assert_allclose(g, ref, rtol=0, atol=1e-4)
 
 
 def test_model_config_says_color_order_and_metadata(server: object, local: BaseRunner) -> None:
