@@ -52,3 +52,14 @@ def test_profile_must_fit_static_onnx_dims() -> None:
         resolve_profile("1x3x64x96:1x3x64x96:4x3x64x96", [1, 3, "H", "W"], "input", None)
     with pytest.raises(InputShapeError, match="rank 3"):
         resolve_profile("1x3x64x96", ["N", "H", "W"], "input", None)
+
+
+def test_metadata_input_size_is_padded_like_preprocess() -> None:
+    """A model trained at 180x240 runs on 184x240 tensors (preprocess pads); the profile must match."""
+    import numpy as np
+
+    from toolkit.evaluate import preprocess
+
+    padded = preprocess(np.zeros((180, 240, 3), np.uint8), (0, 0, 0), (1, 1, 1)).tensor.shape
+    profile = resolve_profile(None, ["N", 3, "H", "W"], "input", (180, 240))
+    assert profile.min == profile.opt == profile.max == padded

@@ -90,8 +90,9 @@ def parse_shapes(text: str) -> ShapeProfile:
 
 
 def profile_from_input_size(input_size: Sequence[int], batch: int = 1) -> ShapeProfile:
-    """A static profile batch x 3 x H x W from the model's metadata input size."""
-    h, w = (int(v) for v in input_size)
+    """A static profile batch x 3 x H x W from the model's metadata input size, padded to a multiple of the
+    output stride as ``toolkit.evaluate.preprocess`` pads every frame (180x240 -> 184x240)."""
+    h, w = (-(-int(v) // OUTPUT_STRIDE) * OUTPUT_STRIDE for v in input_size)
     return parse_shapes(f"{batch}x3x{h}x{w}")
 
 
