@@ -49,38 +49,33 @@ def save_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={STATE_KEY: json.dumps(header)}))
 
 
-def read_train_state_info(path: str | Path) -> dict[str, Any]:
-    """The saved ``info`` (epoch, config, log...) without loading any tensor."""
+def _read_header(path: Path, tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON header (and, if asked, the tensors) of a training state, one clear error per failure."""
     from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
 
-    path = Path(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = (f.metadata() or {}).get(STATE_KEY)
+        loaded = load_file(str(path)) if tensors and raw is not None else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: not a readable training state ({e})") from None
     if raw is None:
         raise CheckpointError(f"{path}: not a training state written by toolkit train")
-    return json.loads(raw)["info"]
+    return json.loads(raw), loaded
+
+
+def read_train_state_info(path: str | Path) -> dict[str, Any]:
+    """The saved ``info`` (epoch, config, log...) without loading any tensor."""
+    return _read_header(Path(path), tensors=False)[0]["info"]
 
 
 def load_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """Restore model, optimizer and torch RNG from ``path`` in place; returns the saved ``info``."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no training state to resume from (run without --resume first)")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(STATE_KEY)
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: not a readable training state ({e})") from None
-    if raw is None:
-        raise CheckpointError(f"{path}: not a training state written by toolkit train")
-    header = json.loads(raw)
+    header, tensors = _read_header(path, tensors=True)
     model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd)

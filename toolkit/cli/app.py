@@ -20,7 +20,7 @@ app = typer.Typer(
 
 @app.callback()
 def _root() -> None:
-    """Keeps ``toolkit`` a command group even while it has a single command."""
+    """Keeps ``toolkit`` a command group (Typer would otherwise promote a lone command to the root)."""
 
 
 # Order is the order of `toolkit --help`. A command module must import heavy libraries lazily.
