@@ -92,6 +92,19 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(buf.getvalue()))
 
 
+def _log_tensorboard(out: Path, row: dict) -> None:
+    """Mirror a CSV row into TensorBoard event files under OUT/tensorboard, when tensorboard is installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional: the CSV log is the record
+        return
+    with SummaryWriter(log_dir=str(out / "tensorboard")) as writer:
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, int | float) and not math.isnan(value):
+                group = "iou" if key.startswith("iou_") else "train" if key.startswith("train") else "val"
+                writer.add_scalar(f"{group}/{key}", value, row["epoch"])
+
+
 def _validate(model: nn.Module, data, meta: ModelMeta, device: torch.device) -> dict:
     from toolkit.backend.torch.runner import TorchRunner
     from toolkit.evaluate import evaluate_runner
@@ -279,6 +292,7 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
     if is_best or (data.val is None):
         save_checkpoint(out / BEST_FILE, model, meta)
     _write_csv(out / LOG_FILE, rows)
+    _log_tensorboard(out, row)
     log.info("epoch %d/%d  loss %.4f  val mIoU %.4f  (best %.4f)  %.1f img/s  %.0f s + val %.0f s",
              epoch + 1, cfg.epochs, train_loss, miou, new_best, row["train_img_per_s"], train_seconds,
              row["val_seconds"])
