@@ -71,6 +71,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def write_json(path: str | Path, obj: object) -> Path:
+    """Write ``obj`` as indented JSON (newline-terminated) atomically: reports are never half-written."""
+    text = json.dumps(obj, indent=2) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta) -> Path:
     """Write the model's state dict (contiguous CPU tensors) and ``meta`` atomically."""
     from safetensors.torch import save_file

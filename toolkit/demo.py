@@ -9,7 +9,6 @@ quantization are the library functions behind ``toolkit export``/``toolkit quant
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import numpy as np
 
 from toolkit.backend.base import BaseRunner
 from toolkit.bench import BenchResult, bench_runners, format_table, open_runner
-from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint
+from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import predict_logits
 
@@ -287,7 +286,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
             s = infer_video(chosen.runner, str(sample.path), output=out / "demo.mp4",
                             style=OverlayStyle(side_by_side=True))
             report.video = s.as_dict()
-            atomic_write(out / "run.json", lambda p: p.write_text(json.dumps(s.as_dict(), indent=2)))
+            write_json(out / "run.json", s.as_dict())
             own = chosen.speed.get("throughput_fps")
             pct = f", {100 * s.fps / own:.0f}% of its bench throughput" if own else ""
             if s.error:
@@ -302,7 +301,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     report.candidates = [{"name": c.name, "path": str(c.path) if c.path else str(ckpt), "precision": c.precision,
                           "parity": c.parity, "speed": c.speed} for c in cands]
     report.total_s = round(time.perf_counter() - t0, 1)
-    atomic_write(out / "report.json", lambda p: p.write_text(json.dumps(report.as_dict(), indent=2)))
+    write_json(out / "report.json", report.as_dict())
     return report
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
@@ -30,7 +28,7 @@ def bench(
     import sys
 
     from toolkit.bench import bench_models, format_table
-    from toolkit.checkpoint import atomic_write
+    from toolkit.checkpoint import write_json
     from toolkit.errors import InputShapeError
     from toolkit.sysinfo import system_info
 
@@ -46,7 +44,7 @@ def bench(
         report = {"command": " ".join(["toolkit", *sys.argv[1:]]) if sys.argv else "toolkit bench",
                   "system": {k: info.get(k) for k in ("cpu", "cpu_threads", "torch", "onnxruntime", "tensorrt")},
                   "results": [r.as_dict() for r in results]}
-        atomic_write(json_path, lambda p: p.write_text(json.dumps(report, indent=2)))
+        write_json(json_path, report)
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -62,7 +61,7 @@ def eval_command(
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
-    from toolkit.checkpoint import atomic_write
+    from toolkit.checkpoint import write_json
 
     scores, matrix, meta, ds = evaluate_model(checkpoint, data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
@@ -79,7 +78,7 @@ def eval_command(
     typer.echo(f"{'mIoU':<14}{scores.miou:>8.4f}\n{'global acc':<14}{scores.global_acc:>8.4f}\n"
                f"{'class avg acc':<14}{scores.class_avg_acc:>8.4f}")
     if json_out is not None:
-        atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+        write_json(json_out, report)
     if plots is not None:
         from toolkit.plots import confusion_matrix_png, per_class_iou_png
 

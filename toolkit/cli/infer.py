@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from toolkit.cli.common import examples, handle_errors
@@ -80,7 +78,7 @@ def infer(
     from tqdm import tqdm
 
     from toolkit.bench import open_runner
-    from toolkit.checkpoint import atomic_write
+    from toolkit.checkpoint import write_json
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source
@@ -108,7 +106,7 @@ def infer(
             b.close()
     report = summary.as_dict()
     if json_path is not None:
-        atomic_write(json_path, lambda p: p.write_text(json.dumps(report, indent=2)))
+        write_json(json_path, report)
     print_summary(report)
     if summary.error is not None:
         from toolkit.errors import ToolkitError
