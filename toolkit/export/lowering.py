@@ -7,9 +7,9 @@ replaces each by the indices-free ``mask`` subgraph, its nodes named ``<plugin n
 that ``collapse_mask_groups`` can swap the very same group back for a plugin node after a tool that
 cannot run unknown ops (calibration, quantization, FP16 conversion) has processed the graph.
 
-The subgraph computes exactly ``toolkit.models.unpool.mask_unpool``: slicing, Max, Equal, Not, And,
-Or, Where, Concat, Reshape and DepthToSpace (CRD), ops every TensorRT version parses; its Reshape
-takes its target shape from ``Shape(y)`` so batch, H and W stay dynamic.
+The subgraph computes ``toolkit.models.unpool.mask_unpool`` (equal in value; see ``mask_subgraph``)
+with MaxPool, nearest Resize, Equal, Cast, Mul, Tile, Shape, Slice and Concat, ops every TensorRT
+version parses; its window-rank pattern is tiled to ``Shape(y)`` so batch, H and W stay dynamic.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from toolkit.models.unpool import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYP
 log = logging.getLogger(__name__)
 
 GROUP_TAG = "/mask/"
-_INT_MAX = np.iinfo(np.int64).max
 
 
 def register_plugin_schema() -> None:
@@ -82,49 +81,71 @@ def _elem_type(model: onnx.ModelProto, tensor: str) -> int:
     return onnx.TensorProto.FLOAT
 
 
+# The 2x2/2 max-pool, attributes spelled out as the exporter writes them.
+_POOL_ATTRS = {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0], "dilations": [1, 1],
+               "ceil_mode": 0, "storage_order": 0, "auto_pad": "NOTSET"}
+# Rank of each 2x2 window position, highest first in row-major order: the first maximum wins ties.
+_WINDOW_RANK = np.array([[[[4, 3], [2, 1]]]])
+
+
 def mask_subgraph(x: str, y: str, out: str, group: str, elem_type: int) -> tuple[list[onnx.NodeProto],
                                                                                     list[onnx.TensorProto]]:
-    """Nodes and initializers of the mask unpooling of (x, y) -> out, named ``group/mask/<role>``."""
+    """Nodes and initializers of the mask unpooling of (x, y) -> out, named ``group/mask/<role>``.
+
+    The full-resolution work is nearest 2x Resize, Equal, CastLike, Mul and MaxPool, ops ONNX
+    Runtime runs near memory speed (strided Slice, DepthToSpace and Where cost it 4-10x more):
+
+    1. ``eq``: x equals the upsampled max of its window (every maximum, ties included);
+    2. ``score``: eq times the window rank [[4, 3], [2, 1]], so the first maximum scores highest;
+    3. ``first``: score equals the upsampled max score of its window (exactly one per window);
+    4. ``out``: that 0/1 mask times the upsampled y.
+
+    The work runs on (N*C, 1, H, W) views: with one channel, ONNX Runtime keeps these ops in plain
+    NCHW instead of converting them to its blocked NCHWc layout, whose reorders at full resolution
+    would cost more than the ops themselves. Equal in value to max_unpool2d for finite y; a zero it
+    writes is -0.0 where y < 0 (Mul, not Where); the enhanced decoder's fusion adds a ReLU feature
+    right after, which turns those into +0.0. The group pools x itself rather than reading the
+    encoder's pool: after quantization the two no longer see the same values.
+    """
     p = f"{group}{GROUP_TAG}"
     t = lambda role: f"{p}{role}"  # noqa: E731
-    zero = np.zeros((), dtype=helper.tensor_dtype_to_np_dtype(elem_type))
-    inits = [numpy_helper.from_array(zero, t("zero")),
-             numpy_helper.from_array(np.array([_INT_MAX, _INT_MAX], np.int64), t("ends")),
-             numpy_helper.from_array(np.array([2, 3], np.int64), t("axes")),
-             numpy_helper.from_array(np.array([2, 2], np.int64), t("steps")),
-             numpy_helper.from_array(np.array([1, 4, 1, 1], np.int64), t("x4")),
-             numpy_helper.from_array(np.array([2], np.int64), t("ax2"))]
-    nodes = []
-    for k, (r, c) in zip("abcd", [(0, 0), (0, 1), (1, 0), (1, 1)], strict=True):
-        inits.append(numpy_helper.from_array(np.array([r, c], np.int64), t(f"starts_{k}")))
-        nodes.append(helper.make_node("Slice", [x, t(f"starts_{k}"), t("ends"), t("axes"), t("steps")],
-                                      [t(f"v_{k}")], name=t(f"slice_{k}")))
+    np_type = helper.tensor_dtype_to_np_dtype(elem_type)
+    inits = [numpy_helper.from_array(_WINDOW_RANK.astype(np_type), t("rank_2x2")),
+             numpy_helper.from_array(np.array([-1, 1], np.int64), t("planes")),
+             numpy_helper.from_array(np.array([1, 1], np.int64), t("ones")),
+             numpy_helper.from_array(np.array([2], np.int64), t("hw_start")),
+             numpy_helper.from_array(np.array([4], np.int64), t("hw_end"))]
     mk = helper.make_node
-    nodes += [
-        mk("Max", [t("v_a"), t("v_b")], [t("max_ab")], name=t("max_ab")),
-        mk("Max", [t("v_c"), t("v_d")], [t("max_cd")], name=t("max_cd")),
-        mk("Max", [t("max_ab"), t("max_cd")], [t("max")], name=t("max")),
-        mk("Equal", [t("v_a"), t("max")], [t("m_a")], name=t("eq_a")),
-        mk("Equal", [t("v_b"), t("max")], [t("eq_b")], name=t("eq_b")),
-        mk("Not", [t("m_a")], [t("not_a")], name=t("not_a")),
-        mk("And", [t("eq_b"), t("not_a")], [t("m_b")], name=t("and_b")),
-        mk("Or", [t("m_a"), t("m_b")], [t("taken")], name=t("taken")),
-        mk("Equal", [t("v_c"), t("max")], [t("eq_c")], name=t("eq_c")),
-        mk("Not", [t("taken")], [t("not_taken")], name=t("not_taken")),
-        mk("And", [t("eq_c"), t("not_taken")], [t("m_c")], name=t("and_c")),
-        mk("Or", [t("taken"), t("m_c")], [t("taken_c")], name=t("taken_c")),
-        mk("Not", [t("taken_c")], [t("m_d")], name=t("not_d")),
-    ]
-    for k in "abcd":
-        nodes.append(mk("Where", [t(f"m_{k}"), y, t("zero")], [t(f"w_{k}")], name=t(f"where_{k}")))
-        nodes.append(mk("Unsqueeze", [t(f"w_{k}"), t("ax2")], [t(f"u_{k}")], name=t(f"unsqueeze_{k}")))
-    nodes += [
-        mk("Concat", [t(f"u_{k}") for k in "abcd"], [t("stack")], name=t("stack"), axis=2),
-        mk("Shape", [y], [t("y_shape")], name=t("y_shape")),
-        mk("Mul", [t("y_shape"), t("x4")], [t("d2s_shape")], name=t("d2s_shape")),
-        mk("Reshape", [t("stack"), t("d2s_shape")], [t("d2s_in")], name=t("reshape")),
-        mk("DepthToSpace", [t("d2s_in")], [out], name=t("depth_to_space"), blocksize=2, mode="CRD"),
-    ]
+
+    def up(src: str, role: str) -> onnx.NodeProto:
+        return mk("Resize", [src, "", "", t("full_size")], [t(role)], name=t(role), mode="nearest",
+                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+    def planes_shape(src: str, role: str) -> list[onnx.NodeProto]:
+        """(-1, 1, H, W) of ``src``'s shape, into tensor ``role``."""
+        shape, hw = t(f"{role}_shape"), t(f"{role}_hw")
+        return [mk("Shape", [src], [shape], name=shape),
+                mk("Slice", [shape, t("hw_start"), t("hw_end")], [hw], name=hw),
+                mk("Concat", [t("planes"), hw], [t(role)], name=t(role), axis=0)]
+
+    nodes = [*planes_shape(x, "x_dims"), *planes_shape(y, "y_dims"),
+             mk("Reshape", [x, t("x_dims")], [t("x_planes")], name=t("x_planes")),
+             mk("Reshape", [y, t("y_dims")], [t("y_planes")], name=t("y_planes")),
+             mk("Shape", [t("x_planes")], [t("full_size")], name=t("full_size")),
+             mk("MaxPool", [t("x_planes")], [t("max")], name=t("max"), **_POOL_ATTRS),
+             up(t("max"), "up_max"),
+             mk("Equal", [t("x_planes"), t("up_max")], [t("eq")], name=t("eq")),
+             mk("CastLike", [t("eq"), t("x_planes")], [t("eq_f")], name=t("eq_f")),
+             mk("Concat", [t("ones"), t("y_dims_hw")], [t("repeats")], name=t("repeats"), axis=0),
+             mk("Tile", [t("rank_2x2"), t("repeats")], [t("rank")], name=t("rank")),
+             mk("Mul", [t("eq_f"), t("rank")], [t("score")], name=t("score")),
+             mk("MaxPool", [t("score")], [t("max_score")], name=t("max_score"), **_POOL_ATTRS),
+             up(t("max_score"), "up_max_score"),
+             mk("Equal", [t("score"), t("up_max_score")], [t("first")], name=t("first")),
+             mk("CastLike", [t("first"), t("x_planes")], [t("first_f")], name=t("first_f")),
+             up(t("y_planes"), "up_y"),
+             mk("Mul", [t("first_f"), t("up_y")], [t("out_planes")], name=t("out_planes")),
+             mk("Reshape", [t("out_planes"), t("x_dims_shape")], [out], name=t("out"))]
     return nodes, inits
 
 
@@ -191,8 +212,8 @@ def mask_group_node_names(model: onnx.ModelProto) -> list[str]:
 def collapse_mask_groups(model: onnx.ModelProto) -> int:
     """Swap each marked mask subgraph (in place) for one plugin node; returns how many.
 
-    The group's x is the input of its ``slice_a`` node and y the data input of its ``where_a`` node,
-    whatever now produces them (a DequantizeLinear or Cast is fine); its output is the DepthToSpace's.
+    The group's x and y are the inputs of its ``x_planes`` and ``y_planes`` reshapes, whatever
+    now produces them (a DequantizeLinear or Cast is fine); its output is its ``out`` node's.
     """
     groups = mask_groups(model)
     if not groups:
@@ -201,7 +222,7 @@ def collapse_mask_groups(model: onnx.ModelProto) -> int:
     for group, nodes in groups.items():
         roles = {n.name.split(GROUP_TAG, 1)[1]: n for n in nodes}
         try:
-            x, y, out = roles["slice_a"].input[0], roles["where_a"].input[1], roles["depth_to_space"].output[0]
+            x, y, out = roles["x_planes"].input[0], roles["y_planes"].input[0], roles["out"].output[0]
         except KeyError as e:
             raise ToolkitError(f"mask unpooling group '{group}' lost its node {e}; was it edited by another "
                                "tool? Re-export with --unpool plugin") from None

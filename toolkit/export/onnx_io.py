@@ -11,7 +11,7 @@ import onnx
 
 from toolkit.checkpoint import atomic_write
 from toolkit.errors import ToolkitError
-from toolkit.export.lowering import register_plugin_schema
+from toolkit.export.lowering import GROUP_TAG, register_plugin_schema
 from toolkit.models.unpool import PLUGIN_OP_TYPE
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def detect_lowering(model: onnx.ModelProto) -> str:
         return "plugin"
     if "MaxUnpool" in ops or "ScatterND" in ops or "ScatterElements" in ops:
         return "maxunpool"
-    if "DepthToSpace" in ops:
+    if any(GROUP_TAG in n.name for n in model.graph.node):
         return "mask"
     return "unknown"
 

@@ -2,10 +2,11 @@
 
 onnxconverter-common's float16 converter does the conversion (the light alternative to ModelOpt's
 AutoCast, without its onnx/onnxruntime-gpu pins). Ops that overflow or lose too much in fp16 stay
-fp32 behind Casts: the converter's default block list (ML ops, Resize, TopK, ...) minus Max and Min,
-which are exact in any float type and sit inside the mask unpooling, plus ``exclude`` (op types or
-node names). Plugin nodes are expanded to their marked mask subgraph for the conversion and swapped
-back afterwards, so the plugin sees fp16 tensors.
+fp32 behind Casts: the converter's default block list (ML ops, Resize, TopK, ...) minus Max, Min and
+Resize, plus ``exclude`` (op types or node names). Max and Min are exact in any float type, and so is
+Resize in the only form our graphs hold (the mask unpooling's nearest 2x copies). Plugin nodes are
+expanded to their marked mask subgraph for the conversion and swapped back afterwards, so the plugin
+sees fp16 tensors.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes
 
 log = logging.getLogger(__name__)
 
-EXACT_IN_FP16 = {"Max", "Min"}
+EXACT_IN_FP16 = {"Max", "Min", "Resize"}
 
 
 def fp16_block_list(extra_ops: Sequence[str] = ()) -> list[str]:
