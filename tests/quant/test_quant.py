@@ -187,3 +187,37 @@ def test_fingerprint_tracks_file_changes(tmp_path: Path, synthetic_dir: Path) ->
     later = time.time() + 5
     os.utime(img, (later, later))
     assert fingerprint([img]) != before
+
+
+def test_cpu_int8_unpools_on_codes_bit_identically(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--target cpu``: the mask groups read the uint8 codes and the encoder's pooled codes, and the
+    logits are bit for bit those of the same Q/DQ graph left in float around the unpooling."""
+    import toolkit.quant.int8 as int8
+    from toolkit.export.lowering import mask_groups
+    from toolkit.quant.mask_codes import mask_groups_on_codes
+
+    q, _ = quantize_int8(mask, feeds, target="cpu", cache_dir=tmp_path)
+    monkeypatch.setattr(int8, "mask_groups_on_codes", lambda model: 0)
+    plain, _ = quantize_int8(mask, feeds, target="cpu", cache_dir=tmp_path)
+    producers = {o: n for n in q.graph.node for o in n.output}
+    for group in mask_groups(q).values():
+        roles = {n.name.split("/mask/", 1)[1]: n for n in group}
+        assert producers[roles["x_planes"].input[0]].op_type == "QuantizeLinear"  # codes, not a DQ
+        assert roles["max"].op_type == "Reshape"  # the encoder's pooled codes, not a second pool
+    assert op_counts(q)["MaxPool"] == op_counts(plain)["MaxPool"] - 3
+    rng = np.random.default_rng(0)
+    for x in [feeds.feed(1), {"input": rng.normal(size=(2, 3, 48, 64)).astype(np.float32)}]:
+        assert np.array_equal(_run(q, x).view(np.int32), _run(plain, x).view(np.int32))
+    assert mask_groups_on_codes(mask) == 0  # a float graph has no codes to read
+
+
+def test_tensorrt_int8_keeps_float_unpooling(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path) -> None:
+    from toolkit.export.lowering import mask_groups
+
+    q, _ = quantize_int8(mask, feeds, target="tensorrt", cache_dir=tmp_path)
+    producers = {o: n for n in q.graph.node for o in n.output}
+    for group in mask_groups(q).values():
+        roles = {n.name.split("/mask/", 1)[1]: n for n in group}
+        assert producers[roles["x_planes"].input[0]].op_type in ("Relu", "DequantizeLinear")  # float x
+        assert roles["max"].op_type == "MaxPool"

@@ -82,7 +82,7 @@ def _elem_type(model: onnx.ModelProto, tensor: str) -> int:
 
 
 # The 2x2/2 max-pool, attributes spelled out as the exporter writes them.
-_POOL_ATTRS = {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0], "dilations": [1, 1],
+POOL_ATTRS = {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0], "dilations": [1, 1],
                "ceil_mode": 0, "storage_order": 0, "auto_pad": "NOTSET"}
 # Rank of each 2x2 window position, highest first in row-major order: the first maximum wins ties.
 _WINDOW_RANK = np.array([[[[4, 3], [2, 1]]]])
@@ -132,17 +132,17 @@ def mask_subgraph(x: str, y: str, out: str, group: str, elem_type: int) -> tuple
              mk("Reshape", [x, t("x_dims")], [t("x_planes")], name=t("x_planes")),
              mk("Reshape", [y, t("y_dims")], [t("y_planes")], name=t("y_planes")),
              mk("Shape", [t("x_planes")], [t("full_size")], name=t("full_size")),
-             mk("MaxPool", [t("x_planes")], [t("max")], name=t("max"), **_POOL_ATTRS),
+             mk("MaxPool", [t("x_planes")], [t("max")], name=t("max"), **POOL_ATTRS),
              up(t("max"), "up_max"),
              mk("Equal", [t("x_planes"), t("up_max")], [t("eq")], name=t("eq")),
-             mk("CastLike", [t("eq"), t("x_planes")], [t("eq_f")], name=t("eq_f")),
+             mk("CastLike", [t("eq"), t("rank_2x2")], [t("eq_f")], name=t("eq_f")),
              mk("Concat", [t("ones"), t("y_dims_hw")], [t("repeats")], name=t("repeats"), axis=0),
              mk("Tile", [t("rank_2x2"), t("repeats")], [t("rank")], name=t("rank")),
              mk("Mul", [t("eq_f"), t("rank")], [t("score")], name=t("score")),
-             mk("MaxPool", [t("score")], [t("max_score")], name=t("max_score"), **_POOL_ATTRS),
+             mk("MaxPool", [t("score")], [t("max_score")], name=t("max_score"), **POOL_ATTRS),
              up(t("max_score"), "up_max_score"),
              mk("Equal", [t("score"), t("up_max_score")], [t("first")], name=t("first")),
-             mk("CastLike", [t("first"), t("x_planes")], [t("first_f")], name=t("first_f")),
+             mk("CastLike", [t("first"), t("y_planes")], [t("first_f")], name=t("first_f")),
              up(t("y_planes"), "up_y"),
              mk("Mul", [t("first_f"), t("up_y")], [t("out_planes")], name=t("out_planes")),
              mk("Reshape", [t("out_planes"), t("x_dims_shape")], [out], name=t("out"))]

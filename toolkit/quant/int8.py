@@ -12,7 +12,8 @@ Two targets, because what each runs fast differs:
 
 Calibration is done here (not inside quantize_static) so it can run in chunks of a few images, which
 bounds memory on full-size frames, and so its ranges are cached (``calibration.cache_key``).
-Unpooling subgraphs (marked ``.../mask/...``) are never quantized: they only move values.
+Unpooling subgraphs (marked ``.../mask/...``) are never quantized: they only move values. For the
+``cpu`` target they then find the window maxima on the uint8 codes (``toolkit.quant.mask_codes``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from onnx import numpy_helper
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes, mask_group_node_names
 from toolkit.quant.calibration import CALIB_METHODS, ImageFeeds, cache_key, default_cache_dir, fingerprint
+from toolkit.quant.mask_codes import mask_groups_on_codes
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +212,8 @@ def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tens
     _float_outputs(out)
     if had_plugin:
         collapse_mask_groups(out)
+    elif target == "cpu":
+        log.debug("unpooling on uint8 codes in %d mask groups", mask_groups_on_codes(out))
     if symmetric:
         _check_symmetric(out)
     n_q = sum(n.op_type == "QuantizeLinear" for n in out.graph.node)

@@ -1,0 +1,93 @@
+"""Let ONNX Runtime find the unpooling maxima on the uint8 codes of a CPU int8 graph, not on floats.
+
+The quantizer leaves each marked mask subgraph in float, so ONNX Runtime dequantizes the encoder
+feature x at full resolution only to compare it with its own window maximum, and pools it a second
+time in float. Dequantization ``(q - zero_point) * scale`` is strictly increasing in q for a scale
+> 0, so "x equals its window maximum" and the first such position are the same on the codes q: this
+pass points the subgraph's x at the codes (MaxPool, Resize and Equal then run on one byte per value)
+and, where the encoder pools the same codes with the same quantization on both sides, reads the
+encoder's pooled codes instead of pooling again. The graph computes exactly what it did before
+(tests compare bit for bit); only the work changes. For ``--target cpu`` graphs only: TensorRT has no
+uint8 pooling or comparison, and its builder fuses Q/DQ itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from toolkit.export.lowering import GROUP_TAG, POOL_ATTRS, mask_groups, topological_order
+
+
+def _per_tensor_qparams(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> tuple[bytes, bytes] | None:
+    """(scale, zero point) bytes of a Q/DQ node with a scalar positive scale; None otherwise."""
+    if len(node.input) < 3 or node.input[1] not in inits or node.input[2] not in inits:
+        return None
+    scale, zero = inits[node.input[1]], inits[node.input[2]]
+    if scale.size != 1 or zero.size != 1 or not float(scale.ravel()[0]) > 0:
+        return None
+    return scale.tobytes(), zero.tobytes()
+
+
+def _is_plain_pool(node: onnx.NodeProto) -> bool:
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+    attrs = {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
+    return node.op_type == "MaxPool" and len(node.output) == 1 and {**POOL_ATTRS, **attrs} == POOL_ATTRS
+
+
+def mask_groups_on_codes(model: onnx.ModelProto) -> int:
+    """Rewire (in place) every mask group whose x is a per-tensor DequantizeLinear; returns how many."""
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in model.graph.node:
+        for name in n.input:
+            readers.setdefault(name, []).append(n)
+    rewired = 0
+    for nodes in mask_groups(model).values():
+        roles = {n.name.split(GROUP_TAG, 1)[1]: n for n in nodes}
+        if "x_planes" not in roles or "max" not in roles or roles["max"].op_type != "MaxPool":
+            continue
+        x = roles["x_planes"].input[0]
+        dq = producer.get(x)
+        qparams = _per_tensor_qparams(dq, inits) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if qparams is None:
+            continue
+        codes = dq.input[0]
+        for n in nodes:
+            n.input[:] = [codes if name == x else name for name in n.input]
+        pooled = _encoder_pooled_codes(model, codes, qparams, producer, readers, inits)
+        if pooled is not None:
+            old = roles["max"]
+            reuse = helper.make_node("Reshape", [pooled, roles["y_planes"].input[1]], list(old.output), name=old.name)
+            model.graph.node.insert(list(model.graph.node).index(old), reuse)
+            model.graph.node.remove(old)
+        rewired += 1
+    if rewired:
+        # The group's tensors changed type (uint8 now); let ONNX Runtime infer them afresh.
+        keep = [v for v in model.graph.value_info if GROUP_TAG not in v.name]
+        del model.graph.value_info[:]
+        model.graph.value_info.extend(keep)
+        ordered = topological_order(model.graph, list(model.graph.node))
+        del model.graph.node[:]
+        model.graph.node.extend(ordered)
+    return rewired
+
+
+def _encoder_pooled_codes(model: onnx.ModelProto, codes: str, qparams: tuple[bytes, bytes],
+                          producer: dict[str, onnx.NodeProto], readers: dict[str, list[onnx.NodeProto]],
+                          inits: dict[str, np.ndarray]) -> str | None:
+    """The codes of a plain 2x2 pool of ``codes`` outside any group (DQ -> MaxPool -> Q, same qparams)."""
+    for pool in model.graph.node:
+        if GROUP_TAG in pool.name or not _is_plain_pool(pool):
+            continue
+        dq = producer.get(pool.input[0])
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] != codes:
+            continue
+        if _per_tensor_qparams(dq, inits) != qparams:
+            continue
+        for q in readers.get(pool.output[0], []):
+            if q.op_type == "QuantizeLinear" and _per_tensor_qparams(q, inits) == qparams:
+                return q.output[0]
+    return None
