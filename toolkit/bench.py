@@ -70,7 +70,7 @@ def ort_graph_optimization(precision: str, lowering: str, device: str, requested
     return "extended" if precision == "int8" and lowering == "maxunpool" and cpu else "all"
 
 
-def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str) -> BaseRunner:
+def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str, spin: bool = True) -> BaseRunner:
     """An OnnxrtRunner like ``make_onnxrt_runner``'s, with the graph optimisation level chosen per model."""
     from toolkit.backend.onnxrt.loader import OnnxFromPath, SessionFromOnnx
     from toolkit.backend.onnxrt.runner import OnnxrtRunner, describe_model
@@ -81,23 +81,25 @@ def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str)
     meta, precision, lowering, props = describe_model(model, str(path))
     level = ort_graph_optimization(precision, lowering, device, graph_opt)
     runner = OnnxrtRunner(SessionFromOnnx(model, device=device, threads=threads, graph_optimization=level,
-                                          source=str(path)), name=f"onnxrt:{path.name}", meta=meta, precision=precision)
+                                          source=str(path), spin=spin),
+                          name=f"onnxrt:{path.name}", meta=meta, precision=precision)
     runner.lowering, runner.props = lowering, props  # type: ignore[attr-defined]
     runner.graph_optimization = level  # type: ignore[attr-defined]
     return runner
 
 
 def open_runner(model: str | Path | None, device: str = "cpu", threads: int | None = None,
-                graph_opt: str = "auto", **kwargs: object) -> BaseRunner:
+                graph_opt: str = "auto", spin: bool = True, **kwargs: object) -> BaseRunner:
     """``make_runner`` with the thread count passed the way the model's backend takes it, and for ONNX
-    Runtime the graph optimisation level (``ort_graph_optimization``)."""
+    Runtime the graph optimisation level (``ort_graph_optimization``) and whether its idle intra-op
+    threads busy-wait (``spin``: off where other threads of ours share the cores, as in a pipeline)."""
     backend = backend_for(model)
     if threads is not None and threads < 1:
         raise ToolkitError(f"--threads {threads}: expected 1 or more")
     if backend == "torch":
         set_torch_threads(threads)
     elif backend == "onnxrt":
-        return _onnxrt_runner(Path(model), device, threads, graph_opt)  # type: ignore[arg-type]
+        return _onnxrt_runner(Path(model), device, threads, graph_opt, spin)  # type: ignore[arg-type]
     elif threads is not None:
         raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
     return make_runner(model, device=device, **kwargs)

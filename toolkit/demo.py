@@ -217,7 +217,7 @@ def calibration_set(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> 
 
 def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = None, data: str | Path | None = None,
              use_camvid: bool = True, frames: int = 60, parity_frames: int = 12, calib_images: int = 16,
-             bench_iterations: int = 10, threads: int | None = None, lowering: str = "maxunpool",
+             bench_iterations: int = 10, threads: int | None = None, lowering: str = "mask",
              say: Callable[[str], None] = log.info) -> DemoReport:
     """Run every step into ``out_dir``; returns the report (also written as report.json)."""
     from toolkit.video import OverlayStyle, infer_video

@@ -96,7 +96,8 @@ def infer(
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
     workers, threads = _workers_threads(workers, threads, src.live, model, device)
     try:
-        with open_runner(model, device=device, threads=threads, graph_opt=graph_opt) as runner:
+        # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
+        with open_runner(model, device=device, threads=threads, graph_opt=graph_opt, spin=False) as runner:
             summary = infer_video(runner, src, output=output, masks=masks, show=show, style=style,
                                   workers=workers, max_frames=max_frames, retries=retries, on_start=on_start,
                                   on_frame=lambda n: bar[0].update(1) if bar else None)

@@ -69,3 +69,21 @@ def test_missing_provider_is_refused_not_replaced() -> None:
         pytest.skip("this onnxruntime has CUDA")
     with pytest.raises(ToolkitError, match="lacks"):
         providers_for("cuda")
+
+
+@pytest.mark.parametrize("spin", [True, False])
+def test_open_runner_spinning_switch(mask_path: Path, spin: bool) -> None:
+    """``spin=False`` (what toolkit infer uses) reaches ONNX Runtime's session options; results are the same."""
+    from toolkit.bench import open_runner
+
+    x = {"input": np.random.default_rng(0).normal(size=(1, 3, 16, 24)).astype(np.float32)}
+    with open_runner(mask_path, threads=2, spin=spin) as runner:
+        options = runner.loaded.session.get_session_options()  # type: ignore[attr-defined]
+        try:
+            entry = options.get_session_config_entry("session.intra_op.allow_spinning")
+        except Exception:  # onnxruntime raises when the entry was never set (its default: spin)
+            entry = None
+        assert (entry != "0") if spin else (entry == "0")
+        out = runner.infer(x)["logits"]
+    with make_runner(mask_path, threads=1) as ref:
+        assert np.allclose(out, ref.infer(x)["logits"], atol=1e-5)

@@ -68,8 +68,9 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
     """InferenceSession from a ModelProto, path or loader; plugin nodes run via ``custom_ops``."""
 
     def __init__(self, model: object, device: str = "cpu", threads: int | None = None,
-                 plugin_impl: str = "auto", graph_optimization: str = "all", source: str | None = None) -> None:
-        self.model, self.device, self.threads = model, device, threads
+                 plugin_impl: str = "auto", graph_optimization: str = "all", source: str | None = None,
+                 spin: bool = True) -> None:
+        self.model, self.device, self.threads, self.spin = model, device, threads, spin
         self.plugin_impl, self.graph_optimization = plugin_impl, graph_optimization
         self.source = source or (str(model) if isinstance(model, str | Path) else "model")
 
@@ -88,6 +89,8 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
         so.log_severity_level = 3
         if self.threads:
             so.intra_op_num_threads = int(self.threads)
+        if not self.spin:  # idle intra-op threads sleep instead of busy-waiting between ops
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         level = ort.GraphOptimizationLevel
         levels = {"all": level.ORT_ENABLE_ALL, "extended": level.ORT_ENABLE_EXTENDED, "basic": level.ORT_ENABLE_BASIC,
                   "none": level.ORT_DISABLE_ALL}
