@@ -24,9 +24,8 @@ from toolkit.models.unpool import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYP
 MAX_LOGIT_DIFF = 1e-4
 SHAPES = [(1, 3, 64, 96), (3, 3, 40, 56), (2, 3, 96, 64)]
 # Ops TensorRT's ONNX parser imports natively (the mask form must use nothing else).
-TRT_NATIVE = {"Conv", "Relu", "MaxPool", "Add", "Concat", "Slice", "Equal", "Shape", "Mul", "Resize", "Tile", "Reshape",
-              "CastLike",
-              "Cast"}
+TRT_NATIVE = {"Conv", "Relu", "MaxPool", "Add", "Concat", "Slice", "Equal", "Shape", "Mul", "Resize", "Tile",
+              "Reshape", "CastLike", "Cast"}
 
 
 def assert_argmax_equal(out: np.ndarray, ref: np.ndarray, tol: float) -> None:

@@ -8,8 +8,8 @@ that ``collapse_mask_groups`` can swap the very same group back for a plugin nod
 cannot run unknown ops (calibration, quantization, FP16 conversion) has processed the graph.
 
 The subgraph computes ``toolkit.models.unpool.mask_unpool`` (equal in value; see ``mask_subgraph``)
-with MaxPool, nearest Resize, Equal, Cast, Mul, Tile, Shape, Slice and Concat, ops every TensorRT
-version parses; its window-rank pattern is tiled to ``Shape(y)`` so batch, H and W stay dynamic.
+with MaxPool, nearest Resize, Equal, CastLike, Mul, Tile, Reshape, Shape, Slice and Concat, ops every
+TensorRT version parses; its shapes come from ``Shape(x)``/``Shape(y)`` so batch, H and W stay dynamic.
 """
 
 from __future__ import annotations

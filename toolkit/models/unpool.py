@@ -7,7 +7,8 @@ the *first* maximum (row-major, PyTorch's own tie rule) of its 2x2 window in x, 
 
 - ``maxunpool``: max_pool2d(return_indices) + max_unpool2d (ONNX: MaxPool with Indices + scatter).
 - ``mask``: no indices; the first-argmax mask is rebuilt from x with slicing, Max, Equal, And/Not,
-  Where and DepthToSpace, ops every TensorRT version parses.
+  Where and pixel_shuffle. Its ONNX form (``toolkit/export/lowering.py``) computes the same values
+  with ops every TensorRT version parses and ONNX Runtime runs fast.
 - ``plugin``: the ``mask`` function as one custom op (``segnet::mask_unpool``), exported as a single
   ONNX node that TensorRT maps to our ``SegNetMaskUnpool`` plugin (engines/unpool).
 

@@ -4,11 +4,11 @@ The quantizer leaves each marked mask subgraph in float, so ONNX Runtime dequant
 feature x at full resolution only to compare it with its own window maximum, and pools it a second
 time in float. Dequantization ``(q - zero_point) * scale`` is strictly increasing in q for a scale
 > 0, so "x equals its window maximum" and the first such position are the same on the codes q: this
-pass points the subgraph's x at the codes (MaxPool, Resize and Equal then run on one byte per value)
-and, where the encoder pools the same codes with the same quantization on both sides, reads the
-encoder's pooled codes instead of pooling again. The graph computes exactly what it did before
-(tests compare bit for bit); only the work changes. For ``--target cpu`` graphs only: TensorRT has no
-uint8 pooling or comparison, and its builder fuses Q/DQ itself.
+pass points the subgraph's x at the codes (its Resize and Equal then run on one byte per value) and,
+where the encoder pools the same codes with the same quantization on both sides, reads the encoder's
+pooled codes instead of pooling again (else the subgraph pools the codes itself). The graph computes
+exactly what it did before (tests compare bit for bit); only the work changes. For ``--target cpu``
+graphs only: TensorRT has no uint8 pooling or comparison, and its builder fuses Q/DQ itself.
 """
 
 from __future__ import annotations
