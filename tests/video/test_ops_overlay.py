@@ -31,6 +31,10 @@ def test_argmax_matches_numpy_including_ties() -> None:
     ties = rng.integers(0, 3, (5, 20, 30)).astype(np.float32)  # many equal maxima: first one wins
     assert np.array_equal(argmax_classes(ties), ties.argmax(0))
     assert argmax_classes(ties).dtype == np.uint8
+    padded = rng.normal(size=(1, 11, 40, 56)).astype(np.float32)  # a crop of padded logits: read in place
+    crop = padded[0, :, :37, :53]
+    assert np.array_equal(argmax_classes(crop), np.ascontiguousarray(crop).argmax(0))
+    assert np.array_equal(argmax_classes(padded[0].astype(np.float64)), padded[0].argmax(0))  # other dtypes
 
 
 def test_overlay_blend_legend_hud_side_by_side() -> None:

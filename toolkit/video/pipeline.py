@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import cv2
@@ -22,7 +23,7 @@ import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, BaseRunner
 from toolkit.errors import ToolkitError
-from toolkit.evaluate import Preprocessed, postprocess_logits
+from toolkit.evaluate import Preprocessed
 from toolkit.video.ops import FastPreprocess, argmax_classes
 from toolkit.video.overlay import Overlay
 from toolkit.video.sinks import Sink
@@ -106,6 +107,7 @@ class Pipeline:
         self.q_out: queue.Queue = queue.Queue(qsize)
         self.stop = threading.Event()  # graceful: finish what is written, close the sinks
         self.abort = threading.Event()  # second Ctrl-C: every stage leaves now, sinks still closed
+        self._overlay_ready = threading.Event()
         self.times: dict[str, list[float]] = {s: [] for s in STAGES}
         self.latency: list[float] = []
         self.errors: list[BaseException] = []
@@ -225,6 +227,10 @@ class Pipeline:
         self._put(self.q_post, _END)
 
     def _overlay(self) -> None:
+        try:
+            self._warm_overlay()
+        finally:
+            self._overlay_ready.set()  # run() starts the clock and the other stages on this
         pending: dict[int, Item] = {}
         next_seq, ended = 0, 0
         while ended < self.workers:
@@ -249,11 +255,8 @@ class Pipeline:
 
     def _draw(self, item: Item) -> None:
         assert item.pre is not None and item.logits is not None
-        if item.logits.shape[2:] == item.pre.valid_hw:  # nothing to crop: no copy
-            logits = item.logits[0]
-        else:
-            logits = postprocess_logits(item.logits, item.pre, out_hw=item.pre.valid_hw)
-        mask = argmax_classes(logits)
+        h, w = item.pre.valid_hw
+        mask = argmax_classes(item.logits[0, :, :h, :w])  # the padding cropped by a view: argmax reads it in place
         h, w = item.pre.source_hw
         if mask.shape != (h, w):  # class map at model resolution, scaled to the frame by nearest neighbour
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
@@ -265,11 +268,13 @@ class Pipeline:
                 rate = 1.0 / max(now - self._last_out, 1e-6)
                 self._fps_ema = rate if self._fps_ema is None else 0.9 * self._fps_ema + 0.1 * rate
             self._last_out = now
-            fps = f"{self._fps_ema:5.1f}" if self._fps_ema else "  -  "
-            hud = [f"FPS {fps}  model {item.infer_ms:6.1f} ms",
-                   f"{self.runner.backend} {self.runner.precision}  {item.pre.tensor.shape[2]}x"
-                   f"{item.pre.tensor.shape[3]}"]
+            hud = self._hud_lines(self._fps_ema, item.infer_ms, item.pre.tensor.shape)
         item.out = self.overlay(item.frame, mask, hud)
+
+    def _hud_lines(self, fps: float | None, infer_ms: float, shape: tuple[int, ...]) -> list[str]:
+        rate = f"{fps:5.1f}" if fps else "  -  "
+        return [f"FPS {rate}  model {infer_ms:6.1f} ms",
+                f"{self.runner.backend} {self.runner.precision}  {shape[2]}x{shape[3]}"]
 
     def request_stop(self, reason: str = "stopped") -> None:
         """Graceful stop (Ctrl-C, window closed, a caller's stop): frames in flight are cancelled, the rest
@@ -281,11 +286,25 @@ class Pipeline:
 
     # -- run -----------------------------------------------------------------------------------------
     def warm_up(self) -> list[int]:
-        """One inference on a blank frame of the model's input size, so the first real frame is not slow."""
+        """One inference per worker, run concurrently, before the clock starts: the first call on a thread,
+        and each extra concurrent call, grows the runtime's buffers once (2-3x a steady call)."""
         h, w = self.meta.input_size
         pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None)(np.zeros((h, w, 3), np.uint8))
-        self.runner.infer({INPUT_NAME: pre.tensor})
+        feed = {INPUT_NAME: pre.tensor}
+        if self.workers == 1:
+            self.runner.infer(feed)
+        else:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="warm-up") as pool:
+                list(pool.map(lambda _: self.runner.infer(feed), range(self.workers)))
         return list(pre.tensor.shape)
+
+    def _warm_overlay(self) -> None:
+        """Draw once on a blank frame, in the overlay thread itself: OpenCV 5 initialises its font per
+        thread on the first text it measures (~25 ms of CPU), which otherwise lands on the first frame
+        (measured: first written frame ~100 ms after the start instead of ~25 on a 2-core CPU)."""
+        h, w = self.meta.input_size
+        hud = self._hud_lines(None, 0.0, (1, 3, h, w)) if self.hud else []
+        self.overlay(np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.uint8), hud)
 
     def run(self) -> RunSummary:
         runner = self.runner
@@ -298,9 +317,11 @@ class Pipeline:
                   *[(f"infer{i}", self._stage(self._infer, self.q_inf, 1, self.q_post, 1)) for i in range(n)],
                   ("overlay", self._stage(self._overlay, self.q_post, n, self.q_out, 1))]
         threads = [threading.Thread(target=body, name=name, daemon=True) for name, body in bodies]
+        threads[-1].start()  # the overlay thread warms up first; its failure stops the run like any other
+        self._overlay_ready.wait()
         start = time.perf_counter()
         last = start
-        for t in threads:
+        for t in threads[:-1]:
             t.start()
         try:
             interrupts, sinks_ok = 0, True
