@@ -63,42 +63,11 @@ def build_variants(ckpt: Path | None, out: Path, calib: int) -> dict[str, Path]:
     return files
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default=None, help="checkpoint (default: the embedded model)")
-    ap.add_argument("--out", default="bench_out")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--shape", default="1x3x360x480", help="bench input shape (infer runs at the model's own size)")
-    ap.add_argument("--iterations", type=int, default=30)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--clip-frames", type=int, default=100)
-    ap.add_argument("--calib", type=int, default=16)
-    ap.add_argument("--repeats", type=int, default=3, help="bench/infer alternations per configuration")
-    ap.add_argument("--skip-build", action="store_true", help="reuse the ONNX files already in --out")
-    ap.add_argument("--skip-infer", action="store_true")
-    args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-
+def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path | None,
+                  shape: tuple[int, ...]) -> tuple[list, list]:
+    """Table 1: every variant against PyTorch eager in one interleaved run; then 2 concurrent callers."""
     from toolkit.bench import bench_runners, format_table, open_runner
-    from toolkit.checkpoint import read_checkpoint
-    from toolkit.sysinfo import system_info
-    from toolkit.video import infer_video
-    from toolkit.video.sample import make_sample_clip
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt = Path(args.model) if args.model else None
-    if args.skip_build:
-        files = {k: out / v for k, v in json.loads((out / "files.json").read_text()).items()}
-    else:
-        files = build_variants(ckpt, out, args.calib)
-        (out / "files.json").write_text(json.dumps({k: v.name for k, v in files.items()}))
-    from toolkit.assets import default_checkpoint_path
-
-    _, meta = read_checkpoint(ckpt or default_checkpoint_path())
-    h, w = meta.input_size
-    own_shape = (1, 3, h + (-h) % 8, w + (-w) % 8)  # what toolkit infer feeds the model
-    shape = tuple(int(v) for v in args.shape.split("x"))
     load = os.getloadavg()
     entries = [("pytorch fp32 (eager)", ckpt, "auto")]
     for name, f in files.items():
@@ -120,9 +89,9 @@ def main() -> None:
           f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
     print(format_table(results, compare=True))
     # the same ONNX Runtime models as 2 concurrent callers of 1 thread each (what infer --workers 2 does)
-    onnx_fast = [n for n in files if "fp16" not in n]
     streams = []
     if not args.skip_infer:
+        onnx_fast = [n for n in files if "fp16" not in n]
         conc = [open_runner(files[n], threads=max(1, args.threads // 2)).activate() for n in onnx_fast]
         for r, n in zip(conc, onnx_fast, strict=True):
             r.name = n
@@ -132,39 +101,53 @@ def main() -> None:
             r.deactivate()
         print(f"\n## bench, 2 concurrent callers x {max(1, args.threads // 2)} thread\n")
         print(format_table(streams, compare=False))
-    fps = {r.name: r.throughput_fps for r in results}
-    infer_rows = []
-    if not args.skip_infer:
-        clip = make_sample_clip(out / "clip.mp4", frames=args.clip_frames, size=meta.input_size, keep_frames=False)
-        for name in [n for n in onnx_fast if "(mask" in n]:  # the lowering the demo exports
-            for workers, threads in ((1, args.threads), (2, max(1, args.threads // 2))):
-                bench_s = infer_s = 0.0
-                bench_n = infer_n = 0
-                with open_runner(files[name], threads=threads, spin=False) as runner:  # as toolkit infer
-                    runner.name = name
-                    # alternate bench blocks and pipeline runs of about the same length, so the load drift
-                    # of this shared machine hits both alike; ratio of the totals
-                    for _ in range(args.repeats):
-                        (b,) = bench_runners([runner], own_shape, warmup=1, iterations=clip.frames, rounds=1,
-                                             streams=workers, pause_s=0.0)
-                        bench_s += b.iterations / b.throughput_fps
-                        bench_n += b.iterations
-                        s = infer_video(runner, str(clip.path), output=out / "infer.mp4", workers=workers)
-                        infer_s += s.wall_s
-                        infer_n += s.frames
-                own, e2e = bench_n / bench_s, infer_n / infer_s
-                infer_rows.append({"model": name, "workers": workers, "threads": threads, "fps": round(e2e, 3),
-                                   "frames": infer_n, "bench_fps": round(own, 3), "ratio": round(e2e / own, 3),
-                                   "repeats": args.repeats, "stages": s.stages})
-        print(f"\n## toolkit infer on {clip.frames} frames of {clip.origin} ({clip.size[1]}x{clip.size[0]}, the "
-              f"model's input size; model input {'x'.join(map(str, own_shape))}), mp4 output, overlay + HUD + "
-              "legend\n")
-        print(f"{args.repeats} alternations of a bench block and a pipeline run of {clip.frames} frames each\n")
-        print("| model | workers x threads | end-to-end FPS | bench FPS, same config | ratio |\n"
-              "|---|---|---|---|---|")
-        for row in infer_rows:
-            print(f"| {row['model']} | {row['workers']} x {row['threads']} | {row['fps']:.2f} | "
-                  f"{row['bench_fps']:.2f} | {row['ratio']:.2f} |")
+    return results, streams
+
+
+def infer_section(args: argparse.Namespace, files: dict[str, Path], input_size: tuple[int, int]) -> list[dict]:
+    """Table 2: ``toolkit infer``'s pipeline against ``bench`` of the same runner, alternating."""
+    from toolkit.bench import bench_runners, open_runner
+    from toolkit.video import infer_video
+    from toolkit.video.sample import make_sample_clip
+
+    out = Path(args.out)
+    h, w = input_size
+    own_shape = (1, 3, h + (-h) % 8, w + (-w) % 8)  # what toolkit infer feeds the model
+    clip = make_sample_clip(out / "clip.mp4", frames=args.clip_frames, size=input_size, keep_frames=False)
+    rows = []
+    for name in [n for n in files if "(mask" in n and "fp16" not in n]:  # the lowering the demo exports
+        for workers, threads in ((1, args.threads), (2, max(1, args.threads // 2))):
+            bench_s = infer_s = 0.0
+            bench_n = infer_n = 0
+            with open_runner(files[name], threads=threads, spin=False) as runner:  # as toolkit infer opens it
+                runner.name = name
+                # alternate bench blocks and pipeline runs of about the same length, so the load drift
+                # of this shared machine hits both alike; ratio of the totals
+                for _ in range(args.repeats):
+                    (b,) = bench_runners([runner], own_shape, warmup=1, iterations=clip.frames, rounds=1,
+                                         streams=workers, pause_s=0.0)
+                    bench_s += b.iterations / b.throughput_fps
+                    bench_n += b.iterations
+                    s = infer_video(runner, str(clip.path), output=out / "infer.mp4", workers=workers)
+                    infer_s += s.wall_s
+                    infer_n += s.frames
+            own, e2e = bench_n / bench_s, infer_n / infer_s
+            rows.append({"model": name, "workers": workers, "threads": threads, "fps": round(e2e, 3),
+                         "frames": infer_n, "bench_fps": round(own, 3), "ratio": round(e2e / own, 3),
+                         "repeats": args.repeats, "stages": s.stages})
+    print(f"\n## toolkit infer on {clip.frames} frames of {clip.origin} ({clip.size[1]}x{clip.size[0]}, the "
+          f"model's input size; model input {'x'.join(map(str, own_shape))}), mp4 output, overlay + HUD + "
+          "legend\n")
+    print(f"{args.repeats} alternations of a bench block and a pipeline run of {clip.frames} frames each\n")
+    print("| model | workers x threads | end-to-end FPS | bench FPS, same config | ratio |\n"
+          "|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['model']} | {row['workers']} x {row['threads']} | {row['fps']:.2f} | "
+              f"{row['bench_fps']:.2f} | {row['ratio']:.2f} |")
+    return rows
+
+
+def print_targets(fps: dict[str, float]) -> None:
     base = fps["pytorch fp32 (eager)"]
     print("\n## targets\n")
     print(f"- ORT fp32 mask / ORT fp32 maxunpool = "
@@ -173,9 +156,48 @@ def main() -> None:
         f32, i8 = fps[f"onnxrt fp32 ({lowering})"], fps[f"onnxrt int8 ({lowering})"]
         print(f"- {lowering}: ORT fp32 / PyTorch fp32 = {f32 / base:.2f} (target >= 1.3); "
               f"ORT int8 / ORT fp32 = {i8 / f32:.2f} (target >= 2)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default=None, help="checkpoint (default: the embedded model)")
+    ap.add_argument("--out", default="bench_out")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--shape", default="1x3x360x480", help="bench input shape (infer runs at the model's own size)")
+    ap.add_argument("--iterations", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--clip-frames", type=int, default=100)
+    ap.add_argument("--calib", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=3, help="bench/infer alternations per configuration")
+    ap.add_argument("--skip-build", action="store_true", help="reuse the ONNX files already in --out")
+    ap.add_argument("--skip-bench", action="store_true", help="only the infer table (and no targets)")
+    ap.add_argument("--skip-infer", action="store_true")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    from toolkit.assets import default_checkpoint_path
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.sysinfo import system_info
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = Path(args.model) if args.model else None
+    if args.skip_build:
+        files = {k: out / v for k, v in json.loads((out / "files.json").read_text()).items()}
+    else:
+        files = build_variants(ckpt, out, args.calib)
+        (out / "files.json").write_text(json.dumps({k: v.name for k, v in files.items()}))
+    _, meta = read_checkpoint(ckpt or default_checkpoint_path())
+    shape = tuple(int(v) for v in args.shape.split("x"))
+    load = os.getloadavg()
+    results, streams = ([], []) if args.skip_bench else bench_section(args, files, ckpt, shape)
+    infer_rows = [] if args.skip_infer else infer_section(args, files, meta.input_size)
+    if results:
+        print_targets({r.name: r.throughput_fps for r in results})
     info = system_info()
-    report = {"shape": list(shape), "infer_shape": list(own_shape), "threads": args.threads, "load_before": load,
-              "cpu": platform.processor(),
+    h, w = meta.input_size
+    report = {"shape": list(shape), "infer_shape": [1, 3, h + (-h) % 8, w + (-w) % 8], "threads": args.threads,
+              "load_before": load, "cpu": platform.processor(),
               "system": {k: info[k] for k in ("torch", "onnxruntime", "cpu_threads")},
               "bench": [r.as_dict() for r in results], "bench_streams": [r.as_dict() for r in streams],
               "infer": infer_rows}
