@@ -71,6 +71,25 @@ def test_file_to_video_and_masks_match_reference(clip: Path, tiny_checkpoint: Pa
             assert got.dtype == np.uint8 and got.max() < NUM_CLASSES and np.array_equal(got, ref)
 
 
+@pytest.mark.parametrize("on_cpu", [True, False])
+def test_argmax_in_the_worker_or_the_overlay_thread_gives_the_same_masks(clip: Path, tmp_path: Path,
+                                                                         on_cpu: bool) -> None:
+    class Runner(FakeRunner):  # CPU models: the worker takes the argmax; GPU/remote: the overlay thread
+        pass
+
+    Runner.on_cpu = on_cpu  # type: ignore[assignment]
+    with Runner() as runner:
+        s = infer_video(runner, str(clip), masks=tmp_path / "m")
+        files = sorted((tmp_path / "m").glob("*.png"))
+        assert s.frames == len(files) == 6 and s.stages["overlay"]["n"] == 6
+        src, meta = cv2.VideoCapture(str(clip)), runner.meta
+        for f in files:
+            _ok, bgr = src.read()
+            ref = predict_logits(runner, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), meta.dataset.mean, meta.dataset.std,
+                                 meta.input_size).argmax(0)
+            assert np.array_equal(cv2.imread(str(f), cv2.IMREAD_UNCHANGED), ref)
+
+
 def test_image_folder_with_unreadable_file(tmp_path: Path) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()

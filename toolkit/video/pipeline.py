@@ -44,7 +44,8 @@ class Item:
     pre: Preprocessed | None = None
     logits: np.ndarray | None = None
     infer_ms: float = 0.0
-    mask: np.ndarray | None = None
+    mask: np.ndarray | None = None  # class map at model resolution, then at frame size
+    argmax_ms: float = 0.0  # when the worker took the argmax (CPU models), counted in the overlay stage
     out: np.ndarray | None = None
     seq: int = -1  # order among frames that entered the model (for reordering after parallel workers)
 
@@ -116,6 +117,10 @@ class Pipeline:
         self.stop_reason: str | None = None
         self._fps_ema: float | None = None
         self._last_out: float | None = None
+        # A model on the CPU: its worker takes the argmax of the logits it just wrote, while they are in
+        # its core's cache (about half the cost of reading them cold in the overlay thread) and passes on
+        # the 1-byte class map. A GPU or remote model's worker goes straight back to the model instead.
+        self.argmax_in_worker = runner.on_cpu
 
     # -- helpers -----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: object) -> bool:
@@ -220,8 +225,12 @@ class Pipeline:
                 continue
             t = time.perf_counter()
             (item.logits,) = self.runner.infer({INPUT_NAME: item.pre.tensor}).values()
-            item.infer_ms = (time.perf_counter() - t) * 1e3
+            done = time.perf_counter()
+            item.infer_ms = (done - t) * 1e3
             self.times["infer"].append(item.infer_ms)
+            if self.argmax_in_worker:
+                item.mask, item.logits = self._class_map(item), None
+                item.argmax_ms = (time.perf_counter() - done) * 1e3
             if not self._put(self.q_post, item):
                 return
         self._put(self.q_post, _END)
@@ -247,16 +256,21 @@ class Pipeline:
                 next_seq += 1
                 t = time.perf_counter()
                 self._draw(item)
-                self.times["overlay"].append((time.perf_counter() - t) * 1e3)
+                self.times["overlay"].append((time.perf_counter() - t) * 1e3 + item.argmax_ms)
                 if not self._put(self.q_out, item):
                     return
         self._cancel(len(pending))
         self._put(self.q_out, _END)
 
-    def _draw(self, item: Item) -> None:
+    @staticmethod
+    def _class_map(item: Item) -> np.ndarray:
         assert item.pre is not None and item.logits is not None
         h, w = item.pre.valid_hw
-        mask = argmax_classes(item.logits[0, :, :h, :w])  # the padding cropped by a view: argmax reads it in place
+        return argmax_classes(item.logits[0, :, :h, :w])  # the padding cropped by a view: read in place
+
+    def _draw(self, item: Item) -> None:
+        assert item.pre is not None
+        mask = item.mask if item.mask is not None else self._class_map(item)
         h, w = item.pre.source_hw
         if mask.shape != (h, w):  # class map at model resolution, scaled to the frame by nearest neighbour
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)

@@ -61,6 +61,13 @@ class BaseRunner:
                  tb: TracebackType | None) -> None:
         self.deactivate()
 
+    @property
+    def on_cpu(self) -> bool:
+        """True when the model computes on this host's CPU: post-processing then competes for the same
+        cores, so it is cheapest in the calling thread, while the outputs are still in its cache.
+        False (the default) for GPU and remote runners, whose calling thread should get back to the model."""
+        return False
+
     # -- inference ---------------------------------------------------------------------------------
     def input_specs(self) -> list[TensorSpec]:
         """The inputs this runner expects (after activate())."""

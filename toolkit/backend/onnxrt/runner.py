@@ -61,6 +61,11 @@ class OnnxrtRunner(BaseRunner):
     def _deactivate_impl(self) -> None:
         self.loaded = None
 
+    @property
+    def on_cpu(self) -> bool:
+        """The session's first provider is the CPU one (known after activate())."""
+        return bool(self.providers) and self.providers[0] == "CPUExecutionProvider"
+
     def _input_specs_impl(self) -> list[TensorSpec]:
         assert self.loaded is not None
         specs = []

@@ -30,6 +30,10 @@ class TorchRunner(BaseRunner):
     def _deactivate_impl(self) -> None:
         self.model = None
 
+    @property
+    def on_cpu(self) -> bool:
+        return self.device.type == "cpu"
+
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.model is not None
         (x,) = feed.values()
