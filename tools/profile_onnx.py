@@ -1,6 +1,7 @@
 """Where an ONNX model's CPU time goes: ONNX Runtime's profiler, summed per op type (for docs/BENCHMARKS.md).
 
     python tools/profile_onnx.py model.onnx [more.onnx ...] --shape 1x3x360x480 --threads 2 --runs 5
+    python tools/profile_onnx.py int8.onnx --by node --top 20     # the costliest nodes, not op types
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 
-def profile(path: str, shape: tuple[int, ...], threads: int | None, runs: int, opt: str) -> dict[str, float]:
-    """Mean ms per run for each op type (kernel time only), plus 'total' (wall of session.run)."""
+def profile(path: str, shape: tuple[int, ...], threads: int | None, runs: int, opt: str,
+            by: str = "op") -> dict[str, float]:
+    """Mean ms per run for each op type or node (kernel time only), plus 'total' (wall of session.run)."""
     import time
 
     import onnxruntime as ort
@@ -50,7 +52,9 @@ def profile(path: str, shape: tuple[int, ...], threads: int | None, runs: int, o
     keep_from = runs_seen[-runs]["ts"] if len(runs_seen) >= runs else 0
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] >= keep_from:
-            per_run[e["args"].get("op_name", "?")] += e["dur"] / 1e3 / runs
+            op = e["args"].get("op_name", "?")
+            key = op if by == "op" else f"{e['name'].removesuffix('_kernel_time')} ({op})"
+            per_run[key] += e["dur"] / 1e3 / runs
     per_run["total (wall)"] = float(np.median(walls))
     return dict(per_run)
 
@@ -63,14 +67,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--opt", default="all", choices=["all", "extended", "basic"])
     ap.add_argument("--top", type=int, default=8)
+    ap.add_argument("--by", default="op", choices=["op", "node"], help="sum per op type, or list single nodes")
     args = ap.parse_args()
     shape = tuple(int(v) for v in args.shape.split("x"))
     for path in args.models:
-        prof = profile(path, shape, args.threads, args.runs, args.opt)
+        prof = profile(path, shape, args.threads, args.runs, args.opt, args.by)
         total = prof.pop("total (wall)")
         kern = sum(prof.values())
         print(f"\n{path}: {total:.1f} ms per run (median wall), kernels {kern:.1f} ms")
-        print("| op type | ms per run | share |\n|---|---|---|")
+        print(f"| {'op type' if args.by == 'op' else 'node (op type)'} | ms per run | share |\n|---|---|---|")
         for op, ms in sorted(prof.items(), key=lambda kv: -kv[1])[: args.top]:
             print(f"| {op} | {ms:.1f} | {100 * ms / kern:.0f}% |")
 

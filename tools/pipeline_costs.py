@@ -1,0 +1,165 @@
+"""What ``toolkit infer``'s pipeline costs per frame besides the model (docs/BENCHMARKS.md, section 2).
+
+    python tools/pipeline_costs.py [--size 180x240] [--frames 600] [--repeats 5]
+
+Two measurements, both on this machine's CPU:
+
+1. Each per-frame kernel of ``toolkit/video`` against the plain numpy/reference way of doing the same
+   (single thread, warm cache, mean of many calls): normalisation, argmax, colouring, the whole
+   overlay, mp4 encoding and decoding.
+2. The whole pipeline's process CPU time per frame with a runner that costs nothing (it returns
+   fixed logits), on a clip of ``--frames`` frames, with the mp4 output and overlay as ``toolkit
+   infer`` draws them, then without the output file, without the HUD, and without HUD and legend.
+   Variants are interleaved in random order and the median of ``--repeats`` runs is printed. On a
+   2-core CPU the model's own work cannot hide this: end to end FPS / model FPS is about
+   model CPU / (model CPU + this).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def per_call_ms(fn: Callable[[], object], seconds: float = 0.5) -> float:
+    fn()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        fn()
+        n += 1
+    return (time.perf_counter() - start) / n * 1e3
+
+
+def panning_frames(size: tuple[int, int], n: int) -> list[np.ndarray]:
+    """A pan across a smooth random texture: real motion for the codec (a repeated frame costs it nothing)."""
+    h, w = size
+    base = cv2.GaussianBlur(np.random.default_rng(1).integers(0, 256, (h, 2 * w, 3), np.uint8), (15, 15), 5)
+    return [np.ascontiguousarray(base[:, (i * 3) % w:(i * 3) % w + w]) for i in range(n)]
+
+
+def kernels(size: tuple[int, int], num_classes: int, meta: object) -> list[tuple[str, float, float | None]]:
+    """(kernel, ms, reference ms or None) at one frame size."""
+    from toolkit.evaluate import preprocess
+    from toolkit.video.ops import FastPreprocess, argmax_classes
+    from toolkit.video.overlay import Overlay, colorize, palette_table
+
+    h, w = size
+    rng = np.random.default_rng(0)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), np.uint8), (9, 9), 3)
+    ds = meta.dataset  # type: ignore[attr-defined]
+    prep = FastPreprocess(ds.mean, ds.std, None)
+    logits = rng.normal(size=(num_classes, h, w)).astype(np.float32)
+    mask = argmax_classes(logits)
+    table = palette_table(ds.palette)
+    overlay = Overlay(ds.class_names, ds.palette)
+    hud = ["FPS 100.0  model    8.0 ms", "onnxrt int8  184x240"]
+    rows: list[tuple[str, float, float | None]] = [
+        ("normalise + pad (cv2.LUT per channel)", per_call_ms(lambda: prep(frame)),
+         per_call_ms(lambda: preprocess(frame, ds.mean, ds.std, None))),
+        (f"argmax over {num_classes} classes (compare/max/copyTo)", per_call_ms(lambda: argmax_classes(logits)),
+         per_call_ms(lambda: logits.argmax(0).astype(np.uint8))),
+        ("colour the class map (LUT per channel + merge)", per_call_ms(lambda: colorize(mask, table)),
+         per_call_ms(lambda: table[mask])),
+        ("overlay: colour + blend + legend + HUD", per_call_ms(lambda: overlay(frame, mask, hud)), None),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "k.mp4")
+        writer = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*"mp4v"), 30, (w, h))
+        pan = panning_frames(size, 60)
+        step = iter(range(10**9))
+        rows.append(("mp4v encode (cv2.VideoWriter)", per_call_ms(lambda: writer.write(pan[next(step) % 60])), None))
+        writer.release()
+        cap = cv2.VideoCapture(path)
+        n, start = 0, time.perf_counter()
+        while cap.read()[0]:
+            n += 1
+        rows.append(("mp4v decode (cv2.VideoCapture)", (time.perf_counter() - start) / max(n, 1) * 1e3, None))
+    return rows
+
+
+def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object, num_classes: int
+                 ) -> dict[str, list[float]]:
+    """Process CPU ms per frame of infer_video with a free runner, per variant."""
+    from toolkit.backend.base import OUTPUT_NAME, BaseRunner
+    from toolkit.video import OverlayStyle, infer_video
+
+    class Free(BaseRunner):
+        """Returns the same logits for every frame; claims the CPU like the ONNX Runtime runner."""
+
+        backend = "onnxrt"
+
+        def __init__(self) -> None:
+            super().__init__("free")
+            self.meta = meta  # type: ignore[assignment]
+            h, w = size
+            shape = (1, num_classes, h + (-h) % 8, w + (-w) % 8)
+            self.out = {OUTPUT_NAME: np.random.default_rng(0).normal(size=shape).astype(np.float32)}
+
+        @property
+        def on_cpu(self) -> bool:
+            return True
+
+        def _activate_impl(self) -> None:
+            pass
+
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return self.out
+
+    variants = {"mp4 out, overlay, legend, HUD (as toolkit infer)": (True, OverlayStyle()),
+                "no output file": (False, OverlayStyle()),
+                "no output file, no HUD": (False, OverlayStyle(hud=False)),
+                "no output file, no HUD, no legend": (False, OverlayStyle(hud=False, legend=False))}
+    results: dict[str, list[float]] = {k: [] for k in variants}
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "clip.mp4"
+        h, w = size
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), 30, (w, h))
+        for frame in panning_frames(size, frames):
+            writer.write(frame)
+        writer.release()
+        with Free() as runner:
+            for _ in range(repeats):
+                for name, (write, style) in random.sample(list(variants.items()), len(variants)):
+                    start = time.process_time()
+                    s = infer_video(runner, str(clip), output=Path(tmp) / "out.mp4" if write else None,
+                                    style=style, workers=2)
+                    results[name].append((time.process_time() - start) / s.frames * 1e3)
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", default="180x240", help="frame size HxW (the default model's input size)")
+    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    from toolkit.assets import default_checkpoint_path
+    from toolkit.checkpoint import read_checkpoint
+
+    cv2.setNumThreads(1)  # per-call costs on one core, as the pipeline's stage threads mostly run
+    h, w = (int(v) for v in args.size.split("x"))
+    _, meta = read_checkpoint(default_checkpoint_path())
+    k = len(meta.dataset.class_names)
+    print(f"## per-frame kernels at {w}x{h} (one thread, warm cache)\n")
+    print("| kernel | ms | reference ms | x faster |\n|---|---|---|---|")
+    for name, ms, ref in kernels((h, w), k, meta):
+        print(f"| {name} | {ms:.3f} | {f'{ref:.3f}' if ref else '-'} | {f'{ref / ms:.1f}' if ref else '-'} |")
+    cv2.setNumThreads(-1)  # the pipeline as toolkit infer runs it
+    print(f"\n## pipeline CPU per frame, free runner, {args.frames} frames of {w}x{h}, 2 workers, "
+          f"median of {args.repeats}\n")
+    print("| variant | ms CPU per frame | runs |\n|---|---|---|")
+    for name, values in pipeline_cpu((h, w), args.frames, args.repeats, meta, k).items():
+        print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
+
+
+if __name__ == "__main__":
+    main()
