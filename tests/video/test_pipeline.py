@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -181,9 +182,10 @@ def test_stage_failure_still_closes_output(tmp_path: Path) -> None:
 def test_warm_up_calls_every_worker_concurrently_before_the_frames() -> None:
     class Recording(FakeRunner):
         backend = "torch"  # counts as thread-safe: the pipeline may call it from two workers
+        threads: ClassVar[list[str]] = []  # one class per test; list.append is atomic under concurrent calls
 
         def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-            self.threads = [*getattr(self, "threads", []), threading.current_thread().name]
+            self.threads.append(threading.current_thread().name)
             return super()._infer_impl(feed)
 
     with Recording() as runner:

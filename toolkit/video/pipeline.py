@@ -314,8 +314,9 @@ class Pipeline:
 
     def _warm_overlay(self) -> None:
         """Draw once on a blank frame, in the overlay thread itself: OpenCV 5 initialises its font per
-        thread on the first text it measures (~25 ms of CPU), which otherwise lands on the first frame
-        (measured: first written frame ~100 ms after the start instead of ~25 on a 2-core CPU)."""
+        thread on the first text it measures (~25 ms of CPU), which otherwise lands on the first frame.
+        With this and warm_up(), the first frame of a 100-frame run is written 25-45 ms after the start
+        instead of ~100 ms (2-core CPU, docs/BENCHMARKS.md)."""
         h, w = self.meta.input_size
         hud = self._hud_lines(None, 0.0, (1, 3, h, w)) if self.hud else []
         self.overlay(np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.uint8), hud)
