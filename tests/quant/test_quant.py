@@ -215,6 +215,9 @@ def test_cpu_int8_unpools_on_codes_bit_identically(mask: onnx.ModelProto, feeds:
                         for n in outs)
     assert op_counts(q)["QuantizeLinear"] <= op_counts(plain)["QuantizeLinear"] - len(outs) + \
         sum(n.name.endswith("/mask/y_codes") for n in q.graph.node)
+    for group in mask_groups(q).values():  # y's shape is read from its codes: no dequantize kept for Shape
+        roles = {n.name.split("/mask/", 1)[1]: n for n in group}
+        assert producers[roles["y_dims_shape"].input[0]].op_type != "DequantizeLinear"
     elem = {v.name: v.type.tensor_type.elem_type for v in onnx.shape_inference.infer_shapes(q).graph.value_info}
     assert all(elem.get(n.output[0]) == onnx.TensorProto.UINT8 for n in outs)
     rng = np.random.default_rng(0)

@@ -135,6 +135,11 @@ def _unpool_on_codes(model: onnx.ModelProto, roles: dict[str, onnx.NodeProto], i
                                        name=prefix + "y_codes")]
         y_codes = prefix + "y_codes"
     roles["y_planes"].input[0] = y_codes
+    if "y_dims_shape" in roles:  # the shape of y is the shape of its codes: no dequantize just for Shape
+        roles["y_dims_shape"].input[0] = y_dq.input[0]
+    if all(r is roles["y_planes"] or r is roles.get("y_dims_shape") for r in readers.get(y_dq.output[0], [])) \
+            and not any(o.name == y_dq.output[0] for o in model.graph.output):
+        model.graph.node.remove(y_dq)  # the group read the float y only through these two
     rank_u8 = prefix + "rank_2x2_u8"
     model.graph.initializer.append(numpy_helper.from_array(inits[rank].astype(np.uint8), rank_u8))
     inits[rank_u8] = inits[rank].astype(np.uint8)
