@@ -6,7 +6,9 @@ time in float. Dequantization ``(q - zero_point) * scale`` is strictly increasin
 > 0, so "x equals its window maximum" and the first such position are the same on the codes q: this
 pass points the subgraph's x at the codes (its Resize and Equal then run on one byte per value) and,
 where the encoder pools the same codes with the same quantization on both sides, reads the encoder's
-pooled codes instead of pooling again (else the subgraph pools the codes itself). The graph computes
+pooled codes instead of pooling again (else the subgraph pools the codes itself). Where the group's
+output is quantized right away with zero point 0, it also builds y, the window scores and the output
+as codes (``_unpool_on_codes``), so no float tensor is left at full resolution. The graph computes
 exactly what it did before (tests compare bit for bit); only the work changes. For ``--target cpu``
 graphs only: TensorRT has no uint8 pooling or comparison, and its builder fuses Q/DQ itself.
 """
@@ -100,7 +102,7 @@ def _encoder_pooled_codes(model: onnx.ModelProto, codes: str, qparams: tuple[byt
 
 
 def _unpool_on_codes(model: onnx.ModelProto, roles: dict[str, onnx.NodeProto], inits: dict[str, np.ndarray],
-                     producer: dict[str, onnx.NodeProto], readers: dict[str, list[onnx.NodeProto]]) -> bool:
+                     producer: dict[str, onnx.NodeProto], readers: dict[str, list[onnx.NodeProto]]) -> None:
     """Also put y, the window ranks and the output on uint8, when the output is quantized right away
     with zero point 0 (a ReLU feature's range starts at 0) and y is a per-tensor DequantizeLinear.
 
@@ -114,17 +116,17 @@ def _unpool_on_codes(model: onnx.ModelProto, roles: dict[str, onnx.NodeProto], i
     out = roles["out"].output[0]
     quant = readers.get(out, [])
     if len(quant) != 1 or quant[0].op_type != "QuantizeLinear" or any(o.name == out for o in model.graph.output):
-        return False
+        return
     q = quant[0]
     out_qparams = _per_tensor_qparams(q, inits)
     if out_qparams is None or inits[q.input[2]].dtype != np.uint8 or int(inits[q.input[2]].ravel()[0]) != 0:
-        return False
+        return
     y_dq = producer.get(roles["y_planes"].input[0])
     y_qparams = (_per_tensor_qparams(y_dq, inits)
                  if y_dq is not None and y_dq.op_type == "DequantizeLinear" else None)
     rank = roles["rank"].input[0]
     if y_qparams is None or rank not in inits:
-        return False
+        return
     prefix = roles["out"].name.rsplit(GROUP_TAG, 1)[0] + GROUP_TAG
     new_nodes = []
     y_codes = y_dq.input[0]
@@ -157,4 +159,3 @@ def _unpool_on_codes(model: onnx.ModelProto, roles: dict[str, onnx.NodeProto], i
     roles["out"].output[0] = q.output[0]  # the group now ends in the codes the quantizer produced
     model.graph.node.remove(q)
     model.graph.node.extend(new_nodes)
-    return True
