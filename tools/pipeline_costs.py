@@ -1,13 +1,18 @@
 """What ``toolkit infer``'s pipeline costs per frame besides the model (docs/BENCHMARKS.md, section 2).
 
-    python tools/pipeline_costs.py [--size 180x240] [--frames 600] [--repeats 5]
+    python tools/pipeline_costs.py [--size 180x240] [--frames 600] [--repeats 5] [--model int8.onnx]
 
 Two measurements, both on this machine's CPU:
 
 1. Each per-frame kernel of ``toolkit/video`` against the plain numpy/reference way of doing the same
    (single thread, warm cache, mean of many calls): normalisation, argmax, colouring, the whole
    overlay, mp4 encoding and decoding.
-2. The whole pipeline's process CPU time per frame with a runner that costs nothing (it returns
+2. Two costs that decided where work happens: OpenCV's first text measurement in a new thread
+   (font set-up, paid once per thread) against a later one, and the argmax of 184x240 logits read
+   by the thread that just wrote them against logits written by another thread.
+3. With ``--model``, when the first frame of a run through that model is written, against the
+   steady frame period (``toolkit infer``'s warm-up exists to make the first one short).
+4. The whole pipeline's process CPU time per frame with a runner that costs nothing (it returns
    fixed logits), on a clip of ``--frames`` frames, with the mp4 output and overlay as ``toolkit
    infer`` draws them, then without the output file, without the HUD, and without HUD and legend.
    Variants are interleaved in random order and the median of ``--repeats`` runs is printed. On a
@@ -85,6 +90,67 @@ def kernels(size: tuple[int, int], num_classes: int, meta: object) -> list[tuple
     return rows
 
 
+def one_time_costs(num_classes: int, size: tuple[int, int]) -> list[tuple[str, float]]:
+    """(what, ms): first vs later text measurement in a fresh thread; argmax on hot vs cross-thread logits."""
+    import queue
+    import threading
+
+    from toolkit.video.ops import argmax_classes
+
+    rows: list[tuple[str, float]] = []
+
+    def text_in_new_thread() -> None:
+        for label in ("first text measurement in a new thread", "the next one in that thread"):
+            start = time.perf_counter()
+            cv2.getTextSize("FPS  95.3  model   10.2 ms", cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+            rows.append((label, (time.perf_counter() - start) * 1e3))
+
+    thread = threading.Thread(target=text_in_new_thread)
+    thread.start()
+    thread.join()
+    h, w = size
+    base = np.random.default_rng(0).normal(size=(1, num_classes, h + (-h) % 8, w + (-w) % 8)).astype(np.float32)
+    n = 200
+    crop = base[0, :, :h, :w]
+    rows.append(("argmax, logits written by this thread", per_call_ms(lambda: argmax_classes(crop))))
+    handoff: queue.Queue = queue.Queue(4)
+
+    def produce() -> None:
+        for _ in range(n):
+            handoff.put(base.copy())
+        handoff.put(None)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    total = 0.0
+    while (logits := handoff.get()) is not None:
+        start = time.perf_counter()
+        argmax_classes(logits[0, :, :h, :w])
+        total += time.perf_counter() - start
+    producer.join()
+    rows.append((f"argmax, logits written by another thread ({n} calls)", total / n * 1e3))
+    return rows
+
+
+def first_frame(model: str, repeats: int) -> list[tuple[float, float]]:
+    """(ms from the start to the first written frame, median ms between frames) per run of the sample clip."""
+    from toolkit.bench import open_runner
+    from toolkit.video import infer_video
+    from toolkit.video.sample import make_sample_clip
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp, open_runner(model, threads=1, spin=False) as runner:
+        clip = make_sample_clip(Path(tmp) / "clip.mp4", frames=100, size=runner.meta.input_size,  # type: ignore[union-attr]
+                                keep_frames=False)
+        for _ in range(repeats):
+            stamps: list[float] = []
+            s = infer_video(runner, str(clip.path), output=Path(tmp) / "out.mp4", workers=2,
+                            on_frame=lambda _n, stamps=stamps: stamps.append(time.perf_counter()))
+            start = stamps[-1] - s.wall_s  # wall_s ends at the last write
+            runs.append(((stamps[0] - start) * 1e3, float(np.median(np.diff(stamps))) * 1e3))
+    return runs
+
+
 def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object, num_classes: int
                  ) -> dict[str, list[float]]:
     """Process CPU ms per frame of infer_video with a free runner, per variant."""
@@ -140,6 +206,7 @@ def main() -> None:
     ap.add_argument("--size", default="180x240", help="frame size HxW (the default model's input size)")
     ap.add_argument("--frames", type=int, default=600)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--model", default=None, help="also time the first written frame of runs through this model")
     args = ap.parse_args()
 
     from toolkit.assets import default_checkpoint_path
@@ -153,7 +220,16 @@ def main() -> None:
     print("| kernel | ms | reference ms | x faster |\n|---|---|---|---|")
     for name, ms, ref in kernels((h, w), k, meta):
         print(f"| {name} | {ms:.3f} | {f'{ref:.3f}' if ref else '-'} | {f'{ref / ms:.1f}' if ref else '-'} |")
+    print("\n## one-time and placement costs\n")
+    print("| what | ms |\n|---|---|")
+    for name, ms in one_time_costs(k, (h, w)):
+        print(f"| {name} | {ms:.3f} |")
     cv2.setNumThreads(-1)  # the pipeline as toolkit infer runs it
+    if args.model:
+        print(f"\n## first written frame, {args.model}, 100-frame sample clip, 2 workers x 1 thread\n")
+        print("| run | first frame after start, ms | median frame period, ms |\n|---|---|---|")
+        for i, (first, period) in enumerate(first_frame(args.model, args.repeats), 1):
+            print(f"| {i} | {first:.1f} | {period:.2f} |")
     print(f"\n## pipeline CPU per frame, free runner, {args.frames} frames of {w}x{h}, 2 workers, "
           f"median of {args.repeats}\n")
     print("| variant | ms CPU per frame | runs |\n|---|---|---|")

@@ -109,9 +109,10 @@ def _unpool_on_codes(model: onnx.ModelProto, roles: dict[str, onnx.NodeProto], i
     Then ``Q(first * up(DQ(y)))`` is ``first * up(Q(DQ(y)))``: y is requantized to the output's
     quantization at low resolution (nothing to do when both are the same), upsampled as codes, and
     multiplied by the 0/1 mask in uint8; unselected positions are 0, the code of 0.0. The scores (0..4)
-    are built in uint8 too; only their 2x2 max pool runs in float, where ONNX Runtime's kernel is 4-8x
+    are built in uint8 too; only their 2x2 max pool runs in float, where ONNX Runtime's kernel is ~5x
     faster than its uint8 one. Full resolution then sees no float multiply, cast or quantize: in
-    ONNX Runtime's CPU kernels a uint8 Mul is ~6x cheaper than a float one, Resize ~3x, Equal ~9x.
+    ONNX Runtime's CPU kernels a uint8 Mul is ~6x cheaper than a float one, Equal ~8x, Resize ~9x
+    (``python tools/ort_op_costs.py``).
     """
     out = roles["out"].output[0]
     quant = readers.get(out, [])

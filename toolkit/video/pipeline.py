@@ -118,7 +118,7 @@ class Pipeline:
         self._fps_ema: float | None = None
         self._last_out: float | None = None
         # A model on the CPU: its worker takes the argmax of the logits it just wrote, while they are in
-        # its core's cache (about half the cost of reading them cold in the overlay thread) and passes on
+        # its core's cache (0.22 ms against 0.38 ms read by another thread: tools/pipeline_costs.py) and passes on
         # the 1-byte class map. A GPU or remote model's worker goes straight back to the model instead.
         self.argmax_in_worker = runner.on_cpu
 
@@ -315,8 +315,8 @@ class Pipeline:
     def _warm_overlay(self) -> None:
         """Draw once on a blank frame, in the overlay thread itself: OpenCV 5 initialises its font per
         thread on the first text it measures (~25 ms of CPU), which otherwise lands on the first frame.
-        With this and warm_up(), the first frame of a 100-frame run is written 25-45 ms after the start
-        instead of ~100 ms (2-core CPU, docs/BENCHMARKS.md)."""
+        With this and warm_up(), the first frame of a 100-frame run is written 36-47 ms after the start
+        instead of ~100 ms (2-core CPU; ``tools/pipeline_costs.py --model``, docs/BENCHMARKS.md)."""
         h, w = self.meta.input_size
         hud = self._hud_lines(None, 0.0, (1, 3, h, w)) if self.hud else []
         self.overlay(np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.uint8), hud)
