@@ -2,16 +2,14 @@
 
 The metadata (architecture, width, label space, normalisation, input size, provenance) is everything
 later steps need, so export, eval and infer take a checkpoint and no other flags. Writes are atomic
-(temp file in the same folder, fsync, rename): a killed process never leaves a corrupt checkpoint.
+(``toolkit.files.atomic_write``: temp file in the same folder, fsync, rename): a killed process never
+leaves a corrupt checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from torch import nn
 
 from toolkit.data.info import DatasetInfo
 from toolkit.errors import CheckpointError, ToolkitError
+from toolkit.files import atomic_write
 
 METADATA_KEY = "toolkit"
 FORMAT_VERSION = 1
@@ -54,23 +53,6 @@ class ModelMeta:
                    format_version=int(d.get("format_version", FORMAT_VERSION)))
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temp path beside ``path``, fsync it, then rename over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_json(path: str | Path, obj: object) -> Path:
     """Write ``obj`` as indented JSON (newline-terminated) atomically: reports are never half-written."""
     text = json.dumps(obj, indent=2) + "\n"
@@ -79,10 +61,11 @@ def write_json(path: str | Path, obj: object) -> Path:
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta) -> Path:
     """Write the model's state dict (contiguous CPU tensors) and ``meta`` atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={METADATA_KEY: meta.to_json()}))
+    data = save(tensors, metadata={METADATA_KEY: meta.to_json()})  # bytes: a full disk is then an OSError
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], ModelMeta]:

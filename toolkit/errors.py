@@ -34,6 +34,21 @@ class CheckFailedError(ToolkitError):
     exit_code = 1
 
 
+class WriteError(ToolkitError):
+    """An output could not be written (read-only folder, full disk, file size limit): exit code 3, so a
+    script can tell "the disk is full" from "the model failed its check" (1) and "bad arguments" (2)."""
+
+    exit_code = 3
+
+
+class OutputIsInputError(ToolkitError):
+    """An output path resolves to one of the command's inputs (same name, symlink or hard link)."""
+
+
+class DeviceError(ToolkitError):
+    """A --device this PyTorch or ONNX Runtime build cannot use (no CUDA, unknown name, index out of range)."""
+
+
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return 'did you mean X?' text for a typo, listing all choices otherwise."""
     import difflib

@@ -39,14 +39,15 @@ def _split_optimizer_state(opt_state: dict) -> tuple[dict[str, torch.Tensor], di
 def save_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                      info: dict[str, Any]) -> Path:
     """Write model, optimizer, torch RNG and ``info`` (JSON-able: epoch, best, log...) atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     opt_tensors, opt_json = _split_optimizer_state(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     header = {"version": STATE_VERSION, "optimizer": opt_json, "info": info}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={STATE_KEY: json.dumps(header)}))
+    data = save(tensors, metadata={STATE_KEY: json.dumps(header)})  # bytes: a full disk is then an OSError
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _read_header(path: Path, tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

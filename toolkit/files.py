@@ -1,0 +1,100 @@
+"""Writing outputs safely: atomic replace with the mode a plain open() gives, one-line write errors, and
+the refusal to write over a command's own input.
+
+Why one module: every command's outputs (checkpoints, ONNX files, reports, plots, videos, the Triton
+repository) go through the same three rules, so a full disk or a same-path typo behaves the same in all
+of them: nothing half-written at the output path, no temporary file left, the input never destroyed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from toolkit.errors import OutputIsInputError, WriteError
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (/proc), else set-and-restore."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _umask_lock:  # os.umask can only be read by setting it: keep other threads of ours out meanwhile
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def output_mode(path: Path) -> int:
+    """The permission bits ``open(path, "w")`` would leave: an existing file keeps its own, a new one
+    gets 0666 minus the umask (mkstemp's 0600 would hide outputs from a Triton container or another user)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def write_error(path: str | Path, e: OSError) -> WriteError:
+    """One line naming the output and the OS's reason (errno name included, for searching)."""
+    code = errno.errorcode.get(e.errno, "") if e.errno else ""
+    reason = e.strerror or str(e) or type(e).__name__
+    return WriteError(f"cannot write {path}: {reason}{f' ({code})' if code else ''}")
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` on a temp path beside ``path``, fsync it, give it the mode a plain open() would,
+    then rename over ``path``. Any OSError on the way is a WriteError naming ``path``; the temp file is
+    always removed, so a failed or killed write leaves the previous file (or nothing) at ``path``."""
+    path = Path(path)
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = output_mode(path)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(name)
+        os.close(fd)
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as e:
+        raise write_error(path, e) from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file: equal real paths (symlinks resolved) or the same inode (hard links)."""
+    try:
+        if os.path.realpath(a) == os.path.realpath(b):
+            return True
+        return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_output_over_input(output: str | Path | None, inputs: Iterable[str | Path | None],
+                             option: str = "--output") -> None:
+    """Refuse an output that resolves to an input: writing it would destroy the input before (or while)
+    it is read. One line naming both; the caller picks another path."""
+    if output is None:
+        return
+    for src in inputs:
+        if src is not None and not str(src).lower().startswith("triton:/") and same_file(output, src):
+            same = "" if os.path.abspath(output) == os.path.abspath(src) else " (through a link)"
+            raise OutputIsInputError(f"{option} {output} is the input {src}{same}; writing it would destroy "
+                                     "the input: choose another output path")
