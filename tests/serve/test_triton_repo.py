@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -131,3 +132,23 @@ def test_onnx_from_repository_runs_like_the_checkpoint(tiny_onnx: Path, tiny_che
     with make_runner(str(tiny_checkpoint)) as torch_runner:
         ref = torch_runner.infer({"input": x})["logits"]
     np.testing.assert_allclose(sess.run(None, {"input": x})[0], ref, rtol=1e-4, atol=1e-4)
+
+
+def test_overwrite_never_deletes_its_own_input(tiny_onnx: Path, tmp_path: Path) -> None:
+    out = tmp_path / "repo"
+    assert runner.invoke(app, ["export-triton", str(tiny_onnx), "-o", str(out)]).exit_code == 0
+    inside = out / "segnet_onnx" / "1" / "model.onnx"
+    before = inside.read_bytes()
+    result = runner.invoke(app, ["export-triton", str(inside), "-o", str(out), "--overwrite"])
+    assert result.exit_code == 2 and "holds the input" in result.output, result.output
+    assert inside.read_bytes() == before
+
+
+def test_repository_files_are_readable_by_other_users(tiny_onnx: Path, tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        (config,) = write_repository(plan_models([tiny_onnx]), tmp_path / "repo")
+    finally:
+        os.umask(old)
+    for f in (config, config.parent / "1" / "model.onnx"):
+        assert f.stat().st_mode & 0o777 == 0o644, f

@@ -30,12 +30,14 @@ def bench(
     from toolkit.bench import bench_models, format_table
     from toolkit.checkpoint import write_json
     from toolkit.errors import InputShapeError
+    from toolkit.files import refuse_output_over_input
     from toolkit.sysinfo import system_info
 
     dims = parse_shape(shape)
     if len(dims) != 4:
         raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
     models = [None if m in ("default", "") else m for m in (model or [None])]
+    refuse_output_over_input(json_path, models, "--json")
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
                            rounds=rounds, streams=streams, graph_opt=graph_opt)
     typer.echo(format_table(results, compare=compare))

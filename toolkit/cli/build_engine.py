@@ -61,8 +61,11 @@ def build_engine(
     from toolkit.backend.trt.preflight import preflight, summary
     from toolkit.backend.trt.shapes import resolve_profile
     from toolkit.backend.trt.sidecar import model_meta_from_onnx_metadata
+    from toolkit.files import refuse_output_over_input
 
     output = output or onnx_path.with_suffix(".engine")
+    refuse_output_over_input(output, [onnx_path, plugin], "--output")
+    refuse_output_over_input(Path(f"{output}.json"), [onnx_path, plugin], "--output's sidecar")
     if output.suffix.lower() not in ENGINE_SUFFIXES:
         raise ToolkitError(f"-o {output}: engine files end in {' or '.join(ENGINE_SUFFIXES)} (so that parity, infer "
                            "and bench recognise them)")

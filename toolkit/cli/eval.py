@@ -62,7 +62,9 @@ def eval_command(
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
     from toolkit.checkpoint import write_json
+    from toolkit.files import refuse_output_over_input
 
+    refuse_output_over_input(json_out, [checkpoint], "--json")
     scores, matrix, meta, ds = evaluate_model(checkpoint, data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
     full = scores.as_dict(names)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.checkpoint import ModelMeta, atomic_write
-from toolkit.errors import ToolkitError
+from toolkit.errors import OutputIsInputError, ToolkitError
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,11 @@ def write_repository(models: list[RepoModel], out: str | Path, instances: int = 
         folder = out / m.name
         if folder.exists() and not overwrite:
             raise ToolkitError(f"{folder} exists; pass --overwrite to replace it or choose another -o/--name")
+        inside = [str(s) for s in (m.source, *m.extra_files.values()) if folder.exists()
+                  and Path(os.path.realpath(s)).is_relative_to(os.path.realpath(folder))]
+        if inside:
+            raise OutputIsInputError(f"--overwrite would delete {folder}, which holds the input {inside[0]}; "
+                                     "copy the model out of the repository first or choose another -o/--name")
         if folder.exists():
             shutil.rmtree(folder)
         (folder / str(version)).mkdir(parents=True)
