@@ -29,6 +29,7 @@ log = logging.getLogger("toolkit.train")
 
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"
+RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE)
 RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr")
 
 
@@ -56,6 +57,7 @@ class TrainConfig:
     channels_last: bool | None = None  # None: on CUDA only
     threads: int | None = None
     resume: bool = False
+    overwrite: bool = False  # replace a run already in ``out`` (without it, such a folder is refused)
     limit: int | None = None
     val_split: str | None = "val"
     progress: bool = True
@@ -134,6 +136,7 @@ def train(cfg: TrainConfig) -> dict:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
     out = Path(cfg.out)
+    check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
     data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, val_split=cfg.val_split, limit=cfg.limit,
                       synthetic_count=cfg.synthetic_count)
     info = data.info
@@ -229,6 +232,27 @@ def train(cfg: TrainConfig) -> dict:
             "last_val_miou": rows[-1]["val_miou"] if rows else None,
             "seconds": round(time.perf_counter() - run_start, 2), "out": str(out), "rank": env.rank,
             "weights_sha256": weights_digest(model), "params_sha256": weights_digest(model, buffers=False)}
+
+
+def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = True) -> None:
+    """A folder that already holds a run is continued (--resume) or replaced (--overwrite), never silently
+    overwritten: its best checkpoint and log are often the only record of hours of training."""
+    existing = [f for f in RUN_FILES if (out / f).exists()]
+    if resume and overwrite:
+        raise ToolkitError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
+    if not existing or (overwrite and not remove):
+        return
+    if overwrite:
+        for f in existing:  # a fresh run: no stale best/state of the old one left to be resumed or mixed in
+            (out / f).unlink()
+        log.info("--overwrite: removed %s from %s", ", ".join(existing), out)
+        return
+    if resume and STATE_FILE not in existing:
+        raise ToolkitError(f"--resume: {out} has {', '.join(existing)} but no {STATE_FILE} to resume from; "
+                           "starting over would replace them: pass --overwrite (without --resume) or another --out")
+    if not resume:
+        raise ToolkitError(f"--out {out} already holds a run; training would replace {', '.join(existing)}. "
+                           "Pass --resume to continue it, --overwrite to replace it, or choose another --out")
 
 
 def weights_digest(model: nn.Module, buffers: bool = True) -> str:

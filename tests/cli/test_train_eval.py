@@ -75,3 +75,24 @@ def test_embedded_model_is_small_and_evaluates_on_camvid(camvid_dir: Path, tmp_p
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "j").read_text())
     assert report["num_images"] == 2 and 0 < report["global_acc"] <= 1
+
+
+def test_train_into_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "best.safetensors").write_bytes(b"best mIoU 0.369")
+    (out / "train_log.csv").write_text("epoch,val_miou\n1,0.369\n")
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), *TINY])
+    assert result.exit_code == 2, result.output
+    assert "already holds a run" in result.output and "best.safetensors, train_log.csv" in result.output
+    assert "--overwrite" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--resume", *TINY])
+    assert result.exit_code == 2 and "no train_state.safetensors to resume from" in result.output, result.output
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--resume", "--overwrite", *TINY])
+    assert result.exit_code == 2 and "pass one of them" in result.output, result.output
+    assert (out / "best.safetensors").read_bytes() == b"best mIoU 0.369"
+
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--overwrite", *TINY])
+    assert result.exit_code == 0, result.output
+    assert (out / "best.safetensors").read_bytes() != b"best mIoU 0.369"
+    assert (out / "train_log.csv").read_text().count("\n") == 2 and (out / "train_state.safetensors").is_file()

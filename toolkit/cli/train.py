@@ -42,6 +42,8 @@ def train_command(
                                               help="NHWC memory format (default: on CUDA only)."),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.safetensors if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out (its checkpoints, "
+                                   "state and log); without it such a folder is refused."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
     val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
     init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning)."),
@@ -57,7 +59,8 @@ def train_command(
                       lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
                       crop=_hw(crop, "--crop"), size=_hw(size, "--size"), seed=seed,  # type: ignore[arg-type]
                       workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
-                      resume=resume, limit=limit, val_split=val_split or None, progress=not no_progress,
+                      resume=resume, overwrite=overwrite, limit=limit, val_split=val_split or None,
+                      progress=not no_progress,
                       init=init, stop_after=stop_after)
     from toolkit.models import list_models
 
