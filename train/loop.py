@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from toolkit.backend.torch.device import torch_device
 from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
 from toolkit.errors import ToolkitError
 from train import ddp
@@ -130,8 +131,8 @@ def train(cfg: TrainConfig) -> dict:
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    device = torch_device(cfg.device)  # a CPU-only PyTorch or a typo: one line, before anything starts
     env = ddp.init_distributed(cfg.device)
-    device = torch.device(cfg.device)
     if device.type == "cuda" and env.enabled:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from toolkit.backend.base import OUTPUT_NAME, BaseLoader, BaseRunner, resolve
+from toolkit.backend.torch.device import torch_device
 from toolkit.checkpoint import ModelMeta
 
 
@@ -18,7 +19,7 @@ class TorchRunner(BaseRunner):
     def __init__(self, model: nn.Module | BaseLoader, meta: ModelMeta | None = None, device: str = "cpu",
                  name: str | None = None) -> None:
         super().__init__(name)
-        self._source, self.meta, self.device = model, meta, torch.device(device)
+        self._source, self.meta, self.device = model, meta, torch_device(device)
         self.model: nn.Module | None = None
 
     def _activate_impl(self) -> None:
