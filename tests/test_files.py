@@ -48,7 +48,7 @@ def test_existing_output_keeps_its_mode(tmp_path: Path) -> None:
 def test_unwritable_folder_is_one_write_error_naming_the_path(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a regular file where a folder is expected (works as root, unlike chmod 0555)")
-    with pytest.raises(WriteError, match=r"cannot write .*file/sub/out\.onnx: .*\((ENOTDIR|EEXIST)\)") as e:
+    with pytest.raises(WriteError, match=r"cannot write .*file/sub/out\.onnx: .*file is a file, not a folder") as e:
         atomic_write(blocker / "sub" / "out.onnx", lambda tmp: tmp.write_bytes(b"x"))
     assert e.value.exit_code == 3
 

@@ -20,8 +20,9 @@ import numpy as np
 from toolkit.backend.base import BaseRunner
 from toolkit.bench import BenchResult, bench_runners, format_table, open_runner
 from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
+from toolkit.files import make_folder
 
 log = logging.getLogger("toolkit.demo")
 
@@ -77,7 +78,7 @@ class _Steps:
         try:
             detail, status = fn(), "ok"
         except ToolkitError as e:
-            if required:
+            if required or isinstance(e, WriteError):  # a full disk or read-only folder fails every later step
                 raise
             detail, status = str(e), "failed"
         except ImportError as e:
@@ -203,15 +204,14 @@ def calibration_set(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> 
     import cv2
 
     from toolkit.data import make_scene
+    from toolkit.files import write_png
 
     folder = out / "calibration_images"
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
         image, _ = make_scene(1000 + i, meta.input_size, num_classes=min(6, max(2, meta.num_classes)))
-        p = folder / f"{i:03d}.png"
-        cv2.imwrite(str(p), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        paths.append(p)
+        paths.append(write_png(folder / f"{i:03d}.png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR)))
     return paths
 
 
@@ -226,8 +226,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     t0 = time.perf_counter()
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # the exporter's pass-by-pass INFO lines
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     if model is None:
         from toolkit.assets import default_checkpoint_path
 

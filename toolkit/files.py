@@ -51,14 +51,28 @@ def write_error(path: str | Path, e: OSError) -> WriteError:
     return WriteError(f"cannot write {path}: {reason}{f' ({code})' if code else ''}")
 
 
+def make_folder(folder: str | Path, target: str | Path | None = None) -> Path:
+    """``mkdir -p folder``; on failure a WriteError naming ``target`` (default: the folder). A regular file
+    in the way is named as such: mkdir alone says "File exists" about the folder the user asked for."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise WriteError(f"cannot write {target or folder}: {blocker} is a file, not a folder (ENOTDIR)") from None
+        raise write_error(target or folder, e) from None
+    return folder
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp path beside ``path``, fsync it, give it the mode a plain open() would,
     then rename over ``path``. Any OSError on the way is a WriteError naming ``path``; the temp file is
     always removed, so a failed or killed write leaves the previous file (or nothing) at ``path``."""
     path = Path(path)
     tmp: Path | None = None
+    make_folder(path.parent, path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         mode = output_mode(path)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         tmp = Path(name)
@@ -98,3 +112,18 @@ def refuse_output_over_input(output: str | Path | None, inputs: Iterable[str | P
             same = "" if os.path.abspath(output) == os.path.abspath(src) else " (through a link)"
             raise OutputIsInputError(f"{option} {output} is the input {src}{same}; writing it would destroy "
                                      "the input: choose another output path")
+
+
+def write_png(path: str | Path, image_bgr: object) -> Path:
+    """Encode an image as PNG and write it (cv2.imwrite only returns False on a full disk)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", image_bgr)
+    if not ok:
+        raise WriteError(f"cannot write {path}: OpenCV could not encode the image as PNG")
+    try:
+        Path(path).write_bytes(buf.tobytes())
+    except OSError as e:
+        Path(path).unlink(missing_ok=True)
+        raise write_error(path, e) from None
+    return Path(path)

@@ -22,6 +22,7 @@ from torch import nn
 from toolkit.backend.torch.device import torch_device
 from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
 from toolkit.errors import ToolkitError
+from toolkit.files import make_folder
 from train import ddp
 from train.schedule import lr_at, make_sgd, set_lr
 from train.state import load_train_state, read_train_state_info, save_train_state
@@ -138,6 +139,8 @@ def train(cfg: TrainConfig) -> dict:
         torch.cuda.set_device(device)
     out = Path(cfg.out)
     check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
+    if env.is_main:
+        make_out_folder(out)
     data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, val_split=cfg.val_split, limit=cfg.limit,
                       synthetic_count=cfg.synthetic_count)
     info = data.info
@@ -254,6 +257,11 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = Tr
     if not resume:
         raise ToolkitError(f"--out {out} already holds a run; training would replace {', '.join(existing)}. "
                            "Pass --resume to continue it, --overwrite to replace it, or choose another --out")
+
+
+def make_out_folder(out: Path) -> None:
+    """Create --out before the first epoch: an unwritable folder fails now, not after an epoch of training."""
+    make_folder(out)
 
 
 def weights_digest(model: nn.Module, buffers: bool = True) -> str:

@@ -17,8 +17,12 @@ R = TypeVar("R")
 log = logging.getLogger("toolkit")
 
 
+IO_EXIT_CODE = 3  # = toolkit.errors.WriteError.exit_code
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn a ToolkitError into 'error: <message>' on stderr and its exit code (2 usage, 1 check)."""
+    """Turn a ToolkitError into 'error: <message>' on stderr and its exit code (2 usage, 1 check, 3 I/O);
+    an OSError that no library call turned into a ToolkitError is still one line, with the I/O exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -27,6 +31,14 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except ToolkitError as e:
             typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
             raise typer.Exit(e.exit_code) from None
+        except OSError as e:
+            import errno
+
+            where = f"{e.filename}: " if e.filename else ""
+            code = f" ({errno.errorcode[e.errno]})" if e.errno in errno.errorcode else ""
+            typer.secho(f"error: I/O error: {where}{e.strerror or e}{code}", err=True, fg=typer.colors.RED)
+            log.debug("I/O error", exc_info=e)
+            raise typer.Exit(IO_EXIT_CODE) from None
         except KeyboardInterrupt:
             typer.secho("interrupted", err=True)
             raise typer.Exit(130) from None

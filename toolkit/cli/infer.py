@@ -115,7 +115,11 @@ def infer(
     if summary.error is not None:
         from toolkit.errors import ToolkitError
 
-        raise ToolkitError(summary.error)
+        error = ToolkitError(summary.error)
+        error.exit_code = summary.exit_code or 2
+        raise error
+    if summary.exit_code:  # Ctrl-C: the outputs are complete, the exit status says the run was cut short
+        raise typer.Exit(summary.exit_code)
 
 
 def register(app: typer.Typer) -> None:

@@ -68,6 +68,7 @@ class RunSummary:
     fps: float = 0.0  # end to end: frames / wall time, pipeline fill included
     stopped_by: str = "end of source"
     error: str | None = None
+    exit_code: int = 0  # what `toolkit infer` exits with: 0, 2 usage/source, 3 I/O (an output), 130 Ctrl-C
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> p50_ms, p95_ms, mean_ms
     latency_ms: dict[str, float] = field(default_factory=dict)  # capture -> written, p50/p95
     outputs: list[str] = field(default_factory=list)
@@ -394,6 +395,10 @@ class Pipeline:
             first = errors[0]
             summary.stopped_by = "error"
             summary.error = str(first) if isinstance(first, ToolkitError) else f"{type(first).__name__}: {first}"
+            summary.exit_code = first.exit_code if isinstance(first, ToolkitError) else 3 if isinstance(
+                first, OSError) else 2
             if not isinstance(first, ToolkitError):
                 log.error("pipeline stage failed", exc_info=first)
+        elif summary.stopped_by.startswith("interrupted"):
+            summary.exit_code = 130  # the shell's convention for SIGINT; the outputs are closed all the same
         return summary

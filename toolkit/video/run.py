@@ -43,7 +43,7 @@ def infer_video(runner: BaseRunner, source: str | FrameSource, output: str | Pat
         if on_start is not None:
             on_start(pipe)
         summary = pipe.run()
-        summary.outputs = [str(s.path) for s in sinks if isinstance(s, VideoFileSink) and s.frames] + \
+        summary.outputs = [str(s.path) for s in sinks if isinstance(s, VideoFileSink) and s.written] + \
                           [str(s.folder) for s in sinks if isinstance(s, MaskSink)]
         return summary
     finally:

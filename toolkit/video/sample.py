@@ -88,14 +88,20 @@ def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] =
     h, w = pairs[0][0].shape[:2]
 
     def write(tmp: Path) -> None:
+        from toolkit.video.sinks import check_video
+
         mp4 = tmp.with_suffix(".mp4")  # OpenCV picks the container from the suffix
-        writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
-        if not writer.isOpened():
-            raise ToolkitError(f"cannot write {path}: OpenCV has no mp4v encoder")
-        for image, _ in pairs:
-            writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        writer.release()
-        os.replace(mp4, tmp)
+        try:
+            writer = cv2.VideoWriter(str(mp4), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
+            if not writer.isOpened():
+                raise ToolkitError(f"cannot write {path}: OpenCV has no mp4v encoder")
+            for image, _ in pairs:
+                writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            writer.release()
+            check_video(mp4, len(pairs), Path(path))  # VideoWriter does not report a full disk
+            os.replace(mp4, tmp)
+        finally:
+            mp4.unlink(missing_ok=True)
 
     atomic_write(path, write)
     log.debug("sample clip %s: %d frames of %s at %dx%d", path, len(pairs), origin, w, h)

@@ -1,20 +1,26 @@
 """Where annotated frames go: a video file, per-frame mask PNGs, a window.
 
 The video is written to a hidden temp file beside the target and renamed over it only once the
-writer is closed, so the output path only ever holds a complete, playable file: an interrupted run
-(Ctrl-C, a lost camera) still closes the writer and renames, a crash leaves the old file untouched.
+writer is closed and the file reads back, so the output path only ever holds a complete, playable file:
+an interrupted run (Ctrl-C, a lost camera) still closes the writer and renames, a crash leaves the old
+file untouched. OpenCV's VideoWriter reports no write errors (a full disk gives a file without its
+index, "moov atom not found"), hence the read-back: reopen, frame count, last frame decodes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import ToolkitError, WriteError
+from toolkit.files import make_folder, output_mode, write_error
 
 log = logging.getLogger("toolkit.video")
 
@@ -50,11 +56,23 @@ class VideoFileSink(Sink):
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self.frames = 0
+        self.written = False  # True once the file is checked and renamed into place
+        self._probe()
+
+    def _probe(self) -> None:
+        """Create and remove the temp file now: a read-only or missing folder is named as such, before the
+        model runs (VideoWriter would only say it could not open, which reads like a missing encoder)."""
+        make_folder(self.path.parent, self.path)
+        try:
+            with open(self.tmp, "wb"):
+                pass
+            self.tmp.unlink()
+        except OSError as e:
+            raise write_error(self.path, e) from None
 
     def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
         h, w = frame.shape[:2]
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (w, h))
             if not self._writer.isOpened():
                 self._writer = None
@@ -67,14 +85,61 @@ class VideoFileSink(Sink):
         self.frames += 1
 
     def close(self) -> None:
+        """Finish the file, check it reads back whole, then rename it into place; else remove it and raise."""
         if self._writer is None:
             return
         self._writer.release()
         self._writer = None
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(self.tmp, self.path)
+        try:
+            with open(self.tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            check_video(self.tmp, self.frames, self.path)
+            os.chmod(self.tmp, output_mode(self.path))
+            os.replace(self.tmp, self.path)
+            self.written = True
+        except OSError as e:
+            self.tmp.unlink(missing_ok=True)
+            raise write_error(self.path, e) from None
+        except WriteError:
+            self.tmp.unlink(missing_ok=True)
+            raise
         log.debug("wrote %s (%d frames)", self.path, self.frames)
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """Point fd 2 at /dev/null for a moment. FFmpeg logs from C straight to fd 2, and OpenCV's log level
+    does not reach it once FFmpeg is initialised; only called after the pipeline's threads are done."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def check_video(path: Path, frames: int, shown: Path | None = None) -> None:
+    """Raise a WriteError unless ``path`` opens as a video of exactly ``frames`` frames whose last one decodes."""
+    shown = shown or path
+    size = path.stat().st_size
+    with _stderr_silenced():  # FFmpeg's own "moov atom not found": the WriteError below says it in one line
+        cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise WriteError(f"cannot write {shown}: the {frames}-frame video ({size} bytes) does not read back "
+                             "(disk full or file size limit?); the partial file was removed")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        cap.set(cv2.CAP_PROP_POS_FRAMES, max(frames - 1, 0))
+        last_ok = cap.read()[0]
+    finally:
+        cap.release()
+    if count != frames or not last_ok:
+        raise WriteError(f"cannot write {shown}: {frames} frames were written but {count} read back"
+                         f"{'' if last_ok else ' and the last one does not decode'} (disk full or file size "
+                         "limit?); the partial file was removed")
 
 
 class MaskSink(Sink):
@@ -84,7 +149,7 @@ class MaskSink(Sink):
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise ToolkitError(f"--masks {self.folder}: exists and is not a folder")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        make_folder(self.folder)
         self.frames = 0
 
     def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
@@ -93,8 +158,12 @@ class MaskSink(Sink):
             raise ToolkitError(f"could not encode the mask of frame {index} as PNG")
         path = self.folder / f"{index:06d}.png"
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(buf.tobytes())
-        os.replace(tmp, path)
+        try:
+            tmp.write_bytes(buf.tobytes())
+            os.replace(tmp, path)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise write_error(path, e) from None
         self.frames += 1
 
 
