@@ -100,3 +100,16 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     chosen = next(c for c in report["candidates"] if c["name"] == report["chosen"])
     assert chosen["parity"]["passed"]
     assert "x vs pytorch fp32" in (out / "speed.md").read_text()
+
+
+def test_bench_shape_not_multiple_of_8_is_one_line_for_every_backend(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 16 item 7: ONNX Runtime used to print a 60-line traceback; now the same line as PyTorch, before
+    any model is loaded (the .onnx and .engine files here would not even load)."""
+    ckpt, _ = tiny
+    for model in (ckpt, tmp_path / "m.onnx", tmp_path / "m.engine"):
+        if model != ckpt:
+            model.write_bytes(b"not loaded: the shape is refused first")
+        result = runner.invoke(app, ["bench", "-m", str(model), "--shape", "1x3x361x480", "-n", "1"])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == ("error: --shape 1x3x361x480: H and W must be multiples of 8; "
+                                         "pad to 1x3x368x480"), result.output

@@ -36,6 +36,7 @@ def bench(
     dims = parse_shape(shape)
     if len(dims) != 4:
         raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
+    check_shape(shape, dims)
     models = [None if m in ("default", "") else m for m in (model or [None])]
     refuse_output_over_input(json_path, models, "--json")
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
@@ -47,6 +48,19 @@ def bench(
                   "system": {k: info.get(k) for k in ("cpu", "cpu_threads", "torch", "onnxruntime", "tensorrt")},
                   "results": [r.as_dict() for r in results]}
         write_json(json_path, report)
+
+
+def check_shape(text: str, dims: tuple[int, ...]) -> None:
+    """H and W multiples of the output stride, checked here for every backend: ONNX Runtime and TensorRT
+    would otherwise fail deep inside their runtimes with a long traceback (PyTorch's model said it itself)."""
+    from toolkit.errors import InputShapeError
+    from toolkit.models.segnet import OUTPUT_STRIDE
+
+    n, c, h, w = dims
+    if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
+        ph, pw = -(-h // OUTPUT_STRIDE) * OUTPUT_STRIDE, -(-w // OUTPUT_STRIDE) * OUTPUT_STRIDE
+        raise InputShapeError(f"--shape {text}: H and W must be multiples of {OUTPUT_STRIDE}; "
+                              f"pad to {n}x{c}x{ph}x{pw}")
 
 
 def register(app: typer.Typer) -> None:
