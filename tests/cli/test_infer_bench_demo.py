@@ -113,3 +113,25 @@ def test_bench_shape_not_multiple_of_8_is_one_line_for_every_backend(tiny: tuple
         assert result.exit_code == 2, result.output
         assert result.output.strip() == ("error: --shape 1x3x361x480: H and W must be multiples of 8; "
                                          "pad to 1x3x368x480"), result.output
+
+
+def test_image_folder_names_masks_and_lists_unreadable_images(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    """Issue 16 item 8: masks named after their inputs, unreadable images named (first few, then a count)."""
+    import numpy as np
+
+    ckpt, _ = tiny
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("b_street.png", "a_alley.jpg"):
+        cv2.imwrite(str(folder / name), np.full((*HW, 3), 90, np.uint8))
+    for i in range(7):
+        (folder / f"c_broken{i}.png").write_bytes(b"not an image")
+    report = tmp_path / "run.json"
+    result = runner.invoke(app, ["infer", "-m", str(ckpt), "-s", str(folder), "--masks", str(tmp_path / "m"),
+                                 "--json", str(report), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["a_alley.png", "b_street.png"]
+    shown = ", ".join(str(folder / f"c_broken{i}.png") for i in range(5))
+    assert f"unreadable: {shown} and 2 more" in result.output
+    s = json.loads(report.read_text())
+    assert s["unreadable"] == 7 and s["unreadable_names"] == [str(folder / f"c_broken{i}.png") for i in range(7)]

@@ -100,7 +100,31 @@ def test_image_folder_with_unreadable_file(tmp_path: Path) -> None:
     with FakeRunner() as runner:
         s = infer_video(runner, str(folder), output=tmp_path / "o.avi", masks=tmp_path / "m")
     assert (s.frames, s.unreadable) == (4, 1) and count_frames(tmp_path / "o.avi") == 4
-    assert cv2.imread(str(tmp_path / "m" / "000000.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)
+    assert s.unreadable_names == [str(folder / "002b.png")]
+    # each mask is named after its input (not 000000.png ... with a gap where 002b.png was)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["000.png", "001.png", "002.png", "003.png"]
+    assert cv2.imread(str(tmp_path / "m" / "000.png"), cv2.IMREAD_UNCHANGED).shape == (40, 60)
+
+
+def test_masks_keep_the_input_names_and_never_overwrite_an_input(tmp_path: Path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for name in ("street.png", "street.jpg", "alley.bmp"):
+        cv2.imwrite(str(folder / name), np.full((40, 60, 3), 100, np.uint8))
+    for i in range(7):
+        (folder / f"broken{i}.png").write_bytes(b"garbage")
+    with FakeRunner() as runner:
+        s = infer_video(runner, str(folder), masks=tmp_path / "m")
+    # stems repeat (street.png, street.jpg): whole names keep them apart
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["alley.bmp.png", "street.jpg.png",
+                                                                    "street.png.png"]
+    assert s.unreadable == 7 and s.unreadable_names == [str(folder / f"broken{i}.png") for i in range(7)]
+    only_png = tmp_path / "png"
+    only_png.mkdir()
+    cv2.imwrite(str(only_png / "a.png"), np.full((40, 60, 3), 100, np.uint8))
+    with FakeRunner() as runner, pytest.raises(ToolkitError, match=r"--masks .*a\.png is the input"):
+        infer_video(runner, str(only_png), masks=only_png)  # masks/a.png would replace the input a.png
+    assert cv2.imread(str(only_png / "a.png")) is not None
 
 
 def test_stop_request_flushes_a_playable_file(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors
 
+UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
+
 
 def print_summary(summary: dict) -> None:
     """The end-of-run report: counts, end-to-end FPS, per-stage p50/p95."""
@@ -13,6 +15,10 @@ def print_summary(summary: dict) -> None:
     typer.echo(f"{s['frames']} frames ({s['dropped']} dropped, {s['unreadable']} unreadable, "
                f"{s['cancelled']} cancelled at stop) in {s['wall_s']:.2f} s: {s['fps']:.2f} FPS end to end; "
                f"stopped by {s['stopped_by']}")
+    if s["unreadable_names"]:
+        shown = s["unreadable_names"][:UNREADABLE_SHOWN]
+        more = s["unreadable"] - len(shown)
+        typer.echo(f"unreadable: {', '.join(shown)}{f' and {more} more' if more > 0 else ''}")
     typer.echo(f"model {s['model']} ({s['backend']} {s['precision']}, input {'x'.join(map(str, s['input_shape']))})")
     typer.echo(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for name, st in s["stages"].items():

@@ -33,6 +33,7 @@ log = logging.getLogger("toolkit.video")
 
 THREAD_SAFE_BACKENDS = ("torch", "onnxrt", "triton")  # infer() may run concurrently (TensorRT: one context)
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
+UNREADABLE_LISTED = 20  # names kept for the summary and --json; the count covers them all
 _END = object()  # end-of-stream marker, one per consumer
 
 
@@ -62,6 +63,7 @@ class RunSummary:
     frames: int = 0  # frames written to the sinks
     dropped: int = 0  # stale live frames dropped to keep latency low
     unreadable: int = 0  # frames the source could not decode (skipped)
+    unreadable_names: list[str] = field(default_factory=list)  # the first UNREADABLE_LISTED of them, by name
     cancelled: int = 0  # frames in flight when a stop was requested, not finished
     reconnects: int = 0
     wall_s: float = 0.0
@@ -114,6 +116,7 @@ class Pipeline:
         self.latency: list[float] = []
         self.errors: list[BaseException] = []
         self.counts = {"dropped": 0, "unreadable": 0, "cancelled": 0}
+        self.unreadable_names: list[str] = []
         self._lock = threading.Lock()
         self.stop_reason: str | None = None
         self._fps_ema: float | None = None
@@ -179,6 +182,8 @@ class Pipeline:
                 except UnreadableFrame as e:
                     log.debug("%s", e)
                     self.counts["unreadable"] += 1
+                    if len(self.unreadable_names) < UNREADABLE_LISTED:
+                        self.unreadable_names.append(e.what)
                     index += 1
                     continue
                 if frame is None:
@@ -386,6 +391,7 @@ class Pipeline:
         summary.fps = round(summary.frames / summary.wall_s, 3) if summary.wall_s > 0 and summary.frames else 0.0
         summary.stopped_by = self.stop_reason or "end of source"
         summary.dropped, summary.unreadable = self.counts["dropped"], self.counts["unreadable"]
+        summary.unreadable_names = list(self.unreadable_names)
         summary.cancelled = self.counts["cancelled"]
         summary.reconnects = int(getattr(self.source, "reconnects", 0))
         summary.stages = {s: percentiles(self.times[s]) for s in STAGES}

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from toolkit.backend.base import BaseRunner
 from toolkit.errors import ToolkitError
+from toolkit.files import refuse_output_over_input
 from toolkit.video.overlay import Overlay, OverlayStyle
 from toolkit.video.pipeline import Pipeline, RunSummary
 from toolkit.video.sinks import DisplaySink, MaskSink, Sink, VideoFileSink
-from toolkit.video.sources import FrameSource, open_source
+from toolkit.video.sources import FrameSource, ImageSource, open_source
 
 
 def infer_video(runner: BaseRunner, source: str | FrameSource, output: str | Path | None = None,
@@ -35,7 +36,11 @@ def infer_video(runner: BaseRunner, source: str | FrameSource, output: str | Pat
         if output is not None:
             sinks.append(VideoFileSink(output, fps=output_fps or src.fps or 30.0))
         if masks is not None:
-            sinks.append(MaskSink(masks))
+            mask_sink = MaskSink(masks, name_for=src.frame_name)
+            if isinstance(src, ImageSource):  # masks/a.png must not be the input frames/a.png itself
+                for i, path in enumerate(src.paths):
+                    refuse_output_over_input(mask_sink.mask_path(i), [path], "--masks")
+            sinks.append(mask_sink)
         if show:
             sinks.append(DisplaySink())
         pipe = Pipeline(src, runner, overlay, sinks, queue_size=queue_size, workers=workers,

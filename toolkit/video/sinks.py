@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -143,10 +143,13 @@ def check_video(path: Path, frames: int, shown: Path | None = None) -> None:
 
 
 class MaskSink(Sink):
-    """One PNG of class indices per frame (``000000.png`` ...), each written to a temp name then renamed."""
+    """One PNG of class indices per frame, each written to a temp name then renamed. Named after the input
+    image where the source has names (``name_for(index)``: frames/a.jpg -> masks/a.png), else by the
+    frame's position in the source (``000042.png``; a video's unreadable frames leave their numbers out)."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, name_for: Callable[[int], str | None] | None = None) -> None:
         self.folder = Path(folder)
+        self.name_for = name_for
         if self.folder.exists() and not self.folder.is_dir():
             raise ToolkitError(f"--masks {self.folder}: exists and is not a folder")
         make_folder(self.folder)
@@ -156,7 +159,7 @@ class MaskSink(Sink):
         ok, buf = cv2.imencode(".png", mask)
         if not ok:
             raise ToolkitError(f"could not encode the mask of frame {index} as PNG")
-        path = self.folder / f"{index:06d}.png"
+        path = self.mask_path(index)
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             tmp.write_bytes(buf.tobytes())
@@ -165,6 +168,11 @@ class MaskSink(Sink):
             tmp.unlink(missing_ok=True)
             raise write_error(path, e) from None
         self.frames += 1
+
+
+    def mask_path(self, index: int) -> Path:
+        name = self.name_for(index) if self.name_for is not None else None
+        return self.folder / f"{name if name is not None else f'{index:06d}'}.png"
 
 
 def gui_available() -> bool:

@@ -33,7 +33,12 @@ class SourceLostError(ToolkitError):
 
 
 class UnreadableFrame(Exception):  # a per-frame condition the pipeline skips and counts
-    """One frame could not be decoded; the source itself is still usable."""
+    """One frame could not be decoded; the source itself is still usable. ``what`` names it for the
+    summary (an image's path, or "frame N" of a video)."""
+
+    def __init__(self, message: str, what: str | None = None) -> None:
+        super().__init__(message)
+        self.what = what or message
 
 
 class FrameSource:
@@ -59,6 +64,10 @@ class FrameSource:
     @property
     def fps(self) -> float | None:
         """Nominal frame rate, when the source has one."""
+        return None
+
+    def frame_name(self, index: int) -> str | None:
+        """A file-name stem for frame ``index``'s outputs (an image's own name), or None: number it."""
         return None
 
     def __enter__(self) -> FrameSource:
@@ -129,7 +138,7 @@ class CaptureSource(FrameSource):
         self._bad_run += 1
         if self._count is None or self._pos >= self._count or self._bad_run > 50:
             return None
-        raise UnreadableFrame(f"{self.name}: frame {self._pos - 1} could not be decoded")
+        raise UnreadableFrame(f"{self.name}: frame {self._pos - 1} could not be decoded", f"frame {self._pos - 1}")
 
     def close(self) -> None:
         if self._cap is not None:
@@ -152,6 +161,7 @@ class ImageSource(FrameSource):
         if not paths:
             raise SourceError(f"{name}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
         self.paths, self.name, self._i = paths, name, 0
+        self.stems = unique_stems(paths)
 
     @classmethod
     def from_spec(cls, spec: str) -> ImageSource:
@@ -171,12 +181,24 @@ class ImageSource(FrameSource):
         self._i += 1
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
-            raise UnreadableFrame(f"{path}: not a readable image")
+            raise UnreadableFrame(f"{path}: not a readable image", str(path))
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
     @property
     def frame_count(self) -> int | None:
         return len(self.paths)
+
+    def frame_name(self, index: int) -> str | None:
+        return self.stems[index] if 0 <= index < len(self.stems) else None
+
+
+def unique_stems(paths: list[Path]) -> list[str]:
+    """Output names that keep the link to each input: the stem (a.png -> a), the whole name where stems
+    repeat (a.png and a.jpg -> a.png, a.jpg), numbered as well where names repeat too (a glob over folders)."""
+    for names in ([p.stem for p in paths], [p.name for p in paths]):
+        if len(set(names)) == len(names):
+            return names
+    return [f"{i:06d}_{p.name}" for i, p in enumerate(paths)]
 
 
 class RetryingSource(FrameSource):
@@ -226,6 +248,9 @@ class RetryingSource(FrameSource):
     @property
     def fps(self) -> float | None:
         return self.inner.fps
+
+    def frame_name(self, index: int) -> str | None:
+        return self.inner.frame_name(index)
 
 
 def open_source(spec: str | int, retries: int = 5) -> FrameSource:
