@@ -135,3 +135,29 @@ def test_image_folder_names_masks_and_lists_unreadable_images(tiny: tuple[Path, 
     assert f"unreadable: {shown} and 2 more" in result.output
     s = json.loads(report.read_text())
     assert s["unreadable"] == 7 and s["unreadable_names"] == [str(folder / f"c_broken{i}.png") for i in range(7)]
+
+
+def test_ctrl_c_in_infer_exits_130_with_a_playable_file(tiny: tuple[Path, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 item 10: Ctrl-C (here at the third frame's write, in the main thread where SIGINT lands)
+    closes the outputs as before, and the exit code is 130 instead of 0."""
+    from toolkit.video.sinks import VideoFileSink
+
+    ckpt, clip = tiny
+    real_write = VideoFileSink.write
+
+    def write(self: VideoFileSink, frame, mask, index: int) -> None:
+        if self.frames == 2:
+            raise KeyboardInterrupt
+        real_write(self, frame, mask, index)
+
+    monkeypatch.setattr(VideoFileSink, "write", write)
+    out, report = tmp_path / "out.mp4", tmp_path / "run.json"
+    result = runner.invoke(app, ["infer", "-m", str(ckpt), "-s", str(clip), "-o", str(out), "--json", str(report),
+                                 "--no-progress", "--workers", "1"])
+    assert result.exit_code == 130, result.output
+    assert "stopped by interrupted (Ctrl-C)" in result.output and f"wrote {out}" in result.output
+    s = json.loads(report.read_text())
+    assert s["exit_code"] == 130 and s["frames"] == 2
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 2
