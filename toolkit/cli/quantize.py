@@ -40,8 +40,8 @@ def quantize(
     percentile: float = typer.Option(99.99, help="Percentile of |activation| kept by --calib-method percentile."),
     exclude: str = typer.Option("", help="Op types or node names kept in higher precision, comma-separated "
                                 "(e.g. Concat,encoder.stage1.0.0: Convs are named after their modules)."),
-    cache_dir: Path | None = typer.Option(None, help="Calibration cache folder [default: ~/.cache/segnet-toolkit/"
-                                          "calibration or $TOOLKIT_CACHE]."),
+    cache_dir: Path | None = typer.Option(None, help="Calibration cache folder (default: ~/.cache/segnet-toolkit/"
+                                          "calibration or $TOOLKIT_CACHE)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recalibrate even when the cache has the ranges."),
     per_channel: bool = typer.Option(True, help="Per-channel weight scales (int8)."),
     reduce_range: bool | None = typer.Option(None, help="7-bit weights (int8); default on for --target cpu "
