@@ -14,6 +14,11 @@ from toolkit.checkpoint import atomic_write
 from toolkit.errors import ToolkitError
 
 
+def require_matplotlib() -> None:
+    """Fail before the work whose results would be plotted (an evaluation can take minutes), not after it."""
+    _pyplot()
+
+
 def _pyplot():
     try:
         import matplotlib

@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from toolkit.cli.app import app
@@ -96,3 +97,13 @@ def test_train_into_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path: P
     assert result.exit_code == 0, result.output
     assert (out / "best.safetensors").read_bytes() != b"best mIoU 0.369"
     assert (out / "train_log.csv").read_text().count("\n") == 2 and (out / "train_state.safetensors").is_file()
+
+
+def test_eval_plots_without_matplotlib_fails_before_evaluating(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    monkeypatch.setattr("toolkit.cli.eval.evaluate_model", lambda *a, **k: pytest.fail("evaluated before the check"))
+    result = runner.invoke(app, ["eval", "--data", "synthetic", "--plots", str(tmp_path / "plots")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == "error: --plots needs matplotlib: pip install 'segnet-toolkit[plots]'"

@@ -65,6 +65,10 @@ def eval_command(
     from toolkit.files import refuse_output_over_input
 
     refuse_output_over_input(json_out, [checkpoint], "--json")
+    if plots is not None:
+        from toolkit.plots import require_matplotlib
+
+        require_matplotlib()
     scores, matrix, meta, ds = evaluate_model(checkpoint, data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
     full = scores.as_dict(names)
