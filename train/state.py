@@ -45,9 +45,22 @@ def save_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.
     opt_tensors, opt_json = _split_optimizer_state(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
-    header = {"version": STATE_VERSION, "optimizer": opt_json, "info": info}
+    header = {"version": STATE_VERSION, "optimizer": opt_json, "info": info, "sha256": tensors_sha256(tensors)}
     data = save(tensors, metadata={STATE_KEY: json.dumps(header)})  # bytes: a full disk is then an OSError
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes: safetensors checks the file's layout but not
+    its contents, so a state overwritten in place (a bad disk, a stray write) would resume silently."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
 
 
 def _read_header(path: Path, tensors: bool) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -77,6 +90,10 @@ def load_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.
     if not path.is_file():
         raise CheckpointError(f"{path}: no training state to resume from (run without --resume first)")
     header, tensors = _read_header(path, tensors=True)
+    expected = header.get("sha256")  # states written before the checksum existed have none
+    if expected is not None and tensors_sha256(tensors) != expected:
+        raise CheckpointError(f"{path}: checksum mismatch: its tensors changed after it was written (corrupt "
+                              "file?); resume from a good copy or train again with --overwrite")
     model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_sd)

@@ -85,3 +85,24 @@ def test_init_starts_from_a_checkpoint_and_checks_it_fits(tmp_path: Path) -> Non
     assert tuned["params_sha256"] == weights_digest(load_checkpoint(init)[0], buffers=False)
     with pytest.raises(ToolkitError, match="w=4"):
         train(_cfg(tmp_path / "c", epochs=1, width=8, init=init))
+
+
+def test_resume_refuses_a_state_whose_tensors_were_overwritten(tmp_path: Path) -> None:
+    """Issue 16 item 10: garbage written over the RNG tensor kept a valid safetensors layout and resumed."""
+    import json
+    import struct
+
+    from toolkit.errors import CheckpointError
+    from toolkit.models import create_model
+
+    model = create_model("segnet", num_classes=3, width=4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    path = save_train_state(tmp_path / STATE_FILE, model, opt, {"epoch": 1})
+    assert load_train_state(path, model, opt)["epoch"] == 1
+    raw = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", raw[:8])
+    start, _ = json.loads(raw[8:8 + n])["rng.torch"]["data_offsets"]
+    raw[8 + n + start:8 + n + start + 64] = b"\xab" * 64
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="checksum mismatch"):
+        load_train_state(path, model, opt)
