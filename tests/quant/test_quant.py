@@ -130,9 +130,11 @@ def load_onnx_from(model: onnx.ModelProto, expand: bool) -> onnx.ModelProto:
 
 
 def test_calibration_cache(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path, synthetic_dir: Path) -> None:
-    _, first = quantize_int8(mask, feeds, cache_dir=tmp_path)
-    _, again = quantize_int8(mask, feeds, cache_dir=tmp_path)
-    assert again.cache_hit and again.cache_file == first.cache_file
+    seen: list[int] = []  # progress: one call per calibration image, none on a cache hit
+    _, first = quantize_int8(mask, feeds, cache_dir=tmp_path, on_image=lambda: seen.append(1))
+    assert len(seen) == len(feeds) > 0
+    _, again = quantize_int8(mask, feeds, cache_dir=tmp_path, on_image=lambda: seen.append(1))
+    assert again.cache_hit and again.cache_file == first.cache_file and len(seen) == len(feeds)
     _, other = quantize_int8(mask, feeds, method="minmax", cache_dir=tmp_path)
     assert not other.cache_hit and other.cache_file != first.cache_file
     more = ImageFeeds(calibration_images(synthetic_dir, "train", 5), feeds.mean, feeds.std, feeds.input_size)

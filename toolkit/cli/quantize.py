@@ -110,9 +110,22 @@ def _int8(src, model: Path, target: str, calib_data: Path | None, split: str, si
     feeds = ImageFeeds(calibration_images(calib_data, split, size),
                        mean or meta.dataset.mean, std or meta.dataset.std,  # type: ignore[union-attr]
                        hw or (meta.input_size if meta else None))
-    out, rep = quantize_int8(src, feeds, target=target, method=method, exclude=exclude, cache_dir=cache_dir,
-                             per_channel=per_channel, reduce_range=reduce_range, use_cache=not no_cache,
-                             percentile=percentile)
+    from tqdm import tqdm
+
+    bar: list[tqdm] = []  # opened on the first image: a cache hit shows no bar
+
+    def on_image() -> None:
+        if not bar:
+            bar.append(tqdm(total=len(feeds), desc="calibrate", unit="img", leave=False))
+        bar[0].update(1)
+
+    try:
+        out, rep = quantize_int8(src, feeds, target=target, method=method, exclude=exclude, cache_dir=cache_dir,
+                                 per_channel=per_channel, reduce_range=reduce_range, use_cache=not no_cache,
+                                 percentile=percentile, on_image=on_image)
+    finally:
+        for b in bar:
+            b.close()
     shown = method + (f" {percentile}" if method == "percentile" else "")
     extra.update({"quant_target": target, "calib_method": shown, "calib_images": str(rep.images),
                   "calib_data_split": split})

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -90,18 +90,24 @@ class ImageFeeds:
         pre = preprocess(read_image_rgb(self.paths[i]), self.mean, self.std, self.input_size)
         return {self.input_name: pre.tensor.astype(self.dtype)}
 
-    def chunks(self, n: int) -> Iterator[ChunkReader]:
-        """Readers over consecutive chunks of ``n`` images (bounds the calibrator's memory)."""
+    def chunks(self, n: int, on_image: Callable[[], None] | None = None) -> Iterator[ChunkReader]:
+        """Readers over consecutive chunks of ``n`` images (bounds the calibrator's memory); ``on_image`` is
+        called once per image handed to the calibrator (a progress bar: calibration can take minutes)."""
         for start in range(0, len(self.paths), n):
-            yield ChunkReader(self, range(start, min(start + n, len(self.paths))))
+            yield ChunkReader(self, range(start, min(start + n, len(self.paths))), on_image)
 
 
 class ChunkReader:
     """onnxruntime.quantization.CalibrationDataReader protocol over some images of an ImageFeeds."""
 
-    def __init__(self, feeds: ImageFeeds, indices: range) -> None:
-        self.feeds, self._it = feeds, iter(indices)
+    def __init__(self, feeds: ImageFeeds, indices: range, on_image: Callable[[], None] | None = None) -> None:
+        self.feeds, self._it, self.on_image = feeds, iter(indices), on_image
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         i = next(self._it, None)
-        return None if i is None else self.feeds.feed(i)
+        if i is None:
+            return None
+        feed = self.feeds.feed(i)
+        if self.on_image is not None:
+            self.on_image()
+        return feed

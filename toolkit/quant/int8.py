@@ -22,7 +22,7 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,7 +80,7 @@ def _method(name: str) -> object:
 
 
 def calibrate(model_path: Path, feeds: ImageFeeds, method: str, symmetric: bool, chunk: int = 4,
-              percentile: float = 99.999) -> object:
+              percentile: float = 99.999, on_image: Callable[[], None] | None = None) -> object:
     """Tensor ranges (onnxruntime TensorsData) from running the float model on ``feeds``."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
@@ -91,7 +91,7 @@ def calibrate(model_path: Path, feeds: ImageFeeds, method: str, symmetric: bool,
     with tempfile.TemporaryDirectory(prefix="toolkit-calib-") as tmp, contextlib.redirect_stdout(out):
         calibrator = create_calibrator(model_path, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=_method(method), extra_options=options)
-        for reader in feeds.chunks(chunk):
+        for reader in feeds.chunks(chunk, on_image):
             calibrator.collect_data(reader)
         ranges = calibrator.compute_data()
         del calibrator
@@ -150,8 +150,10 @@ def _check_symmetric(model: onnx.ModelProto) -> None:
 def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tensorrt", method: str = "percentile",
                   exclude: Sequence[str] = (), cache_dir: str | Path | None = None, per_channel: bool = True,
                   reduce_range: bool | None = None, chunk: int = 4, use_cache: bool = True,
-                  percentile: float = 99.99) -> tuple[onnx.ModelProto, QuantReport]:
-    """A Q/DQ copy of a float ONNX model for ``target``; plugin nodes are handled around the quantizer."""
+                  percentile: float = 99.99, on_image: Callable[[], None] | None = None,
+                  ) -> tuple[onnx.ModelProto, QuantReport]:
+    """A Q/DQ copy of a float ONNX model for ``target``; plugin nodes are handled around the quantizer.
+    ``on_image`` is called per calibration image (not at all on a cache hit), for a progress bar."""
     from onnxruntime import __version__ as ort_version
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import save_tensors_data
@@ -184,7 +186,7 @@ def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tens
         onnx.save(work, str(src))
         if not hit:
             log.info("calibrating on %d images (%s)", len(feeds), method)
-            save_tensors_data(calibrate(src, feeds, method, symmetric, chunk, percentile), cache_file)
+            save_tensors_data(calibrate(src, feeds, method, symmetric, chunk, percentile, on_image), cache_file)
         else:
             log.info("calibration cache hit: %s", cache_file)
         extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True, "CalibTensorRangeSymmetric": symmetric,
