@@ -121,3 +121,23 @@ def test_parity_cli(mask: Path, synthetic_dir: Path, tmp_path: Path, tmp_path_fa
     not_onnx = tmp_path / "n.onnx"
     not_onnx.write_bytes(b"\x00\x01")
     _fails(["parity", "--reference", ckpt, "-c", str(not_onnx), "--data", str(synthetic_dir)], 2, "not an ONNX model")
+
+
+def test_ctrl_c_during_export_is_an_interruption(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16 item 10: the exporter re-raises a Ctrl-C inside its own error type, which was reported as
+    "ONNX export failed" with a cut-off message; now it is an interruption (exit 130) and nothing is written."""
+    import torch
+
+    def interrupted_export(*args: object, **kwargs: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise RuntimeError("Failed to export the model with torch.export. This is step 1/3 of") from e
+
+    monkeypatch.setattr(torch.onnx, "export", interrupted_export)
+    out = tmp_path / "a.onnx"
+    result = runner.invoke(app, ["export", str(tiny_checkpoint(tmp_path_factory)), "-o", str(out)])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "export failed" not in result.output
+    assert not out.exists()

@@ -120,9 +120,23 @@ def _torch_export(model: nn.Module, sample: torch.Tensor, dynamic: tuple[str, ..
                 output_names=[OUTPUT_NAME], dynamic_shapes={"x": dims} if dims else None,
                 custom_translation_table=_translations(), optimize=True, verbose=False)
         except Exception as e:  # the exporter wraps everything in its own error types
+            if _caused_by_interrupt(e):  # Ctrl-C, wrapped: the CLI reports an interruption (exit 130)
+                raise KeyboardInterrupt from None
             first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
             raise ToolkitError(f"ONNX export failed: {first}") from e
     return program.model_proto
+
+
+def _caused_by_interrupt(e: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is anywhere in the chain of causes (the exporter re-raises its own type)."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
 
 
 def _check_dynamic(model: onnx.ModelProto, dynamic: tuple[str, ...]) -> None:
