@@ -56,3 +56,14 @@ def test_overlay_blend_legend_hud_side_by_side() -> None:
     assert eleven._legend_for((40, 60)).shape[0] <= 36 and eleven._legend_for((40, 60)).shape[1] <= 24
     with pytest.raises(ToolkitError, match="alpha 1.5"):
         Overlay(info.class_names, info.palette, OverlayStyle(alpha=1.5))
+
+
+@pytest.mark.parametrize("hw", [(180, 240), (120, 160), (360, 480)])
+def test_legend_covers_at_most_15_percent_of_the_frame(hw: tuple[int, int]) -> None:
+    """Issue 16 item 10: the 11 CamVid classes' legend covered ~35 % of a 240-pixel-wide frame."""
+    names = ["sky", "building", "pole", "road", "pavement", "tree", "signsymbol", "fence", "car", "pedestrian",
+             "bicyclist"]
+    overlay = Overlay(names, [(20 * i, 0, 0) for i in range(11)])
+    legend = overlay._legend_for(hw)
+    assert legend is not None
+    assert legend.shape[0] * legend.shape[1] <= 0.15 * hw[0] * hw[1]
