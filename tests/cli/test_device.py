@@ -30,7 +30,7 @@ def test_device_names(cpu_only_torch: None) -> None:
     assert torch_device("cpu") == torch.device("cpu") and torch_device(torch.device("cpu")).type == "cpu"
     with pytest.raises(DeviceError, match=r"this PyTorch build \(.*\) has no CUDA; install a CUDA build"):
         torch_device("cuda:0")
-    with pytest.raises(DeviceError, match="PyTorch calls GPUs 'cuda'; use --device cuda .*has no CUDA"):
+    with pytest.raises(DeviceError, match="PyTorch calls GPUs 'cuda', and this PyTorch build .* has no CUDA"):
         torch_device("gpu")
     with pytest.raises(DeviceError, match="Did you mean 'cuda'"):
         torch_device("cdua")

@@ -27,8 +27,9 @@ def torch_device(text: str | torch.device) -> torch.device:
     text = str(text)
     base, sep, index = text.strip().lower().partition(":")
     if base == "gpu":
-        hint = "" if torch.cuda.is_available() else f" ({_no_cuda('cuda').split(': ', 1)[1]})"
-        raise DeviceError(f"--device {text}: PyTorch calls GPUs 'cuda'; use --device cuda or cuda:N{hint}")
+        if torch.cuda.is_available():
+            raise DeviceError(f"--device {text}: PyTorch calls GPUs 'cuda'; use --device cuda or cuda:N")
+        raise DeviceError(f"--device {text}: PyTorch calls GPUs 'cuda', and {_no_cuda('cuda').split(': ', 1)[1]}")
     if base not in DEVICE_NAMES or (sep and (base != "cuda" or not index.isdigit())):
         raise DeviceError(f"--device {text}: expected cpu, cuda or cuda:N; {suggest(base, DEVICE_NAMES)}")
     if base == "cuda":
