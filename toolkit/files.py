@@ -65,6 +65,21 @@ def make_folder(folder: str | Path, target: str | Path | None = None) -> Path:
     return folder
 
 
+def check_writable(path: str | Path | None) -> None:
+    """Create (and remove) a temp file where ``path`` will be written: a read-only or missing folder fails
+    before a long export, calibration or evaluation, not after it. A full disk can still fail later."""
+    if path is None:
+        return
+    path = Path(path)
+    make_folder(path.parent, path)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as e:
+        raise write_error(path, e) from None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temp path beside ``path``, fsync it, give it the mode a plain open() would,
     then rename over ``path``. Any OSError on the way is a WriteError naming ``path``; the temp file is

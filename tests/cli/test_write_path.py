@@ -115,6 +115,9 @@ def test_unwritable_outputs_are_one_line_with_exit_code_3(tiny: tuple[Path, Path
         (["bench", "-m", str(ckpt), "--shape", "1x3x64x96", "-n", "1", "--warmup", "0", "--json",
           str(blocker / "b.json")], "b.json"),
         (["train", "--data", "synthetic", "--out", str(blocker / "run"), "--width", "4"], "run"),
+        # checked before the export / the evaluation runs (the export here would take seconds)
+        (["export", str(ckpt), "-o", str(blocker / "m.onnx")], "m.onnx"),
+        (["eval", str(ckpt), "--data", "synthetic", "--json", str(blocker / "e.json")], "e.json"),
     ]
     for args, name in cases:
         result = runner.invoke(app, args)
@@ -122,6 +125,7 @@ def test_unwritable_outputs_are_one_line_with_exit_code_3(tiny: tuple[Path, Path
         assert f"error: cannot write {blocker / name}: {blocker} is a file, not a folder (ENOTDIR)" in result.output, \
             result.output
         assert "encoder" not in result.output and "Traceback" not in result.output
+        assert "wrote" not in result.output and "mIoU" not in result.output  # failed before the work
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 

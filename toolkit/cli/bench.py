@@ -30,7 +30,7 @@ def bench(
     from toolkit.bench import bench_models, format_table
     from toolkit.checkpoint import write_json
     from toolkit.errors import InputShapeError
-    from toolkit.files import refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.sysinfo import system_info
 
     dims = parse_shape(shape)
@@ -39,6 +39,7 @@ def bench(
     check_shape(shape, dims)
     models = [None if m in ("default", "") else m for m in (model or [None])]
     refuse_output_over_input(json_path, models, "--json")
+    check_writable(json_path)
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
                            rounds=rounds, streams=streams, graph_opt=graph_opt)
     typer.echo(format_table(results, compare=compare))

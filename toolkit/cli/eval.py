@@ -62,9 +62,10 @@ def eval_command(
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
     from toolkit.checkpoint import write_json
-    from toolkit.files import refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input
 
     refuse_output_over_input(json_out, [checkpoint], "--json")
+    check_writable(json_out)
     if plots is not None:
         from toolkit.plots import require_matplotlib
 

@@ -25,11 +25,12 @@ def export(
     mean/std, input size, lowering, source hash) in metadata_props so later commands need no flags."""
     from toolkit.export import export_checkpoint, save_onnx
     from toolkit.export.onnx_io import op_counts
-    from toolkit.files import refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.models.unpool import check_unpool_mode
 
     check_unpool_mode(unpool)
     refuse_output_over_input(output, [checkpoint], "--output")
+    check_writable(output)
     model = export_checkpoint(checkpoint, unpool=unpool, opset=opset, dynamic=dynamic.split(","),
                               do_simplify=not no_simplify)
     save_onnx(model, output)

@@ -85,13 +85,14 @@ def infer(
 
     from toolkit.bench import open_runner
     from toolkit.checkpoint import write_json
-    from toolkit.files import refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source
 
     for option, path in (("--output", output), ("--json", json_path)):
         refuse_output_over_input(path, [source, model], option)
+    check_writable(json_path)
     style = OverlayStyle(alpha=alpha, legend=legend, hud=hud, side_by_side=side_by_side)
     bar: list[tqdm] = []
 

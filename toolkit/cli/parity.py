@@ -32,9 +32,10 @@ def parity(
     from toolkit.compare import compare_files
     from toolkit.data import CamVid
     from toolkit.errors import CheckFailedError
-    from toolkit.files import refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input
 
     refuse_output_over_input(json_out, [reference, *candidate], "--json")
+    check_writable(json_out)
     dataset = CamVid(data, split, limit=limit)
     report = compare_files(reference, candidate, dataset, device=device, max_miou_drop=max_miou_drop,
                            min_pixel_agreement=min_agreement, progress=True,

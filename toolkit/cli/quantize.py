@@ -55,11 +55,12 @@ def quantize(
     from toolkit.export import load_onnx, read_model_meta, read_props, save_onnx
     from toolkit.export.metadata import write_props
     from toolkit.export.onnx_io import model_sha256
-    from toolkit.files import refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input
 
     if precision not in PRECISIONS:
         raise UnknownNameError(f"unknown precision '{precision}': {suggest(precision, PRECISIONS)}")
     refuse_output_over_input(output, [model], "--output")
+    check_writable(output)
     exclude_list = [e.strip() for e in exclude.split(",") if e.strip()]
     src = load_onnx(model)
     props = read_props(src)
