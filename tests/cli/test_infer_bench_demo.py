@@ -87,7 +87,7 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
                                                     "video"]
     assert all(s["status"] == "ok" for s in report["steps"]), report["steps"]
     names = [c["name"] for c in report["candidates"]]
-    assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8"]
+    assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8-cpu", "onnxrt int8-trt"]
     for c in report["candidates"]:
         assert c["parity"]["labels"] == "ground truth" and c["speed"]["throughput_fps"] > 0
         assert 0 <= c["parity"]["miou"] <= 100 and 0 <= c["parity"]["pixel_agreement"] <= 100
@@ -96,10 +96,20 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     assert report["chosen"] in names and report["video"]["frames"] == 4
     cap = cv2.VideoCapture(str(out / "demo.mp4"))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 4
-    assert "| onnxrt int8 | int8 |" in (out / "parity.md").read_text()
+    parity_md, speed_md = (out / "parity.md").read_text(), (out / "speed.md").read_text()
+    assert "| onnxrt int8-cpu | int8 |" in parity_md and "| onnxrt int8-trt | int8 |" in parity_md
+    assert "int8-trt: symmetric int8 Q/DQ, the form `toolkit build-engine` takes" in parity_md
     chosen = next(c for c in report["candidates"] if c["name"] == report["chosen"])
     assert chosen["parity"]["passed"]
-    assert "x vs pytorch fp32" in (out / "speed.md").read_text()
+    assert "x vs pytorch fp32" in speed_md and "int8-cpu: uint8 activations" in speed_md
+    # issue 16 item 9: the TensorRT form passes build-engine's preflight, the CPU (uint8) form does not
+    ok = runner.invoke(app, ["build-engine", str(out / "model_int8_trt.onnx"), "--dry-run"])
+    assert ok.exit_code == 0, ok.output
+    assert runner.invoke(app, ["build-engine", str(out / "model_int8_cpu.onnx"), "--dry-run"]).exit_code != 0
+    # like with like: the video's end-to-end rate against the model alone with as many streams as workers
+    video = next(s for s in report["steps"] if s["name"] == "video")
+    assert "with 1 worker = " in video["detail"] and "of the model alone at 1 stream" in video["detail"]
+    assert report["video"]["workers"] == 1 and report["video"]["model_fps"] > 0
 
 
 def test_bench_shape_not_multiple_of_8_is_one_line_for_every_backend(tiny: tuple[Path, Path], tmp_path: Path) -> None:
