@@ -21,8 +21,8 @@ from torch import nn
 
 from toolkit.backend.torch.device import torch_device
 from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
-from toolkit.errors import ToolkitError
-from toolkit.files import make_folder
+from toolkit.errors import OutputIsInputError, ToolkitError
+from toolkit.files import make_folder, same_file
 from train import ddp
 from train.schedule import lr_at, make_sgd, set_lr
 from train.state import load_train_state, read_train_state_info, save_train_state
@@ -138,6 +138,7 @@ def train(cfg: TrainConfig) -> dict:
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
     out = Path(cfg.out)
+    refuse_init_in_out(out, cfg.init)
     check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
     if env.is_main:
         make_out_folder(out)
@@ -257,6 +258,16 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = Tr
     if not resume:
         raise ToolkitError(f"--out {out} already holds a run; training would replace {', '.join(existing)}. "
                            "Pass --resume to continue it, --overwrite to replace it, or choose another --out")
+
+
+def refuse_init_in_out(out: Path, init: str | None) -> None:
+    """--init must not be one of the files this run writes (or --overwrite deletes) in --out."""
+    if init is None:
+        return
+    for f in RUN_FILES:
+        if same_file(out / f, init):
+            raise OutputIsInputError(f"--init {init} is {out / f}, which this run replaces; copy it out of "
+                                     "--out first or choose another --out")
 
 
 def make_out_folder(out: Path) -> None:

@@ -91,6 +91,9 @@ def test_train_into_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path: P
     assert result.exit_code == 2 and "no train_state.safetensors to resume from" in result.output, result.output
     result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--resume", "--overwrite", *TINY])
     assert result.exit_code == 2 and "pass one of them" in result.output, result.output
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--overwrite", "--init",
+                                 str(out / "best.safetensors"), *TINY])
+    assert result.exit_code == 2 and "which this run replaces" in result.output, result.output
     assert (out / "best.safetensors").read_bytes() == b"best mIoU 0.369"
 
     result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--overwrite", *TINY])
