@@ -118,6 +118,8 @@ def test_unwritable_outputs_are_one_line_with_exit_code_3(tiny: tuple[Path, Path
         # checked before the export / the evaluation runs (the export here would take seconds)
         (["export", str(ckpt), "-o", str(blocker / "m.onnx")], "m.onnx"),
         (["eval", str(ckpt), "--data", "synthetic", "--json", str(blocker / "e.json")], "e.json"),
+        (["quantize", str(ckpt), "--precision", "fp16", "-o", str(blocker / "q.onnx")], "q.onnx"),
+        (["demo", "-m", str(ckpt), "--out", str(blocker / "demo"), "--synthetic"], "demo"),
     ]
     for args, name in cases:
         result = runner.invoke(app, args)
