@@ -97,3 +97,17 @@ def test_same_file_through_symlink_and_hard_link(tmp_path: Path) -> None:
         refuse_output_over_input(tmp_path / "hard.mp4", [None, src])
     refuse_output_over_input(tmp_path / "new.mp4", [src])
     refuse_output_over_input(None, [src])
+
+
+def test_read_only_folder_names_the_permission_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chmod 0555 does not stop root (these tests may run as root), so the folder's refusal is injected where
+    the OS would give it: creating the temp file."""
+    import tempfile
+
+    def read_only(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(WriteError, match=r"cannot write .*report\.json: Permission denied \(EACCES\)"):
+        atomic_write(tmp_path / "report.json", lambda tmp: tmp.write_text("{}"))
+    assert list(tmp_path.iterdir()) == []
