@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.errors import OutputIsInputError, WriteError
-from toolkit.files import atomic_write, refuse_output_over_input, same_file
+from toolkit.files import atomic_write, check_writable, refuse_output_over_input, same_file
 
 
 def _with_umask(mask: int, fn):
@@ -111,3 +111,13 @@ def test_read_only_folder_names_the_permission_error(tmp_path: Path, monkeypatch
     with pytest.raises(WriteError, match=r"cannot write .*report\.json: Permission denied \(EACCES\)"):
         atomic_write(tmp_path / "report.json", lambda tmp: tmp.write_text("{}"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_before_the_work(tmp_path: Path) -> None:
+    check_writable(tmp_path / "new" / "m.onnx")  # creates the folder, leaves no file
+    assert list((tmp_path / "new").iterdir()) == []
+    with pytest.raises(WriteError, match="it is a folder, not a file"):
+        check_writable(tmp_path / "new")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(WriteError, match="f is a file, not a folder"):
+        check_writable(tmp_path / "f" / "m.onnx")

@@ -71,6 +71,8 @@ def check_writable(path: str | Path | None) -> None:
     if path is None:
         return
     path = Path(path)
+    if path.is_dir():
+        raise WriteError(f"cannot write {path}: it is a folder, not a file (EISDIR); give a file name inside it")
     make_folder(path.parent, path)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
