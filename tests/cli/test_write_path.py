@@ -98,6 +98,7 @@ def test_masks_on_a_full_disk_name_the_file_and_leave_no_temp(tiny: tuple[Path, 
                                 100, tmp_path)
     assert run.returncode == 3, run.stdout + run.stderr
     assert "error: cannot write m/000000.png: File too large (EFBIG)" in run.stderr
+    assert "wrote" not in run.stdout
     assert list((tmp_path / "m").iterdir()) == []
 
 

@@ -49,7 +49,7 @@ def infer_video(runner: BaseRunner, source: str | FrameSource, output: str | Pat
             on_start(pipe)
         summary = pipe.run()
         summary.outputs = [str(s.path) for s in sinks if isinstance(s, VideoFileSink) and s.written] + \
-                          [str(s.folder) for s in sinks if isinstance(s, MaskSink)]
+                          [str(s.folder) for s in sinks if isinstance(s, MaskSink) and s.frames]
         return summary
     finally:
         src.close()
