@@ -35,7 +35,9 @@ def bench(
     dims = parse_shape(shape)
     if len(dims) != 4:
         raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
-    models = [None if m in ("default", "") else m for m in (model or [None])]
+    from toolkit.cli.common import pick_model
+
+    models = [pick_model(None, None if m in ("default", "") else m, device).model for m in (model or [None])]
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
                            rounds=rounds, streams=streams, graph_opt=graph_opt)
     typer.echo(format_table(results, compare=compare))

@@ -53,8 +53,8 @@ def infer(
     source: str = typer.Option(..., "--source", "-s",
                                help="Webcam index (0), video file, rtsp:// or http:// URL, image folder or glob."),
     model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Checkpoint (.safetensors), ONNX file or TensorRT engine; "
-                                          "default: the embedded model."),
+                                     help="Zoo name (`toolkit models`), checkpoint (.safetensors), ONNX file "
+                                          "or TensorRT engine; default: the zoo's model for --device."),
     output: str | None = typer.Option(None, "--output", "-o", help="Annotated video to write (.mp4, .avi, .mkv)."),
     masks: str | None = typer.Option(None, "--masks", help="Folder for one class-index PNG per frame."),
     show: bool = typer.Option(False, "--show/--no-show", help="Show a window (needs an OpenCV build with a GUI)."),
@@ -93,6 +93,9 @@ def infer(
         if progress and not pipe.source.live:
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
+    from toolkit.cli.common import pick_model
+
+    model = str(pick_model(None, model, device).model)
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
     workers, threads = _workers_threads(workers, threads, src.live, model, device)
     try:

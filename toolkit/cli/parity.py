@@ -29,12 +29,14 @@ def parity(
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
     per-class delta IoU, pixel agreement, max/mean |logit difference|. Exit 1 when a tolerance fails."""
+    from toolkit.cli.common import pick_model
     from toolkit.compare import compare_files
     from toolkit.data import CamVid
     from toolkit.errors import CheckFailedError
 
     dataset = CamVid(data, split, limit=limit)
-    report = compare_files(reference, candidate, dataset, device=device, max_miou_drop=max_miou_drop,
+    ref = pick_model(None, None if reference is None else str(reference), "cpu").model
+    report = compare_files(Path(ref), candidate, dataset, device=device, max_miou_drop=max_miou_drop,
                            min_pixel_agreement=min_agreement, progress=True,
                            dataset_info={"root": str(data), "split": split, "limit": limit})
     _print(report, per_class)

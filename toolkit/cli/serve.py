@@ -45,7 +45,10 @@ def serve(
     from toolkit.serve.server import ServeConfig, require_pytriton, serve_forever
 
     require_pytriton()
-    config = ServeConfig(model=None if model in (None, "", "default") else model, name=name, max_batch=max_batch,
+    from toolkit.cli.common import pick_model
+
+    resolved = pick_model(None, None if model in (None, "", "default") else model, device).model
+    config = ServeConfig(model=str(resolved), name=name, max_batch=max_batch,
                          instances=instances, dynamic_batching=dynamic_batching,
                          max_queue_delay_us=max_queue_delay_us, host=host, http_port=http_port, grpc_port=grpc_port,
                          metrics_port=metrics_port, color=color.value, device=device, drain_timeout_s=drain_timeout,

@@ -44,7 +44,8 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.safetensors if it exists."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
     val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
-    init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning)."),
+    init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's (or zoo model's) weights "
+                                    "(fine-tuning)."),
     teacher: str | None = typer.Option(None, "--teacher", help="Distil from this checkpoint (or zoo name): its "
                                        "logits, cached once per frame, join the labels as soft targets."),
     distill_weight: float = typer.Option(0.5, "--distill-weight", help="Share of the distillation term in the "
@@ -57,8 +58,12 @@ def train_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
 ) -> None:
     """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
+    from toolkit.zoo import resolve_model_path
     from train.loop import TrainConfig
     from train.loop import train as run_training
+
+    init = None if init is None else str(resolve_model_path(init))
+    teacher = None if teacher is None else str(resolve_model_path(teacher))
 
     cfg = TrainConfig(data=data, out=out, arch=arch, loss=loss, width=width, epochs=epochs, batch_size=batch_size,
                       lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
