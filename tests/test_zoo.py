@@ -112,3 +112,12 @@ def test_pick_model_refuses_two_different_models() -> None:
     assert pick_model("enhanced-w64", "enhanced-w64", quiet=True).name == "enhanced-w64"
     with pytest.raises(ToolkitError, match="two models"):
         pick_model("enhanced-w64", "x.safetensors", quiet=True)
+
+
+def test_info_sizes_a_zoo_model_and_names_the_default_here() -> None:
+    result = runner.invoke(app, ["info", "--model", "enhanced-w64", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["model"]["width"] == 64 and report["model"]["gflops"] == pytest.approx(96.39, abs=0.01)
+    want = "enhanced-w64" if report["system"]["cuda_available"] else zoo.default_zoo_model("cpu").name
+    assert report["default_model"]["name"] == want and report["default_model"]["why"]

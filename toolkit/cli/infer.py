@@ -13,7 +13,8 @@ def print_summary(summary: dict) -> None:
     typer.echo(f"{s['frames']} frames ({s['dropped']} dropped, {s['unreadable']} unreadable, "
                f"{s['cancelled']} cancelled at stop) in {s['wall_s']:.2f} s: {s['fps']:.2f} FPS end to end; "
                f"stopped by {s['stopped_by']}")
-    typer.echo(f"model {s['model']} ({s['backend']} {s['precision']}, input {'x'.join(map(str, s['input_shape']))})")
+    typer.echo(f"model {s.get('model_choice') or s['model']} ({s['backend']} {s['precision']}, input "
+               f"{'x'.join(map(str, s['input_shape']))})")
     typer.echo(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for name, st in s["stages"].items():
         typer.echo(f"{name:<12}{st['p50_ms']:>10.1f}{st['p95_ms']:>10.1f}{st['mean_ms']:>10.1f}")
@@ -95,7 +96,8 @@ def infer(
 
     from toolkit.cli.common import pick_model
 
-    model = str(pick_model(None, model, device).model)
+    choice = pick_model(None, model, device)
+    model = str(choice.model)
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
     workers, threads = _workers_threads(workers, threads, src.live, model, device)
     try:
@@ -108,7 +110,7 @@ def infer(
         src.close()
         for b in bar:
             b.close()
-    report = summary.as_dict()
+    report = {**summary.as_dict(), "model_choice": choice.describe()}
     if json_path is not None:
         write_json(json_path, report)
     print_summary(report)
