@@ -11,8 +11,8 @@ from toolkit.cli.common import examples, handle_errors
 
 @handle_errors
 def parity(
-    reference: Path | None = typer.Option(None, help="PyTorch checkpoint (.safetensors); default: the embedded "
-                                          "model."),
+    reference: Path | None = typer.Option(None, help="Zoo name or PyTorch checkpoint (.safetensors); default: "
+                                          "the zoo's CPU model."),
     candidate: list[Path] = typer.Option(..., "--candidate", "-c", help="ONNX model or TensorRT engine; repeat "
                                          "for several."),
     data: Path = typer.Option(..., help="CamVid-layout dataset folder."),
