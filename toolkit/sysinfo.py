@@ -30,6 +30,13 @@ def cpu_flags() -> dict[str, bool]:
     return {f: f in flags for f in CPU_FLAGS_OF_INTEREST}
 
 
+def cuda_available() -> bool:
+    """True where this PyTorch build sees a CUDA GPU (picks the zoo's GPU model as the default)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def system_info() -> dict:
     """Versions and hardware, as ``toolkit info`` prints them."""
     import torch

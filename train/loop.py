@@ -32,7 +32,8 @@ log = logging.getLogger("toolkit.train")
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"
 RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE)
-RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr")
+RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher")
+DISTILL_MUST_MATCH = ("distill_weight", "temperature")  # compared when a teacher is set
 
 
 @dataclass
@@ -65,6 +66,10 @@ class TrainConfig:
     progress: bool = True
     init: str | None = None  # start from these weights (a toolkit checkpoint of the same arch/width/classes)
     stop_after: int | None = None  # end the process's work after this epoch (tests simulate a kill with it)
+    teacher: str | None = None  # distil from this checkpoint's logits (train/distill.py)
+    distill_weight: float = 0.5  # share of the KD term in the loss
+    temperature: float = 2.0  # softmax temperature of the KD term
+    teacher_cache: str | None = None  # folder of cached teacher logits (default OUT/teacher_logits)
     synthetic_count: tuple[int, int] = field(default=(64, 16))
 
 
@@ -133,6 +138,10 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch_device(cfg.device)  # a CPU-only PyTorch or a typo: one line, before anything starts
+    if cfg.teacher:
+        from train.distill import check_distill_options
+
+        check_distill_options(cfg.distill_weight, cfg.temperature)
     env = ddp.init_distributed(cfg.device)
     if device.type == "cuda" and env.enabled:
         device = torch.device("cuda", env.local_rank)
@@ -161,7 +170,8 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.resume and (out / STATE_FILE).is_file():
         old = read_train_state_info(out / STATE_FILE)["config"]
         now = json_config(cfg)
-        diff = [k for k in RESUME_MUST_MATCH if old.get(k) != now.get(k)]
+        keys = RESUME_MUST_MATCH + (DISTILL_MUST_MATCH if cfg.teacher else ())
+        diff = [k for k in keys if old.get(k) != now.get(k)]
         if diff:
             raise ToolkitError(f"--resume: {out / STATE_FILE} was trained with different "
                                + ", ".join(f"{k}={old.get(k)!r} (now {now.get(k)!r})" for k in diff)
@@ -176,6 +186,14 @@ def train(cfg: TrainConfig) -> dict:
         log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
     if cfg.init and start_epoch == 0:
         _load_init(model, cfg, info)
+    teacher_sha = None
+    if cfg.teacher:
+        from train.distill import prepare_teacher
+
+        if env.enabled:
+            raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")
+        data.train, teacher_sha = prepare_teacher(cfg.teacher, data, info.class_names,
+                                                  Path(cfg.teacher_cache or out / "teacher_logits"), cfg.progress)
     net = ddp.wrap_model(model, env, device)
     meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
 
@@ -194,15 +212,21 @@ def train(cfg: TrainConfig) -> dict:
         t0, loss_sum, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, total=len(batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and env.is_main), leave=False, mininterval=2)
-        for i, (x, y) in enumerate(bar):
+        for i, batch in enumerate(bar):
             step = epoch * steps_per_epoch + i
             lr = lr_at(step, total_steps, cfg.lr, warmup)
             set_lr(optimizer, lr)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                loss = criterion(net(x), y)
+                logits = net(x)
+                loss = criterion(logits, y)
+            if teacher_sha is not None:
+                from train.distill import distillation_loss
+
+                loss = distillation_loss(loss, logits, batch[2].to(device, non_blocking=True),
+                                         y != info.ignore_index, cfg.distill_weight, cfg.temperature)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -226,7 +250,7 @@ def train(cfg: TrainConfig) -> dict:
         train_loss = ddp.mean_across(loss_sum / max(seen, 1), env)
         if env.is_main:
             row = _finish_epoch(cfg, model, meta, data, device, optimizer, epoch, train_loss, lr, train_seconds,
-                                seen * env.world_size, best, rows, out)
+                                seen * env.world_size, best, rows, out, teacher_sha)
             best = max(best, row["val_miou"]) if not math.isnan(row["val_miou"]) else best
         ddp.barrier(env)
         if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
@@ -311,7 +335,7 @@ def json_config(cfg: TrainConfig) -> dict:
 
 def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, device: torch.device,
                   optimizer: torch.optim.Optimizer, epoch: int, train_loss: float, lr: float, train_seconds: float,
-                  images: int, best: float, rows: list[dict], out: Path) -> dict:
+                  images: int, best: float, rows: list[dict], out: Path, teacher_sha: str | None = None) -> dict:
     """Validate, log, and write state -> last -> best -> CSV (each atomically); returns the log row."""
     t0 = time.perf_counter()
     scores = _validate(model, data, meta, device) if data.val is not None else None
@@ -332,6 +356,8 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
                      {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json})
     meta.provenance = {"trained_by": "toolkit train", "epoch": epoch + 1, "val_miou": miou,
                        "val_split": cfg.val_split, "config": cfg_json}
+    if teacher_sha:
+        meta.provenance["teacher_sha256"] = teacher_sha
     save_checkpoint(out / LAST_FILE, model, meta)
     if is_best or (data.val is None):
         save_checkpoint(out / BEST_FILE, model, meta)

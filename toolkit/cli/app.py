@@ -25,8 +25,8 @@ def _root() -> None:
 
 # Order is the order of `toolkit --help`. A command module must import heavy libraries lazily.
 COMMAND_MODULES = [
-    "info", "train", "eval", "export", "quantize", "parity", "build_plugin", "build_engine", "infer", "bench", "serve",
-    "export_triton", "demo",
+    "info", "models", "train", "eval", "export", "quantize", "parity", "build_plugin", "build_engine", "infer", "bench",
+    "serve", "export_triton", "demo",
 ]
 
 for _name in COMMAND_MODULES:

@@ -10,8 +10,8 @@ from toolkit.cli.common import examples, handle_errors, parse_shape
 @handle_errors
 def bench(
     model: list[str] | None = typer.Option(None, "--model", "-m",
-                                           help="Model file (.safetensors, .onnx, .engine); repeat to compare. "
-                                                "'default' or none: the embedded model."),
+                                           help="Zoo name or model file (.safetensors, .onnx, .engine); repeat to "
+                                                "compare. 'default' or none: the zoo's model for --device."),
     shape: str = typer.Option("1x3x360x480", "--shape", "--input-shape", help="Input shape NxCxHxW."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads for every runtime."),
     warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),
@@ -37,7 +37,9 @@ def bench(
     if len(dims) != 4:
         raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
     check_shape(shape, dims)
-    models = [None if m in ("default", "") else m for m in (model or [None])]
+    from toolkit.cli.common import pick_model
+
+    models = [pick_model(None, None if m in ("default", "") else m, device).model for m in (model or [None])]
     refuse_output_over_input(json_path, models, "--json")
     check_writable(json_path)
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,

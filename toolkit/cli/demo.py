@@ -12,7 +12,8 @@ from toolkit.cli.common import examples, handle_errors
 @handle_errors
 def demo(
     out: str = typer.Option("toolkit-demo", "--out", "-o", help="Folder for every artefact of the run."),
-    model: str | None = typer.Option(None, "--model", "-m", help="Checkpoint to start from; default: embedded."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Zoo name or checkpoint to start from; default: "
+                                     "the zoo's model for this machine (w=64 with a CUDA GPU, else the CPU one)."),
     data: str | None = typer.Option(None, "--data", help="CamVid folder for the clip, labels and calibration; "
                                                          "default: $TOOLKIT_CAMVID or ../shared/camvid if present."),
     camvid: bool = typer.Option(True, "--camvid/--synthetic", help="Use CamVid when found, or force the "
@@ -33,9 +34,13 @@ def demo(
     lowerings = ("maxunpool", "mask", "plugin")
     if lowering not in lowerings:
         raise UnknownNameError(f"--lowering {lowering}: {suggest(lowering, lowerings)}")
-    report = run_demo(out, model=model, data=data, use_camvid=camvid, frames=frames, parity_frames=parity_frames,
-                      calib_images=calib_images, bench_iterations=iterations, threads=threads, lowering=lowering,
-                      say=typer.echo)
+    from toolkit.cli.common import pick_model
+    from toolkit.sysinfo import cuda_available
+
+    resolved = pick_model(None, model, "cuda" if cuda_available() else "cpu")
+    report = run_demo(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
+                      parity_frames=parity_frames, calib_images=calib_images, bench_iterations=iterations,
+                      threads=threads, lowering=lowering, say=typer.echo)
     typer.echo("")
     for name in ("parity.md", "speed.md"):
         path = Path(report.out_dir) / name

@@ -52,7 +52,9 @@ def evaluate_model(model: str | None, data: str, split: str = "val", device: str
 
 @handle_errors
 def eval_command(
-    checkpoint: str | None = typer.Argument(None, help="Model checkpoint (.safetensors); default: the embedded model."),
+    checkpoint: str | None = typer.Argument(None, help="Zoo name or checkpoint (.safetensors), also ONNX/engine; "
+                                            "default: the zoo's model for --device."),
+    model: str | None = typer.Option(None, "--model", "-m", help="The same as the positional CHECKPOINT."),
     data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder (or 'synthetic')."),
     split: str = typer.Option("val", "--split", "-s", help="Split (list file name) to evaluate."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON to this file."),
@@ -62,20 +64,22 @@ def eval_command(
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
     from toolkit.checkpoint import write_json
+    from toolkit.cli.common import pick_model
     from toolkit.files import check_writable, refuse_output_over_input
 
-    refuse_output_over_input(json_out, [checkpoint], "--json")
+    resolved = pick_model(checkpoint, model, device)
+    refuse_output_over_input(json_out, [resolved.model], "--json")
     check_writable(json_out)
     if plots is not None:
         from toolkit.plots import require_matplotlib
 
         require_matplotlib()
-    scores, matrix, meta, ds = evaluate_model(checkpoint, data, split, device, limit, progress=True)
+    scores, matrix, meta, ds = evaluate_model(str(resolved.model), data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
     full = scores.as_dict(names)
     report = {"miou": full["miou"], "per_class_iou": full["per_class_iou"], "global_acc": full["global_acc"],
               "class_avg_acc": full["class_avg_acc"], "num_images": len(ds)}
-    source = checkpoint or "embedded default model"
+    source = resolved.name or str(resolved.model)
     typer.echo(f"{source}: {meta.arch} w={meta.width} input {meta.input_size[0]}x{meta.input_size[1]}, "
                f"{split} ({len(ds)} images)")
     typer.echo(f"{'class':<14}{'IoU':>8}{'acc':>8}")

@@ -11,7 +11,9 @@ from toolkit.cli.common import examples, handle_errors
 
 @handle_errors
 def export(
-    checkpoint: Path | None = typer.Argument(None, help="Checkpoint (.safetensors); default: the embedded model."),
+    checkpoint: str | None = typer.Argument(None, help="Zoo name or checkpoint (.safetensors); default: the zoo's "
+                                            "CPU model."),
+    model: str | None = typer.Option(None, "--model", "-m", help="The same as the positional CHECKPOINT."),
     output: Path = typer.Option(..., "--output", "-o", help="ONNX file to write."),
     unpool: str = typer.Option("mask", help="Unpooling lowering: maxunpool (ONNX Runtime only), mask (TensorRT, "
                                "no plugin), plugin (one SegNetMaskUnpool node per unpooling, TensorRT plugin)."),
@@ -23,22 +25,24 @@ def export(
 ) -> None:
     """Export to ONNX: checker, shape inference, onnxslim, and the model's metadata (classes, palette,
     mean/std, input size, lowering, source hash) in metadata_props so later commands need no flags."""
+    from toolkit.cli.common import pick_model
     from toolkit.export import export_checkpoint, save_onnx
     from toolkit.export.onnx_io import op_counts
     from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.models.unpool import check_unpool_mode
 
     check_unpool_mode(unpool)
-    refuse_output_over_input(output, [checkpoint], "--output")
+    ckpt = Path(pick_model(checkpoint, model, "cpu").model)
+    refuse_output_over_input(output, [ckpt], "--output")
     check_writable(output)
-    model = export_checkpoint(checkpoint, unpool=unpool, opset=opset, dynamic=dynamic.split(","),
-                              do_simplify=not no_simplify)
-    save_onnx(model, output)
-    ops = op_counts(model)
+    onnx_model = export_checkpoint(ckpt, unpool=unpool, opset=opset, dynamic=dynamic.split(","),
+                                   do_simplify=not no_simplify)
+    save_onnx(onnx_model, output)
+    ops = op_counts(onnx_model)
     typer.echo(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB, {unpool}, opset {opset}, "
                f"{sum(ops.values())} nodes: {', '.join(f'{k} {v}' for k, v in ops.most_common(6))})")
     if verify:
-        diff, agree = _verify(checkpoint, output)
+        diff, agree = _verify(ckpt, output)
         typer.echo(f"verified in ONNX Runtime vs PyTorch on one random input: max |logit diff| {diff:.2e}, "
                    f"argmax agreement {100 * agree:.3f} %")
 

@@ -19,7 +19,8 @@ def print_summary(summary: dict) -> None:
         shown = s["unreadable_names"][:UNREADABLE_SHOWN]
         more = s["unreadable"] - len(shown)
         typer.echo(f"unreadable: {', '.join(shown)}{f' and {more} more' if more > 0 else ''}")
-    typer.echo(f"model {s['model']} ({s['backend']} {s['precision']}, input {'x'.join(map(str, s['input_shape']))})")
+    typer.echo(f"model {s.get('model_choice') or s['model']} ({s['backend']} {s['precision']}, input "
+               f"{'x'.join(map(str, s['input_shape']))})")
     typer.echo(f"{'stage':<12}{'p50 ms':>10}{'p95 ms':>10}{'mean ms':>10}")
     for name, st in s["stages"].items():
         typer.echo(f"{name:<12}{st['p50_ms']:>10.1f}{st['p95_ms']:>10.1f}{st['mean_ms']:>10.1f}")
@@ -59,8 +60,8 @@ def infer(
     source: str = typer.Option(..., "--source", "-s",
                                help="Webcam index (0), video file, rtsp:// or http:// URL, image folder or glob."),
     model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Checkpoint (.safetensors), ONNX file or TensorRT engine; "
-                                          "default: the embedded model."),
+                                     help="Zoo name (`toolkit models`), checkpoint (.safetensors), ONNX file "
+                                          "or TensorRT engine; default: the zoo's model for --device."),
     output: str | None = typer.Option(None, "--output", "-o", help="Annotated video to write (.mp4, .avi, .mkv)."),
     masks: str | None = typer.Option(None, "--masks", help="Folder for one class-index PNG per frame."),
     show: bool = typer.Option(False, "--show/--no-show", help="Show a window (needs an OpenCV build with a GUI)."),
@@ -85,11 +86,14 @@ def infer(
 
     from toolkit.bench import open_runner
     from toolkit.checkpoint import write_json
+    from toolkit.cli.common import pick_model
     from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source
 
+    choice = pick_model(None, model, device)
+    model = str(choice.model)
     for option, path in (("--output", output), ("--json", json_path)):
         refuse_output_over_input(path, [source, model], option)
     check_writable(json_path)
@@ -115,7 +119,7 @@ def infer(
         src.close()
         for b in bar:
             b.close()
-    report = summary.as_dict()
+    report = {**summary.as_dict(), "model_choice": choice.describe()}
     if json_path is not None:
         write_json(json_path, report)
     print_summary(report)

@@ -11,7 +11,8 @@ from toolkit.cli.common import examples, handle_errors, parse_shape
 
 @handle_errors
 def info(
-    model: str | None = typer.Option(None, "--model", "-m", help="Architecture name (enhanced, segnet) to size."),
+    model: str | None = typer.Option(None, "--model", "-m", help="Zoo model (sized at its own width and input "
+                                     "size) or architecture name (enhanced, segnet) to size."),
     width: int = typer.Option(64, help="Base width w of the architecture."),
     num_classes: int = typer.Option(11, help="Number of classes of the classifier."),
     input_shape: str = typer.Option("1x3x360x480", "--input-shape", help="Shape NxCxHxW for the FLOP count."),
@@ -19,9 +20,15 @@ def info(
 ) -> None:
     """Report library versions, GPU and CPU features; with --model, parameter count and FLOPs per frame."""
     from toolkit.sysinfo import system_info
+    from toolkit.zoo import default_zoo_model, describe, get_zoo_model, zoo_names
 
     report: dict = {"system": system_info()}
-    if model is not None:
+    here = default_zoo_model("cuda" if report["system"]["cuda_available"] else "cpu")
+    report["default_model"] = {"name": here.name, "why": "a CUDA GPU is visible to PyTorch" if here.default_on
+                               == "cuda" else "no CUDA GPU visible to PyTorch: the CPU model"}
+    if model in zoo_names():
+        report["model"] = describe(get_zoo_model(model))  # type: ignore[arg-type]
+    elif model is not None:
         from toolkit.models import create_model
         from toolkit.models.complexity import count_conv_macs, count_parameters
         from toolkit.models.segnet import check_input_hw
@@ -44,13 +51,16 @@ def info(
         typer.echo(f"{key:<13}{s[key]}")
     typer.echo(f"{'cuda':<13}{', '.join(s['gpus']) if s['cuda_available'] else 'no GPU'}")
     typer.echo(f"{'cpu':<13}{s['cpu']} ({s['cpu_threads']} threads); {flags}")
+    d = report["default_model"]
+    typer.echo(f"{'default':<13}{d['name']} ({d['why']}; `toolkit models` lists the zoo)")
     if "model" in report:
         m = report["model"]
-        typer.echo(f"{'model':<13}{m['name']} w={m['width']} classes={m['num_classes']}: "
-                   f"{m['params'] / 1e6:.3f} M params, {m['gflops']:.2f} GFLOPs per "
-                   f"{'x'.join(map(str, m['input_shape']))} frame")
+        shape = m.get("input_shape") or [1, 3, *m["input_size"]]
+        typer.echo(f"{'model':<13}{m['name']} w={m['width']} classes={m.get('num_classes', len(m.get('classes', [])))}"
+                   f": {m['params'] / 1e6:.3f} M params, {m['gflops']:.2f} GFLOPs per "
+                   f"{'x'.join(map(str, shape))} frame")
 
 
 def register(app: typer.Typer) -> None:
-    app.command(epilog=examples("toolkit info", "toolkit info --model enhanced --json",
-                                "toolkit info --model segnet --width 32 --input-shape 1x3x180x240"))(info)
+    app.command(epilog=examples("toolkit info", "toolkit info --model enhanced-w64",
+                                "toolkit info --model segnet --width 32 --input-shape 1x3x180x240 --json"))(info)

@@ -11,8 +11,8 @@ from toolkit.cli.common import examples, handle_errors
 
 @handle_errors
 def parity(
-    reference: Path | None = typer.Option(None, help="PyTorch checkpoint (.safetensors); default: the embedded "
-                                          "model."),
+    reference: Path | None = typer.Option(None, help="Zoo name or PyTorch checkpoint (.safetensors); default: "
+                                          "the zoo's CPU model."),
     candidate: list[Path] = typer.Option(..., "--candidate", "-c", help="ONNX model or TensorRT engine; repeat "
                                          "for several."),
     data: Path = typer.Option(..., help="CamVid-layout dataset folder."),
@@ -29,6 +29,7 @@ def parity(
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
     per-class delta IoU, pixel agreement, max/mean |logit difference|. Exit 1 when a tolerance fails."""
+    from toolkit.cli.common import pick_model
     from toolkit.compare import compare_files
     from toolkit.data import CamVid
     from toolkit.errors import CheckFailedError
@@ -37,7 +38,8 @@ def parity(
     refuse_output_over_input(json_out, [reference, *candidate], "--json")
     check_writable(json_out)
     dataset = CamVid(data, split, limit=limit)
-    report = compare_files(reference, candidate, dataset, device=device, max_miou_drop=max_miou_drop,
+    ref = pick_model(None, None if reference is None else str(reference), "cpu").model
+    report = compare_files(Path(ref), candidate, dataset, device=device, max_miou_drop=max_miou_drop,
                            min_pixel_agreement=min_agreement, progress=True,
                            dataset_info={"root": str(data), "split": split, "limit": limit})
     _print(report, per_class)

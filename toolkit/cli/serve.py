@@ -17,7 +17,8 @@ class ColorOrder(str, Enum):
 @handle_errors
 def serve(
     model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Model file (.safetensors, .onnx, .engine); none: the embedded default."),
+                                     help="Zoo name or model file (.safetensors, .onnx, .engine); none: the zoo's "
+                                          "model for --device."),
     name: str = typer.Option("segnet", "--name", help="Model name on the server (frames); NAME_tensor takes tensors."),
     max_batch: int = typer.Option(8, "--max-batch", help="Largest batch one model call runs (Triton max_batch_size)."),
     runner_batch: int | None = typer.Option(
@@ -45,7 +46,10 @@ def serve(
     from toolkit.serve.server import ServeConfig, require_pytriton, serve_forever
 
     require_pytriton()
-    config = ServeConfig(model=None if model in (None, "", "default") else model, name=name, max_batch=max_batch,
+    from toolkit.cli.common import pick_model
+
+    resolved = pick_model(None, None if model in (None, "", "default") else model, device).model
+    config = ServeConfig(model=str(resolved), name=name, max_batch=max_batch,
                          instances=instances, dynamic_batching=dynamic_batching,
                          max_queue_delay_us=max_queue_delay_us, host=host, http_port=http_port, grpc_port=grpc_port,
                          metrics_port=metrics_port, color=color.value, device=device, drain_timeout_s=drain_timeout,

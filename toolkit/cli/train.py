@@ -46,22 +46,34 @@ def train_command(
                                    "state and log); without it such a folder is refused."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
     val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
-    init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's weights (fine-tuning)."),
+    init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's (or zoo model's) weights "
+                                    "(fine-tuning)."),
+    teacher: str | None = typer.Option(None, "--teacher", help="Distil from this checkpoint (or zoo name): its "
+                                       "logits, cached once per frame, join the labels as soft targets."),
+    distill_weight: float = typer.Option(0.5, "--distill-weight", help="Share of the distillation term in the "
+                                         "loss, in [0, 1] (with --teacher)."),
+    temperature: float = typer.Option(2.0, "--temperature", help="Softmax temperature of the distillation term."),
+    teacher_cache: str | None = typer.Option(None, "--teacher-cache", help="Folder of cached teacher logits "
+                                             "(default OUT/teacher_logits; share it between students)."),
     stop_after: int | None = typer.Option(None, "--stop-after", hidden=True,
                                           help="Stop after this epoch, as if killed (tests of --resume)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
 ) -> None:
     """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
+    from toolkit.zoo import resolve_model_path
     from train.loop import TrainConfig
     from train.loop import train as run_training
+
+    init = None if init is None else str(resolve_model_path(init))
+    teacher = None if teacher is None else str(resolve_model_path(teacher))
 
     cfg = TrainConfig(data=data, out=out, arch=arch, loss=loss, width=width, epochs=epochs, batch_size=batch_size,
                       lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
                       crop=_hw(crop, "--crop"), size=_hw(size, "--size"), seed=seed,  # type: ignore[arg-type]
                       workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
                       resume=resume, overwrite=overwrite, limit=limit, val_split=val_split or None,
-                      progress=not no_progress,
-                      init=init, stop_after=stop_after)
+                      progress=not no_progress, init=init, stop_after=stop_after, teacher=teacher,
+                      distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache)
     from toolkit.models import list_models
 
     if arch not in list_models():

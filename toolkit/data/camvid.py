@@ -99,5 +99,8 @@ class CamVid(Dataset):
         image, label = self.load(index)
         if self.transform is None:
             return torch.from_numpy(image.copy()), torch.from_numpy(label.astype(np.int64))
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        return self.transform(image, label, rng)
+        return self.transform(image, label, self.augment_rng(index))
+
+    def augment_rng(self, index: int) -> np.random.Generator:
+        """The augmentation randomness of ``index`` this epoch (a pure function of seed, epoch, index)."""
+        return np.random.default_rng([self.seed, self.epoch, index])

@@ -99,7 +99,11 @@ class SyntheticScenes(Dataset):
         image, label = self.load(index)
         if self.transform is None:
             return torch.from_numpy(image), torch.from_numpy(label.astype(np.int64))
-        return self.transform(image, label, np.random.default_rng([self.seed, self.epoch, index, 1]))
+        return self.transform(image, label, self.augment_rng(index))
+
+    def augment_rng(self, index: int) -> np.random.Generator:
+        """The augmentation randomness of ``index`` this epoch (a pure function of seed, epoch, index)."""
+        return np.random.default_rng([self.seed, self.epoch, index, 1])
 
 
 def write_synthetic_camvid(root: str | Path, splits: dict[str, int] | None = None,

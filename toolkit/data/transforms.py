@@ -33,6 +33,18 @@ def resize_pair(image: np.ndarray, label: np.ndarray | None, hw: tuple[int, int]
     return image, label
 
 
+def _resize_map(values: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Resize an HxWxK float map bilinearly (area when shrinking), in channel groups OpenCV accepts."""
+    h, w = hw
+    if values.shape[:2] == (h, w):
+        return np.asarray(values, dtype=np.float32)
+    interp = cv2.INTER_AREA if h < values.shape[0] else cv2.INTER_LINEAR
+    v = np.ascontiguousarray(values, dtype=np.float32)
+    parts = [cv2.resize(np.ascontiguousarray(v[..., c:c + 4]), (w, h), interpolation=interp)
+             for c in range(0, v.shape[2], 4)]
+    return np.concatenate([p.reshape(h, w, -1) for p in parts], axis=2)
+
+
 class TrainTransform:
     """Random scale, pad-and-crop, horizontal flip and light colour jitter, then normalise.
 
@@ -47,26 +59,41 @@ class TrainTransform:
         self.ignore_index, self.base_size = ignore_index, base_size
         self.scale, self.flip, self.jitter = scale, flip, jitter
 
-    def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
+                 extra: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
+        """(image CHW float, label HW int64), plus ``extra`` (an HxWxK float map of the frame, e.g. a
+        teacher's logits) as KxHxW float when given: bilinear like the image, cropped and flipped like
+        the label, zero in padding. The random draws are the same with or without ``extra``."""
         h0, w0 = self.base_size or image.shape[:2]
         s = rng.uniform(*self.scale)
-        image, label = resize_pair(image, label, (max(8, round(h0 * s)), max(8, round(w0 * s))))
+        out_hw = (max(8, round(h0 * s)), max(8, round(w0 * s)))
+        image, label = resize_pair(image, label, out_hw)
+        if extra is not None:
+            extra = _resize_map(extra, out_hw)
         assert label is not None
         ch, cw = self.crop
         ph, pw = max(ch - image.shape[0], 0), max(cw - image.shape[1], 0)
         if ph or pw:
             image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=(0, 0, 0))
             label = cv2.copyMakeBorder(label, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=self.ignore_index)
+            if extra is not None:
+                extra = np.pad(extra, ((0, ph), (0, pw), (0, 0)))
         y = int(rng.integers(0, image.shape[0] - ch + 1))
         x = int(rng.integers(0, image.shape[1] - cw + 1))
         image, label = image[y:y + ch, x:x + cw], label[y:y + ch, x:x + cw]
+        if extra is not None:
+            extra = extra[y:y + ch, x:x + cw]
         if self.flip and rng.random() < 0.5:
             image, label = image[:, ::-1], label[:, ::-1]
+            if extra is not None:
+                extra = extra[:, ::-1]
         if self.jitter > 0:
             image = self._colour_jitter(image, rng)
-        return (torch.from_numpy(normalize(image, self.mean, self.std)),
-                torch.from_numpy(np.ascontiguousarray(label).astype(np.int64)))
+        out = (torch.from_numpy(normalize(image, self.mean, self.std)),
+               torch.from_numpy(np.ascontiguousarray(label).astype(np.int64)))
+        if extra is None:
+            return out
+        return (*out, torch.from_numpy(np.ascontiguousarray(extra.transpose(2, 0, 1), dtype=np.float32)))
 
     def _colour_jitter(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         j = self.jitter

@@ -1,0 +1,182 @@
+"""The CPU model frontier of docs/RESULTS.md: `toolkit infer` FPS for width x input size, fp32 and int8.
+
+    python tools/frontier.py --out runs/frontier [--widths 16,24,32] [--sizes 180x240,240x320,360x480]
+                             [--frames 120] [--repeats 2] [--miou NAME=CKPT ...]
+
+Speed does not depend on the weights, so every candidate is an untrained (seeded) enhanced SegNet
+with CamVid's label space at its input size. Each is exported as the `mask` lowering (what the demo
+ships), quantized to INT8 Q/DQ `--target cpu` (calibrated on 4 CamVid train frames: the ranges do not
+change the graph's cost), then run by the `toolkit infer` command itself, end to end, on the same
+360x480 clip (mp4 in, mp4 out with overlay, legend and HUD; default workers and threads), `--repeats`
+times alternating over all models; the table keeps the median FPS. `--miou` adds the val mIoU of
+trained checkpoints (from their own provenance) to the plot. Writes OUT/frontier.json, OUT/frontier.md
+and OUT/frontier.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+
+def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Path]) -> dict[str, Path]:
+    """Untrained checkpoint -> fp32 mask ONNX -> int8 (cpu) ONNX; returns the two files."""
+    import torch
+
+    from toolkit.checkpoint import ModelMeta, read_checkpoint, save_checkpoint
+    from toolkit.export import export_checkpoint, save_onnx
+    from toolkit.export.metadata import write_props
+    from toolkit.models import create_model
+    from toolkit.quant import ImageFeeds, quantize_int8
+    from toolkit.zoo import default_zoo_model
+
+    tag = f"w{width}_{size[0]}x{size[1]}"
+    fp32, int8 = out / f"{tag}_fp32.onnx", out / f"{tag}_int8.onnx"
+    if fp32.is_file() and int8.is_file():
+        return {"fp32": fp32, "int8": int8}
+    _, zoo_meta = read_checkpoint(default_zoo_model("cpu").verified_path())  # CamVid's label space
+    torch.manual_seed(width * 1000 + size[0])
+    model = create_model("enhanced", num_classes=zoo_meta.num_classes, width=width).eval()
+    meta = ModelMeta("enhanced", width, zoo_meta.dataset, input_size=size,
+                     provenance={"trained_by": "untrained (tools/frontier.py)"})
+    ckpt = save_checkpoint(out / f"{tag}.safetensors", model, meta)
+    onnx_model = export_checkpoint(ckpt, unpool="mask")
+    save_onnx(onnx_model, fp32)
+    feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size)
+    q, _ = quantize_int8(onnx_model, feeds, target="cpu", cache_dir=out / f".calibration_{tag}")
+    save_onnx(write_props(q, {"precision": "int8"}), int8)
+    return {"fp32": fp32, "int8": int8}
+
+
+def infer_fps(model: Path, clip: Path, out: Path) -> dict:
+    """Run the `toolkit infer` command as a user would; its --json summary."""
+    report = out / f"{model.stem}.infer.json"
+    toolkit = shutil.which("toolkit") or str(Path(sys.executable).parent / "toolkit")
+    cmd = [toolkit, "infer", "--model", str(model), "--source", str(clip),
+           "--output", str(out / f"{model.stem}.mp4"), "--json", str(report), "--no-progress"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
+    return json.loads(report.read_text())
+
+
+def plot(rows: list[dict], trained: list[dict], path: Path, target_fps: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2 if trained else 1, figsize=(12 if trained else 6.5, 4.5), squeeze=False)
+    ax = axes[0][0]
+    for prec, marker in (("fp32", "o"), ("int8", "s")):
+        pts = [r for r in rows if r["precision"] == prec]
+        ax.scatter([r["gflops"] for r in pts], [r["fps"] for r in pts], marker=marker, label=f"ONNX Runtime {prec}")
+        for r in pts:
+            ax.annotate(f"w{r['width']} {r['size']}", (r["gflops"], r["fps"]), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.axhline(target_fps, color="grey", linestyle="--", linewidth=1, label=f"target {target_fps:g} FPS")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("GFLOPs per frame (model input size)")
+    ax.set_ylabel("toolkit infer FPS, 360x480 clip, 2 cores")
+    ax.legend(fontsize=8)
+    ax.set_title("speed frontier (untrained weights)")
+    if trained:
+        ax2 = axes[0][1]
+        for t in trained:
+            ax2.scatter(t["int8_fps"], t["val_miou"])
+            ax2.annotate(t["name"], (t["int8_fps"], t["val_miou"]), fontsize=8, xytext=(3, 3),
+                         textcoords="offset points")
+        ax2.axvline(target_fps, color="grey", linestyle="--", linewidth=1)
+        ax2.set_xlabel("toolkit infer FPS, int8, 360x480 clip, 2 cores")
+        ax2.set_ylabel("val mIoU (CamVid)")
+        ax2.set_title("trained candidates")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("runs/frontier"))
+    p.add_argument("--widths", default="16,24,32")
+    p.add_argument("--sizes", default="180x240,240x320,360x480")
+    p.add_argument("--frames", type=int, default=120, help="frames of the 360x480 clip")
+    p.add_argument("--repeats", type=int, default=2, help="infer runs per model, alternating over models")
+    p.add_argument("--target-fps", type=float, default=25.0)
+    p.add_argument("--miou", action="append", default=[], metavar="NAME=CKPT",
+                   help="a trained checkpoint whose val mIoU (provenance) joins the plot, matched by width/size")
+    args = p.parse_args()
+    for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from toolkit.models import create_model
+    from toolkit.models.complexity import count_conv_macs
+    from toolkit.quant import calibration_images
+    from toolkit.sysinfo import system_info
+    from toolkit.video.sample import find_camvid, make_sample_clip
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    camvid = find_camvid(None)
+    if camvid is None:
+        raise SystemExit("CamVid not found (set TOOLKIT_CAMVID): the clip and the calibration frames come from it")
+    calib = calibration_images(camvid, "train", 4)
+    clip = args.out / "clip_360x480.mp4"
+    if not clip.is_file():
+        make_sample_clip(clip, frames=args.frames, size=(360, 480), camvid=camvid, keep_frames=False)
+    widths = [int(w) for w in args.widths.split(",")]
+    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    files: dict[tuple[int, str, str], Path] = {}
+    for w in widths:
+        for s in sizes:
+            print(f"building w={w} {s[0]}x{s[1]}", flush=True)
+            for prec, f in build_candidate(w, s, args.out, calib).items():  # type: ignore[arg-type]
+                files[(w, f"{s[0]}x{s[1]}", prec)] = f
+    fps: dict[tuple[int, str, str], list[float]] = {k: [] for k in files}
+    for rep in range(args.repeats):
+        for key, f in files.items():
+            summary = infer_fps(f, clip, args.out)
+            fps[key].append(summary["fps"])
+            print(f"repeat {rep + 1}: {f.name}: {summary['fps']:.2f} FPS (load {os.getloadavg()[0]:.2f})", flush=True)
+    rows = []
+    for (w, size, prec), values in fps.items():
+        h, wd = (int(v) for v in size.split("x"))
+        net = create_model("enhanced", num_classes=11, width=w, unpool="mask").eval()
+        gflops = 2 * count_conv_macs(net, (1, 3, 16, 16)) * (h + (-h) % 8) * (wd + (-wd) % 8) / 256 / 1e9
+        rows.append({"width": w, "size": size, "precision": prec, "gflops": round(gflops, 2),
+                     "fps": round(statistics.median(values), 2), "fps_runs": values})
+    trained = []
+    for spec in args.miou:
+        name, ckpt = spec.split("=", 1)
+        from toolkit.checkpoint import read_checkpoint
+
+        _, meta = read_checkpoint(ckpt)
+        size = f"{meta.input_size[0]}x{meta.input_size[1]}"
+        match = [r for r in rows if r["width"] == meta.width and r["size"] == size and r["precision"] == "int8"]
+        if match:
+            trained.append({"name": name, "val_miou": meta.provenance.get("val_miou"), "int8_fps": match[0]["fps"]})
+    info = system_info()
+    report = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "cpu": info["cpu"],
+              "cpu_threads": info["cpu_threads"], "cpu_flags": info["cpu_flags"], "onnxruntime": info["onnxruntime"],
+              "clip": str(clip), "rows": rows, "trained": trained}
+    (args.out / "frontier.json").write_text(json.dumps(report, indent=2) + "\n")
+    lines = ["| width | input | GFLOPs | fp32 FPS | int8 FPS | int8 meets target |", "|---|---|---|---|---|---|"]
+    for w in widths:
+        for s in sizes:
+            size = f"{s[0]}x{s[1]}"
+            r32 = next(r for r in rows if (r["width"], r["size"], r["precision"]) == (w, size, "fp32"))
+            r8 = next(r for r in rows if (r["width"], r["size"], r["precision"]) == (w, size, "int8"))
+            lines.append(f"| {w} | {size} | {r32['gflops']:.2f} | {r32['fps']:.1f} | {r8['fps']:.1f} | "
+                         f"{'yes' if r8['fps'] >= args.target_fps else 'no'} |")
+    (args.out / "frontier.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    plot(rows, trained, args.out / "frontier.png", args.target_fps)
+
+
+if __name__ == "__main__":
+    main()
