@@ -124,6 +124,7 @@ class Comparator:
         reference = {"name": self.reference.name, "backend": self.reference.backend, "precision": "fp32",
                      "miou": 100 * ref_scores.miou, "global_acc": 100 * ref_scores.global_acc,
                      "miou_band": _pct(drift.ref_band_cm.scores().miou), "band_px": self.drift_options.band_px,
+                     "label_pixels": ref_cm.matrix.sum(1).tolist(),
                      "per_class_iou": {nm: _pct(v) for nm, v in zip(names, ref_scores.per_class_iou, strict=True)}}
         palette = [list(c) for c in ref_meta.dataset.palette]
         return ParityReport(reference, {**(dataset_info or {}), "images": n}, results, names, palette,
