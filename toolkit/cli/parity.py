@@ -11,6 +11,7 @@ from toolkit.cli.common import examples, handle_errors
 
 @handle_errors
 def parity(
+    ctx: typer.Context,
     reference: Path | None = typer.Option(None, help="PyTorch checkpoint (.safetensors); default: the embedded "
                                           "model."),
     candidate: list[Path] = typer.Option(..., "--candidate", "-c", help="ONNX model or TensorRT engine; repeat "
@@ -26,24 +27,66 @@ def parity(
     device: str = typer.Option("cpu", help="Device for the candidates (cpu, cuda, tensorrt)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report (per-class IoU too) here."),
     per_class: bool = typer.Option(True, help="Also print the per-class delta IoU table."),
+    report_out: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here: "
+                                           "per-class delta IoU, confusion difference, worst frames, boundary vs "
+                                           "interior (opens offline)."),
+    worst: int = typer.Option(3, "--worst", min=0, max=20, help="Lowest-agreement frames kept per candidate for "
+                              "the report."),
+    band: int = typer.Option(3, "--band", min=1, max=50, help="Boundary band half-width in label pixels "
+                             "(boundary share of the changes, band mIoU)."),
+    bench: bool = typer.Option(False, "--bench", help="Also time the reference and every candidate in one "
+                               "interleaved run (toolkit bench's measurement) for the report and JSON."),
+    bench_iterations: int = typer.Option(20, "--bench-iterations", min=1, help="Timed calls per model with "
+                                         "--bench."),
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
-    per-class delta IoU, pixel agreement, max/mean |logit difference|. Exit 1 when a tolerance fails."""
-    from toolkit.compare import compare_files
+    per-class delta IoU, pixel agreement, max/mean |logit difference|, and where the class maps changed
+    (boundary vs interior, class transitions, worst frames). Exit 1 when a tolerance fails."""
+    from toolkit.compare import DriftOptions, compare_files, measure_speed
     from toolkit.data import CamVid
     from toolkit.errors import CheckFailedError
 
     dataset = CamVid(data, split, limit=limit)
     report = compare_files(reference, candidate, dataset, device=device, max_miou_drop=max_miou_drop,
                            min_pixel_agreement=min_agreement, progress=True,
-                           dataset_info={"root": str(data), "split": split, "limit": limit})
+                           dataset_info={"root": str(data), "split": split, "limit": limit},
+                           drift=DriftOptions(band_px=band, worst_frames=worst))
+    report.command = command_line(ctx)
+    if bench:
+        report.speed = measure_speed(reference, candidate, device=device, iterations=bench_iterations)
     _print(report, per_class)
     if json_out is not None:
         report.save(json_out)
         typer.echo(f"wrote {json_out}")
+    if report_out is not None:
+        from toolkit.compare.html import write_html
+
+        write_html(report, report_out)
+        typer.echo(f"wrote {report_out}")
     if not report.passed:
         failed = [f"{c.name}: {'; '.join(c.failures)}" for c in report.candidates if not c.passed]
         raise CheckFailedError("parity failed: " + " | ".join(failed))
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The command as typed when run as ``toolkit``; under another entry (tests, ``python -m``) the parsed
+    options that differ from their defaults, so a report always says what produced it."""
+    import shlex
+    import sys
+
+    if Path(sys.argv[0]).name == "toolkit":
+        return shlex.join(["toolkit", *sys.argv[1:]])
+    args = ["toolkit", "parity"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or value == param.default or getattr(param, "param_type_name", "") != "option":
+            continue
+        flag = param.opts[0]
+        if isinstance(value, bool):
+            args.append(flag if value else (param.secondary_opts or [flag])[0])
+        else:
+            args += [a for v in (value if isinstance(value, (list, tuple)) else [value]) for a in (flag, str(v))]
+    return shlex.join(args)
 
 
 def _print(report, per_class: bool) -> None:
@@ -85,5 +128,7 @@ def register(app: typer.Typer) -> None:
         "toolkit parity --candidate segnet_fp16.onnx --data ../shared/camvid",
         "toolkit parity --reference best.safetensors -c segnet.onnx -c segnet_int8.onnx --data ../shared/camvid "
         "--json parity.json",
+        "toolkit parity -c segnet_fp16.onnx -c segnet_int8.onnx --data ../shared/camvid --report parity.html "
+        "--bench",
         "toolkit parity -c segnet_int8.onnx --data ../shared/camvid --max-miou-drop 0.5",
     ))(parity)
