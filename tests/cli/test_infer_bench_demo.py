@@ -84,7 +84,7 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["steps"]] == ["sample clip", "export ONNX", "FP16", "INT8", "parity", "speed",
-                                                    "video"]
+                                                    "parity report", "video"]
     assert all(s["status"] == "ok" for s in report["steps"]), report["steps"]
     names = [c["name"] for c in report["candidates"]]
     assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8"]
@@ -100,3 +100,5 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     chosen = next(c for c in report["candidates"] if c["name"] == report["chosen"])
     assert chosen["parity"]["passed"]
     assert "x vs pytorch fp32" in (out / "speed.md").read_text()
+    page = (out / "parity_report.html").read_text(encoding="utf-8")
+    assert "onnxrt int8" in page and "Speed" in page and "Lowest-agreement frames" in page

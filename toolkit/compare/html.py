@@ -233,13 +233,15 @@ def render_html(report: ParityReport, title: str = "Parity report") -> str:
                f'<p class="verdict fail">{sum(not c.passed for c in report.candidates)} of '
                f"{len(report.candidates)} candidates failed</p>")
     when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    split = ds.get("split") or ds.get("labels") or ""
+    split = ds.get("split") or ""
+    labels = f"; labels: {escape(str(ds['labels']))}" if ds.get("labels") else ""
     band = ref.get("band_px", 3)
     nav = "".join(f'<a href="#cand{i}">{escape(c.name)}</a>' for i, c in enumerate(report.candidates))
     body = [f"<h1>{escape(title)}</h1>", verdict,
             f"<p>{ds.get('images')} frames{' of ' + escape(str(ds.get('root'))) if ds.get('root') else ''}"
             f"{', split ' + escape(str(split)) if split else ''}; reference {escape(ref['name'])} "
-            f"(mIoU {_f(ref['miou'])}, sha256 <code>{escape(ref.get('sha256', '-'))}</code>); written {when}.</p>",
+            f"(mIoU {_f(ref['miou'])}, sha256 <code>{escape(ref.get('sha256', '-'))}</code>){labels}; "
+            f"written {when}.</p>",
             f"<pre>{escape(report.command or '(command not recorded)')}</pre>",
             f"<nav>candidates: {nav}</nav>", "<h2>Summary</h2>", _summary_table(report),
             "<p class=\"muted\">mIoU and Δ in percentage points; agreement: pixels whose class equals the "
