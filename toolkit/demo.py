@@ -326,7 +326,8 @@ def _parity_step(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], l
 
 
 def _report_step(report: ParityReport, cands: list[Candidate], out: Path) -> str:
-    """parity_report.html: the parity run's where-it-changed report, with the speed table of the same run."""
+    """parity_report.html: the parity run's where-it-changed report, with the speed table of the same run;
+    parity.json: the same figures as ``toolkit parity --json`` writes them."""
     import shlex
     import sys
 
@@ -336,7 +337,8 @@ def _report_step(report: ParityReport, cands: list[Candidate], out: Path) -> str
     argv = ["toolkit", *sys.argv[1:]] if Path(sys.argv[0]).name == "toolkit" else ["toolkit", "demo", "--out", str(out)]
     report.command = shlex.join(argv)
     write_html(report, out / "parity_report.html", title="Parity report: toolkit demo")
-    return f"parity_report.html ({len(report.candidates)} candidates, {report.dataset['images']} frames)"
+    report.save(out / "parity.json")
+    return f"parity_report.html, parity.json ({len(report.candidates)} candidates, {report.dataset['images']} frames)"
 
 
 def _speed_step(cands: list[Candidate], shape: tuple[int, ...], iterations: int, threads: int | None,

@@ -102,3 +102,6 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     assert "x vs pytorch fp32" in (out / "speed.md").read_text()
     page = (out / "parity_report.html").read_text(encoding="utf-8")
     assert "onnxrt int8" in page and "Speed" in page and "Lowest-agreement frames" in page
+    drift = json.loads((out / "parity.json").read_text())["candidates"][2]["drift"]
+    assert drift["pixels"] == drift["changed_pixels"] + round(drift["pixels"] * report["candidates"][3]["parity"][
+        "pixel_agreement"] / 100)
