@@ -72,7 +72,7 @@ def confusion_difference_map(names: Sequence[str], diff: np.ndarray, row_totals:
         pct = np.where(totals[:, None] > 0, 100 * diff / totals[:, None], 0.0)
     vmax = max(float(np.abs(pct).max()), 1e-6)
     cell, left, top = 38, 110, 96
-    width, height = left + cell * k + 8, top + cell * k + 8
+    width, height = left + cell * k + 56, top + cell * k + 8  # room for the last rotated column label
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart heat" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="confusion-matrix difference">']
     for j, name in enumerate(names):

@@ -36,7 +36,7 @@ th{background:#f6f8fa;text-align:left}td.num{text-align:right;font-variant-numer
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:13px}
 code{font-size:13px}.verdict{font-size:18px;margin:8px 0}
 .chart{font-size:12px;font-family:inherit;background:#fff}.cell{font-size:10px;fill:#1f2328}.cell.inv{fill:#fff}
-.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.row>div{max-width:520px}
+.row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.row>div{max-width:600px}
 .frames{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 18px}.frames figure{margin:0}
 .frames img{display:block;border:1px solid #d0d7de;image-rendering:pixelated}
 figcaption{font-size:12px;color:#57606a}
