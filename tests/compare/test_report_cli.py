@@ -56,3 +56,15 @@ def test_parity_report_json_and_bench(models: tuple[Path, Path, Path], synthetic
     assert data["command"].replace("'", "&#x27;") in page or data["command"] in page
     assert fp16.name in page and half["sha256"][:16] in page and "Speed" in page
     assert len(re.findall(r'<img src="data:image/png;base64,', page)) == 2 * 2 * 4
+
+
+def test_failed_parity_still_writes_the_report(models: tuple[Path, Path, Path], synthetic_dir: Path,
+                                               tmp_path: Path) -> None:
+    """Exit 1 on a tolerance, and the report is there to say where: what a failing CI job needs most."""
+    ckpt, _, fp16 = models
+    html = tmp_path / "failed.html"
+    result = CliRunner().invoke(app, ["parity", "--reference", str(ckpt), "-c", str(fp16), "--data", str(synthetic_dir),
+                                      "--limit", "2", "--min-agreement", "100.5", "--report", str(html)])
+    assert result.exit_code == 1 and "parity failed" in result.output
+    assert "where the class maps changed" in result.output
+    assert '<span class="fail">FAIL</span>' in html.read_text(encoding="utf-8")

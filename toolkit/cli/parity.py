@@ -110,6 +110,18 @@ def _print(report, per_class: bool) -> None:
         if c.source_matches is False:
             console.print(f"[yellow]note: {c.name} was exported from another checkpoint than the reference "
                           "(source_sha256 differs): this measures two models, not one model's drift[/]")
+    if report.candidates and all(c.drift for c in report.candidates):
+        band = report.reference.get("band_px")
+        w = Table(title=f"where the class maps changed (boundary: within {band} px of a reference class boundary)")
+        for col in ("candidate", "changed px", "on a boundary %", "boundary area %", "band mIoU", "Δ band mIoU"):
+            w.add_column(col, justify="left" if col == "candidate" else "right")
+        for c in report.candidates:
+            d = c.drift
+            share, band_miou, delta = d["boundary_share"], d["miou_band"], d["delta_miou_band"]
+            w.add_row(c.name, f"{d['changed_pixels']:,}", "-" if share is None else f"{share:.1f}",
+                      f"{d['band_area']:.1f}", "-" if band_miou is None else f"{band_miou:.2f}",
+                      "-" if delta is None else f"{delta:+.3f}")
+        console.print(w)
     if per_class and report.candidates:
         pc = Table(title="per-class IoU (reference) and Δ IoU (points)")
         pc.add_column("class")
