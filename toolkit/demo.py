@@ -1,8 +1,8 @@
 """``toolkit demo``: the whole deployment path on the embedded model, in one folder, in a few minutes on a CPU.
 
 checkpoint -> sample clip -> ONNX fp32 -> FP16 and INT8 -> parity (``toolkit.compare``'s Comparator, the
-same judge as ``toolkit parity``) -> speed (one interleaved bench) -> the video through the fastest model
-that passed parity.
+same judge as ``toolkit parity``) -> speed (one interleaved bench) -> the HTML parity report (where each
+precision changed the class maps, and its speed) -> the video through the fastest model that passed parity.
 Every step reports what it did, or that it was skipped and why; nothing is faked. Export and
 quantization are the library functions behind ``toolkit export``/``toolkit quantize``.
 """
@@ -20,6 +20,7 @@ import numpy as np
 from toolkit.backend.base import BaseRunner
 from toolkit.bench import BenchResult, bench_runners, format_table, open_runner
 from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
+from toolkit.compare.results import ParityReport
 from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
 from toolkit.files import make_folder
@@ -113,8 +114,9 @@ class FrameSet:
 
 
 def _parity(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels: list[np.ndarray] | None,
-            meta: ModelMeta, threads: int | None) -> str:
+            meta: ModelMeta, threads: int | None) -> tuple[str, ParityReport]:
     """toolkit.compare's Comparator: every candidate against the PyTorch fp32 reference on the clip frames."""
+    from toolkit.checkpoint import file_sha256
     from toolkit.compare import Comparator
 
     reference = open_runner(ckpt, threads=threads)
@@ -131,7 +133,11 @@ def _parity(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels
         runners.append(r)
     report = Comparator(reference, runners, max_miou_drop=None if basis == "ground truth" else NO_GT_MAX_DROP
                         ).run(FrameSet(images, labels, meta.dataset), dataset_info={"frames": len(images),
+                                                                                    "split": "sample clip",
                                                                                     "labels": basis})
+    report.reference["sha256"] = file_sha256(ckpt)
+    for c, res in zip(cands[1:], report.candidates, strict=True):
+        res.sha256 = file_sha256(c.path) if c.path is not None else None
     cands[0].parity = {"miou": report.reference["miou"], "delta_miou": 0.0, "pixel_agreement": 100.0,
                        "passed": True, "reference": True, "labels": basis}
     for c, res in zip(cands[1:], report.candidates, strict=True):
@@ -139,7 +145,7 @@ def _parity(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels
                     "max_abs_logit_diff": res.max_abs_logit_diff, "max_miou_drop": res.tolerance.max_miou_drop,
                     "min_pixel_agreement": res.tolerance.min_pixel_agreement, "passed": res.passed,
                     "failures": res.failures, "labels": basis}
-    return basis
+    return basis, report
 
 
 def parity_table(cands: list[Candidate], basis: str, frames: int) -> str:
@@ -277,7 +283,8 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     has_gt = sample.origin == "camvid val" or (sample.origin == "synthetic" and _is_synthetic_space(meta))
     labels = [sample.labels[i] for i in idx] if has_gt else None
     assert ckpt is not None
-    steps.run("parity", lambda: _parity_step(cands, ckpt, images, labels, meta, threads, out))
+    parity_state: dict = {}
+    steps.run("parity", lambda: _parity_step(cands, ckpt, images, labels, meta, threads, out, parity_state))
     opened: list[Candidate] = []
     try:
         for c in cands:
@@ -289,6 +296,10 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
         h, w = meta.input_size
         shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
         steps.run("speed", lambda: _speed_step(opened, shape, bench_iterations, threads, out))
+        if "report" in parity_state:
+            steps.run("parity report", lambda: _report_step(parity_state["report"], cands, out))
+        else:
+            steps.skip("parity report", "needs the parity step")
         passing = [c for c in opened if c.parity.get("passed") and c.speed]
         chosen = max(passing, key=lambda c: c.speed["throughput_fps"]) if passing else opened[0]
         report.chosen = chosen.name
@@ -323,12 +334,28 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
 
 
 def _parity_step(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels: list[np.ndarray] | None,
-                 meta: ModelMeta, threads: int | None, out: Path) -> str:
-    basis = _parity(cands, ckpt, images, labels, meta, threads)
+                 meta: ModelMeta, threads: int | None, out: Path, state: dict) -> str:
+    basis, state["report"] = _parity(cands, ckpt, images, labels, meta, threads)
     table = parity_table(cands, basis, len(images))
     atomic_write(out / "parity.md", lambda p: p.write_text(table + "\n"))
     passed = [c.name for c in cands[1:] if c.parity.get("passed")]
     return f"parity.md: {len(passed)}/{len(cands) - 1} candidates passed on {len(images)} frames"
+
+
+def _report_step(report: ParityReport, cands: list[Candidate], out: Path) -> str:
+    """parity_report.html: the parity run's where-it-changed report, with the speed table of the same run;
+    parity.json: the same figures as ``toolkit parity --json`` writes them."""
+    import shlex
+    import sys
+
+    from toolkit.compare.html import write_html
+
+    report.speed = [c.speed for c in cands if c.speed]
+    argv = ["toolkit", *sys.argv[1:]] if Path(sys.argv[0]).name == "toolkit" else ["toolkit", "demo", "--out", str(out)]
+    report.command = shlex.join(argv)
+    write_html(report, out / "parity_report.html", title="Parity report: toolkit demo")
+    report.save(out / "parity.json")
+    return f"parity_report.html, parity.json ({len(report.candidates)} candidates, {report.dataset['images']} frames)"
 
 
 def _speed_step(cands: list[Candidate], shape: tuple[int, ...], iterations: int, threads: int | None,

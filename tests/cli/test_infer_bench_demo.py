@@ -84,7 +84,7 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["steps"]] == ["sample clip", "export ONNX", "FP16", "INT8", "parity", "speed",
-                                                    "video"]
+                                                    "parity report", "video"]
     assert all(s["status"] == "ok" for s in report["steps"]), report["steps"]
     names = [c["name"] for c in report["candidates"]]
     assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8-cpu", "onnxrt int8-trt"]
@@ -110,6 +110,11 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     video = next(s for s in report["steps"] if s["name"] == "video")
     assert "with 1 worker = " in video["detail"] and "of the model alone at 1 stream" in video["detail"]
     assert report["video"]["workers"] == 1 and report["video"]["model_fps"] > 0
+    page = (out / "parity_report.html").read_text(encoding="utf-8")
+    assert "onnxrt int8-cpu" in page and "Speed" in page and "Lowest-agreement frames" in page
+    drift = json.loads((out / "parity.json").read_text())["candidates"][2]["drift"]
+    assert drift["pixels"] == drift["changed_pixels"] + round(drift["pixels"] * report["candidates"][3]["parity"][
+        "pixel_agreement"] / 100)
 
 
 def test_bench_shape_not_multiple_of_8_is_one_line_for_every_backend(tiny: tuple[Path, Path], tmp_path: Path) -> None:

@@ -46,8 +46,8 @@ def demo(
         path = Path(report.out_dir) / name
         typer.echo(path.read_text() if path.is_file() else f"({name} not written)")
     failed = [s for s in report.steps if s.status != "ok"]
-    typer.echo(f"chosen model: {report.chosen}; everything is in {report.out_dir}/ "
-               f"(demo.mp4, parity.md, speed.md, report.json) after {report.total_s:.0f} s")
+    typer.echo(f"chosen model: {report.chosen}; everything is in {report.out_dir}/ (demo.mp4, parity.md, "
+               f"parity_report.html, parity.json, speed.md, report.json) after {report.total_s:.0f} s")
     for s in failed:
         typer.echo(f"{s.status}: {s.name}: {s.detail}")
     if any(s.status == "failed" for s in failed) or not any(s.name == "video" and s.status == "ok"

@@ -11,6 +11,7 @@ from toolkit.cli.common import examples, handle_errors
 
 @handle_errors
 def parity(
+    ctx: typer.Context,
     reference: Path | None = typer.Option(None, help="Zoo name or PyTorch checkpoint (.safetensors); default: "
                                           "the zoo's CPU model."),
     candidate: list[Path] = typer.Option(..., "--candidate", "-c", help="ONNX model or TensorRT engine; repeat "
@@ -26,29 +27,72 @@ def parity(
     device: str = typer.Option("cpu", help="Device for the candidates (cpu, cuda, tensorrt)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report (per-class IoU too) here."),
     per_class: bool = typer.Option(True, help="Also print the per-class delta IoU table."),
+    report_out: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here: "
+                                           "per-class delta IoU, confusion difference, worst frames, boundary vs "
+                                           "interior (opens offline)."),
+    worst: int = typer.Option(3, "--worst", min=0, max=20, help="Lowest-agreement frames kept per candidate for "
+                              "the report."),
+    band: int = typer.Option(3, "--band", min=1, max=50, help="Boundary band half-width in label pixels "
+                             "(boundary share of the changes, band mIoU)."),
+    bench: bool = typer.Option(False, "--bench", help="Also time the reference and every candidate in one "
+                               "interleaved run (toolkit bench's measurement) for the report and JSON."),
+    bench_iterations: int = typer.Option(20, "--bench-iterations", min=1, help="Timed calls per model with "
+                                         "--bench."),
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
-    per-class delta IoU, pixel agreement, max/mean |logit difference|. Exit 1 when a tolerance fails."""
+    per-class delta IoU, pixel agreement, max/mean |logit difference|, and where the class maps changed
+    (boundary vs interior, class transitions, worst frames). Exit 1 when a tolerance fails."""
     from toolkit.cli.common import pick_model
-    from toolkit.compare import compare_files
+    from toolkit.compare import DriftOptions, compare_files, measure_speed
     from toolkit.data import CamVid
     from toolkit.errors import CheckFailedError
     from toolkit.files import check_writable, refuse_output_over_input
 
-    refuse_output_over_input(json_out, [reference, *candidate], "--json")
-    check_writable(json_out)
+    for option, path in (("--json", json_out), ("--report", report_out)):
+        refuse_output_over_input(path, [reference, *candidate], option)
+        check_writable(path)
     dataset = CamVid(data, split, limit=limit)
     ref = pick_model(None, None if reference is None else str(reference), "cpu").model
     report = compare_files(Path(ref), candidate, dataset, device=device, max_miou_drop=max_miou_drop,
                            min_pixel_agreement=min_agreement, progress=True,
-                           dataset_info={"root": str(data), "split": split, "limit": limit})
+                           dataset_info={"root": str(data), "split": split, "limit": limit},
+                           drift=DriftOptions(band_px=band, worst_frames=worst))
+    report.command = command_line(ctx)
+    if bench:
+        report.speed = measure_speed(Path(ref), candidate, device=device, iterations=bench_iterations)
     _print(report, per_class)
     if json_out is not None:
         report.save(json_out)
         typer.echo(f"wrote {json_out}")
+    if report_out is not None:
+        from toolkit.compare.html import write_html
+
+        write_html(report, report_out)
+        typer.echo(f"wrote {report_out}")
     if not report.passed:
         failed = [f"{c.name}: {'; '.join(c.failures)}" for c in report.candidates if not c.passed]
         raise CheckFailedError("parity failed: " + " | ".join(failed))
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The command as typed when run as ``toolkit``; under another entry (tests, ``python -m``) the parsed
+    options that differ from their defaults, so a report always says what produced it."""
+    import shlex
+    import sys
+
+    if Path(sys.argv[0]).name == "toolkit":
+        return shlex.join(["toolkit", *sys.argv[1:]])
+    args = ["toolkit", "parity"]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or value == param.default or getattr(param, "param_type_name", "") != "option":
+            continue
+        flag = param.opts[0]
+        if isinstance(value, bool):
+            args.append(flag if value else (param.secondary_opts or [flag])[0])
+        else:
+            args += [a for v in (value if isinstance(value, (list, tuple)) else [value]) for a in (flag, str(v))]
+    return shlex.join(args)
 
 
 def _print(report, per_class: bool) -> None:
@@ -72,6 +116,18 @@ def _print(report, per_class: bool) -> None:
         if c.source_matches is False:
             console.print(f"[yellow]note: {c.name} was exported from another checkpoint than the reference "
                           "(source_sha256 differs): this measures two models, not one model's drift[/]")
+    if report.candidates and all(c.drift for c in report.candidates):
+        band = report.reference.get("band_px")
+        w = Table(title=f"where the class maps changed (boundary: within {band} px of a reference class boundary)")
+        for col in ("candidate", "changed px", "on a boundary %", "boundary area %", "band mIoU", "Δ band mIoU"):
+            w.add_column(col, justify="left" if col == "candidate" else "right")
+        for c in report.candidates:
+            d = c.drift
+            share, band_miou, delta = d["boundary_share"], d["miou_band"], d["delta_miou_band"]
+            w.add_row(c.name, f"{d['changed_pixels']:,}", "-" if share is None else f"{share:.1f}",
+                      f"{d['band_area']:.1f}", "-" if band_miou is None else f"{band_miou:.2f}",
+                      "-" if delta is None else f"{delta:+.3f}")
+        console.print(w)
     if per_class and report.candidates:
         pc = Table(title="per-class IoU (reference) and Δ IoU (points)")
         pc.add_column("class")
@@ -90,5 +146,7 @@ def register(app: typer.Typer) -> None:
         "toolkit parity --candidate segnet_fp16.onnx --data ../shared/camvid",
         "toolkit parity --reference best.safetensors -c segnet.onnx -c segnet_int8.onnx --data ../shared/camvid "
         "--json parity.json",
+        "toolkit parity -c segnet_fp16.onnx -c segnet_int8.onnx --data ../shared/camvid --report parity.html "
+        "--bench",
         "toolkit parity -c segnet_int8.onnx --data ../shared/camvid --max-miou-drop 0.5",
     ))(parity)

@@ -17,6 +17,7 @@ import numpy as np
 
 from toolkit.backend.base import BaseRunner
 from toolkit.checkpoint import ModelMeta
+from toolkit.compare.drift import DriftAccumulator, DriftOptions
 from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import iter_frames, predict_logits
@@ -53,8 +54,8 @@ class _Stats:
         self.max_diff = self.sum_diff = 0.0
         self.values = 0
 
-    def update(self, logits: np.ndarray, ref: np.ndarray, ref_pred: np.ndarray, label: np.ndarray) -> None:
-        pred = logits.argmax(0)
+    def update(self, logits: np.ndarray, pred: np.ndarray, ref: np.ndarray, ref_pred: np.ndarray,
+               label: np.ndarray) -> None:
         self.cm.update(pred, label)
         self.agree += int((pred == ref_pred).sum())
         self.pixels += pred.size
@@ -65,12 +66,17 @@ class _Stats:
 
 
 class Comparator:
-    """Reference vs candidates over a dataset exposing ``load(i)`` and ``__len__`` (CamVid)."""
+    """Reference vs candidates over a dataset exposing ``load(i)`` and ``__len__`` (CamVid).
+
+    ``drift`` sets up where-it-changed accounting (``toolkit.compare.drift``): boundary band width and
+    how many worst frames to keep; it costs a few ms per frame and candidate next to the inference."""
 
     def __init__(self, reference: BaseRunner, candidates: Sequence[BaseRunner],
-                 max_miou_drop: float | None = None, min_pixel_agreement: float | None = None) -> None:
+                 max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
+                 drift: DriftOptions | None = None) -> None:
         self.reference, self.candidates = reference, list(candidates)
         self.max_miou_drop, self.min_pixel_agreement = max_miou_drop, min_pixel_agreement
+        self.drift_options = drift or DriftOptions()
 
     def run(self, dataset: object, progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
         """Activate every runner, compare on every frame, deactivate; returns the judged report."""
@@ -92,27 +98,37 @@ class Comparator:
                 check_label_space(ref_meta, c)
             k, ignore = ref_meta.num_classes, ref_meta.dataset.ignore_index
             ref_cm, stats = ConfusionMatrix(k, ignore), [_Stats(k, ignore) for _ in self.candidates]
+            drift = DriftAccumulator(k, ignore, len(self.candidates), self.drift_options)
             n = len(dataset)  # type: ignore[arg-type]
-            for image, label in tqdm(iter_frames(dataset), total=n, disable=not progress, desc="parity",
-                                     unit="img", leave=False):
+            frames = tqdm(iter_frames(dataset), total=n, disable=not progress, desc="parity", unit="img", leave=False)
+            for index, (image, label) in enumerate(frames):
                 ref = self._logits(self.reference, ref_meta, image)
                 ref_pred = ref.argmax(0)
                 ref_cm.update(ref_pred, label)
-                for c, st in zip(self.candidates, stats, strict=True):
+                drift.frame(index, frame_name(dataset, index), image, label, ref_pred)
+                for i, (c, st) in enumerate(zip(self.candidates, stats, strict=True)):
                     logits = self._logits(c, c.meta or ref_meta, image)
                     if logits.shape[0] != k:
                         raise ToolkitError(f"candidate '{c.name}' outputs {logits.shape[0]} classes, the reference "
                                            f"{k}: compare models of the same label space")
-                    st.update(logits, ref, ref_pred, label)
+                    pred = logits.argmax(0)
+                    st.update(logits, pred, ref, ref_pred, label)
+                    drift.add(i, pred)
         finally:
             for r in runners:
                 r.deactivate()
         ref_scores = ref_cm.scores()
         results = [self._result(c, st, ref_scores, names) for c, st in zip(self.candidates, stats, strict=True)]
+        for res, summary in zip(results, drift.summaries([st.cm for st in stats], ref_cm, names), strict=True):
+            res.drift = summary
         reference = {"name": self.reference.name, "backend": self.reference.backend, "precision": "fp32",
                      "miou": 100 * ref_scores.miou, "global_acc": 100 * ref_scores.global_acc,
+                     "miou_band": _pct(drift.ref_band_cm.scores().miou), "band_px": self.drift_options.band_px,
+                     "label_pixels": ref_cm.matrix.sum(1).tolist(),
                      "per_class_iou": {nm: _pct(v) for nm, v in zip(names, ref_scores.per_class_iou, strict=True)}}
-        return ParityReport(reference, {**(dataset_info or {}), "images": n}, results, names)
+        palette = [list(c) for c in ref_meta.dataset.palette]
+        return ParityReport(reference, {**(dataset_info or {}), "images": n}, results, names, palette,
+                            worst_frames=drift.worst_frames())
 
     @staticmethod
     def _logits(runner: BaseRunner, meta: ModelMeta, image: np.ndarray) -> np.ndarray:
@@ -135,13 +151,23 @@ class Comparator:
         ).judge()
 
 
+def frame_name(dataset: object, index: int) -> str:
+    """The frame's file name where the dataset lists files (CamVid), else its index."""
+    samples = getattr(dataset, "samples", None)
+    try:
+        return Path(samples[index][0]).name if samples is not None else f"frame {index}"
+    except (IndexError, TypeError):
+        return f"frame {index}"
+
+
 def _pct(v: float) -> float | None:
     return None if np.isnan(v) else float(100 * v)
 
 
 def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: object,
                   device: str = "cpu", max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
-                  progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
+                  progress: bool = False, dataset_info: dict | None = None,
+                  drift: DriftOptions | None = None) -> ParityReport:
     """Parity of model files (ONNX, engines) against a checkpoint (None: the embedded default)."""
     from toolkit.assets import default_checkpoint_path
     from toolkit.backend import make_runner
@@ -154,8 +180,9 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
         runner = make_runner(path, device=device)
         runner.source_path = str(path)  # type: ignore[attr-defined]
         cands.append(runner)
-    report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement).run(dataset, progress, dataset_info)
-    for runner, result in zip(cands, report.candidates, strict=True):
+    report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift).run(dataset, progress, dataset_info)
+    for runner, result, path in zip(cands, report.candidates, candidates, strict=True):
+        result.sha256 = file_sha256(path) if Path(path).is_file() else None
         source = getattr(runner, "props", {}).get("source_sha256")
         result.source_matches = None if not source else source == ref_sha
         if result.source_matches is False:
@@ -163,3 +190,30 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
                         runner.name, source[:12], ref_sha[:12])
     report.reference["sha256"] = ref_sha
     return report
+
+
+def measure_speed(reference: str | Path | None, candidates: Sequence[str | Path], device: str = "cpu",
+                  iterations: int = 20, threads: int | None = None) -> list[dict]:
+    """``toolkit bench``'s interleaved measurement of the reference and every candidate at the reference's
+    input size (padded to a multiple of 8, as parity runs frames), so one report holds what a precision
+    costs next to what it changes. Ratios are against the reference."""
+    from toolkit.assets import default_checkpoint_path
+    from toolkit.bench import bench_runners, open_runner
+    from toolkit.checkpoint import read_checkpoint
+
+    _, meta = read_checkpoint(reference if reference is not None else default_checkpoint_path())
+    h, w = meta.input_size
+    shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
+    runners = [open_runner(reference, device="cpu", threads=threads),
+               *(open_runner(c, device=device, threads=threads) for c in candidates)]
+    active: list[BaseRunner] = []
+    try:
+        for r in runners:
+            active.append(r.activate())
+        results = bench_runners(active, shape, iterations=iterations, threads=threads)
+    finally:
+        for r in active:
+            r.deactivate()
+    for res, model in zip(results, [reference, *candidates], strict=True):
+        res.model = str(model) if model is not None else "embedded default"
+    return [r.as_dict() for r in results]

@@ -52,6 +52,8 @@ class CandidateResult:
     passed: bool = False
     failures: list[str] = field(default_factory=list)
     source_matches: bool | None = None  # exported from the reference checkpoint itself (sha256), if known
+    sha256: str | None = None  # of the candidate file, when it is one
+    drift: dict | None = None  # where it changed: toolkit.compare.drift's summary
 
     def judge(self) -> CandidateResult:
         """Set ``passed`` and ``failures`` from the tolerance."""
@@ -73,6 +75,12 @@ class ParityReport:
     dataset: dict
     candidates: list[CandidateResult]
     class_names: list[str]
+    palette: list[list[int]] = field(default_factory=list)  # RGB per class, to draw class maps
+    command: str = ""  # the command line that produced the report
+    speed: list[dict] = field(default_factory=list)  # toolkit.bench results, reference first (--bench)
+    # Per candidate, its lowest-agreement frames with their maps (toolkit.compare.drift.WorstFrame), for
+    # the HTML report; not in the JSON (the JSON has their indices and numbers in each candidate's drift).
+    worst_frames: list[list] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -88,8 +96,8 @@ class ParityReport:
             d["per_class_iou"] = {k: _clean(v) for k, v in c.per_class_iou.items()}
             d["per_class_delta_iou"] = {k: _clean(v) for k, v in c.per_class_delta_iou.items()}
             cands.append(d)
-        return {"passed": self.passed, "reference": self.reference, "dataset": self.dataset,
-                "class_names": self.class_names, "candidates": cands}
+        return {"passed": self.passed, "command": self.command, "reference": self.reference, "dataset": self.dataset,
+                "class_names": self.class_names, "palette": self.palette, "candidates": cands, "speed": self.speed}
 
     def save(self, path: str | Path) -> Path:
         text = json.dumps(self.to_dict(), indent=2)
@@ -99,4 +107,5 @@ class ParityReport:
     def load(cls, path: str | Path) -> ParityReport:
         d = json.loads(Path(path).read_text())
         cands = [CandidateResult(**{**c, "tolerance": Tolerance(**c["tolerance"])}) for c in d["candidates"]]
-        return cls(d["reference"], d["dataset"], cands, d["class_names"])
+        return cls(d["reference"], d["dataset"], cands, d["class_names"], d.get("palette", []), d.get("command", ""),
+                   d.get("speed", []))
