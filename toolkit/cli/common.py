@@ -68,12 +68,12 @@ def setup_logging(verbose: bool = False) -> None:
 
 def pick_model(positional: str | None, option: str | None, device: str | None = "cpu", quiet: bool = False):
     """Resolve a command's model argument (positional or ``--model``: a zoo name, file or triton:// URL;
-    none = the zoo default for ``device``) and say on stderr which model runs and why."""
+    none = the zoo default for ``device``) and, for a zoo model, say on stderr which one runs and why."""
     from toolkit.zoo import resolve_model
 
     if positional is not None and option is not None and str(positional) != str(option):
         raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")
     resolved = resolve_model(option if option is not None else positional, device)
-    if not quiet:
+    if not quiet and resolved.name is not None:  # a file the user named needs no explanation
         typer.secho(f"model: {resolved.describe()}", err=True, fg=typer.colors.BRIGHT_BLACK)
     return resolved
