@@ -110,6 +110,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=120, help="frames of the 360x480 clip")
     p.add_argument("--repeats", type=int, default=2, help="infer runs per model, alternating over models")
     p.add_argument("--target-fps", type=float, default=25.0)
+    p.add_argument("--build-only", action="store_true", help="export and quantize the candidates, time nothing "
+                   "(the timing run then reuses the files)")
     p.add_argument("--miou", action="append", default=[], metavar="NAME=CKPT",
                    help="a trained checkpoint whose val mIoU (provenance) joins the plot, matched by width/size")
     args = p.parse_args()
@@ -137,6 +139,8 @@ def main() -> None:
             print(f"building w={w} {s[0]}x{s[1]}", flush=True)
             for prec, f in build_candidate(w, s, args.out, calib).items():  # type: ignore[arg-type]
                 files[(w, f"{s[0]}x{s[1]}", prec)] = f
+    if args.build_only:
+        return
     fps: dict[tuple[int, str, str], list[float]] = {k: [] for k in files}
     for rep in range(args.repeats):
         for key, f in files.items():
