@@ -16,14 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.backend import backend_for, make_runner
-from toolkit.backend.base import BaseRunner
-from toolkit.errors import ToolkitError, UnknownNameError, suggest
+from toolkit.backend import BaseRunner, RunnerOptions, make_runner
+from toolkit.errors import ToolkitError
 
 log = logging.getLogger("toolkit.bench")
-
-GRAPH_OPTS = ("auto", "all", "extended", "basic")
-
 
 @dataclass
 class BenchResult:
@@ -44,65 +40,6 @@ class BenchResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def set_torch_threads(threads: int | None) -> None:
-    """PyTorch's intra-op thread count is process-wide; None leaves it as is."""
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
-
-
-def ort_graph_optimization(precision: str, lowering: str, device: str, requested: str = "auto") -> str:
-    """ONNX Runtime graph optimisation level; 'auto' picks what measured fastest on our CPU.
-
-    INT8 with the maxunpool lowering on the CPU: 'extended'. 'all' adds the NHWC layout transform, which
-    wraps MaxPool-with-indices and MaxUnpool (no NHWC or int8 kernels) in Transposes; that costs more
-    than it saves. With the mask lowering 'all' wins (its plain MaxPool runs NHWC in uint8). Everything
-    else: 'all'. Measurements in docs/BENCHMARKS.md.
-    """
-    if requested not in GRAPH_OPTS:
-        raise UnknownNameError(f"--graph-opt {requested}: {suggest(requested, GRAPH_OPTS)}")
-    if requested != "auto":
-        return requested
-    cpu = device.split(":")[0] == "cpu"
-    return "extended" if precision == "int8" and lowering == "maxunpool" and cpu else "all"
-
-
-def _onnxrt_runner(path: Path, device: str, threads: int | None, graph_opt: str, spin: bool = True) -> BaseRunner:
-    """An OnnxrtRunner like ``make_onnxrt_runner``'s, with the graph optimisation level chosen per model."""
-    from toolkit.backend.onnxrt.loader import OnnxFromPath, SessionFromOnnx
-    from toolkit.backend.onnxrt.runner import OnnxrtRunner, describe_model
-
-    if not path.is_file():
-        raise ToolkitError(f"{path}: model file not found")
-    model = OnnxFromPath(path)()
-    meta, precision, lowering, props = describe_model(model, str(path))
-    level = ort_graph_optimization(precision, lowering, device, graph_opt)
-    runner = OnnxrtRunner(SessionFromOnnx(model, device=device, threads=threads, graph_optimization=level,
-                                          source=str(path), spin=spin),
-                          name=f"onnxrt:{path.name}", meta=meta, precision=precision)
-    runner.lowering, runner.props = lowering, props  # type: ignore[attr-defined]
-    runner.graph_optimization = level  # type: ignore[attr-defined]
-    return runner
-
-
-def open_runner(model: str | Path | None, device: str = "cpu", threads: int | None = None,
-                graph_opt: str = "auto", spin: bool = True, **kwargs: object) -> BaseRunner:
-    """``make_runner`` with the thread count passed the way the model's backend takes it, and for ONNX
-    Runtime the graph optimisation level (``ort_graph_optimization``) and whether its idle intra-op
-    threads busy-wait (``spin``: off where other threads of ours share the cores, as in a pipeline)."""
-    backend = backend_for(model)
-    if threads is not None and threads < 1:
-        raise ToolkitError(f"--threads {threads}: expected 1 or more")
-    if backend == "torch":
-        set_torch_threads(threads)
-    elif backend == "onnxrt":
-        return _onnxrt_runner(Path(model), device, threads, graph_opt, spin)  # type: ignore[arg-type]
-    elif threads is not None:
-        raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
-    return make_runner(model, device=device, **kwargs)
 
 
 def make_input(runner: BaseRunner, shape: Sequence[int], seed: int = 0) -> dict[str, np.ndarray]:
@@ -186,7 +123,8 @@ def bench_models(models: Sequence[str | Path | None], shape: Sequence[int], devi
                  threads: int | None = None, warmup: int = 2, iterations: int = 20, rounds: int = 2,
                  streams: int = 1, graph_opt: str = "auto") -> list[BenchResult]:
     """Open every model (None = embedded default), benchmark them together, close them."""
-    runners = [open_runner(m, device=device, threads=threads, graph_opt=graph_opt) for m in models]
+    options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt)
+    runners = [make_runner(m, options) for m in models]
     active: list[BaseRunner] = []
     try:
         for r in runners:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.backend import make_runner
 from toolkit.backend.base import BaseRunner
-from toolkit.bench import BenchResult, bench_runners, format_table, open_runner
+from toolkit.bench import BenchResult, bench_runners, format_table
 from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
 from toolkit.compare.results import ParityReport
 from toolkit.errors import ToolkitError, WriteError
@@ -119,18 +120,14 @@ def _parity(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels
     from toolkit.checkpoint import file_sha256
     from toolkit.compare import Comparator
 
-    reference = open_runner(ckpt, threads=threads)
+    reference = make_runner(ckpt, threads=threads)
     basis = "ground truth"
     if labels is None:  # the reference's own class maps stand in for labels; judged on pixel agreement
         with reference:
             labels = [predict_logits(reference, im, meta.dataset.mean, meta.dataset.std, meta.input_size)
                       .argmax(0).astype(np.uint8) for im in images]
         basis = "PyTorch fp32 class maps (no ground truth in this label space)"
-    runners = []
-    for c in cands[1:]:
-        r = open_runner(c.path, threads=threads)
-        r.source_path = str(c.path)  # type: ignore[attr-defined]
-        runners.append(r)
+    runners = [make_runner(c.path, threads=threads) for c in cands[1:]]
     report = Comparator(reference, runners, max_miou_drop=None if basis == "ground truth" else NO_GT_MAX_DROP
                         ).run(FrameSet(images, labels, meta.dataset), dataset_info={"frames": len(images),
                                                                                     "split": "sample clip",
@@ -289,7 +286,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     try:
         for c in cands:
             try:
-                c.runner = open_runner(c.path or ckpt, threads=threads).activate()
+                c.runner = make_runner(c.path or ckpt, threads=threads).activate()
                 opened.append(c)
             except (ToolkitError, ImportError) as e:
                 steps.skip(f"open {c.name}", str(e))

@@ -66,7 +66,8 @@ def build_variants(ckpt: Path | None, out: Path, calib: int) -> dict[str, Path]:
 def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path | None,
                   shape: tuple[int, ...]) -> tuple[list, list]:
     """Table 1: every variant against PyTorch eager in one interleaved run; then 2 concurrent callers."""
-    from toolkit.bench import bench_runners, format_table, open_runner
+    from toolkit.backend import make_runner
+    from toolkit.bench import bench_runners, format_table
 
     load = os.getloadavg()
     entries = [("pytorch fp32 (eager)", ckpt, "auto")]
@@ -75,7 +76,7 @@ def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path |
         if "int8" in name:  # the level 'auto' does not pick, to show what the choice buys
             other = "all" if "maxunpool" in name else "extended"
             entries.append((name.replace(")", f", graph opt {other})"), f, other))
-    runners = [open_runner(p, threads=args.threads, graph_opt=g).activate() for _, p, g in entries]
+    runners = [make_runner(p, threads=args.threads, graph_opt=g).activate() for _, p, g in entries]
     for r, (name, _, _) in zip(runners, entries, strict=True):
         r.name = name
     t0 = time.time()
@@ -92,7 +93,7 @@ def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path |
     streams = []
     if not args.skip_infer:
         onnx_fast = [n for n in files if "fp16" not in n]
-        conc = [open_runner(files[n], threads=max(1, args.threads // 2)).activate() for n in onnx_fast]
+        conc = [make_runner(files[n], threads=max(1, args.threads // 2)).activate() for n in onnx_fast]
         for r, n in zip(conc, onnx_fast, strict=True):
             r.name = n
         streams = bench_runners(conc, shape, warmup=1, iterations=args.iterations, rounds=args.rounds,
@@ -106,7 +107,8 @@ def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path |
 
 def infer_section(args: argparse.Namespace, files: dict[str, Path], input_size: tuple[int, int]) -> list[dict]:
     """Table 2: ``toolkit infer``'s pipeline against ``bench`` of the same runner, alternating."""
-    from toolkit.bench import bench_runners, open_runner
+    from toolkit.backend import make_runner
+    from toolkit.bench import bench_runners
     from toolkit.video import infer_video
     from toolkit.video.sample import make_sample_clip
 
@@ -119,7 +121,7 @@ def infer_section(args: argparse.Namespace, files: dict[str, Path], input_size: 
         for workers, threads in ((1, args.threads), (2, max(1, args.threads // 2))):
             bench_s = infer_s = 0.0
             bench_n = infer_n = 0
-            with open_runner(files[name], threads=threads, spin=False) as runner:  # as toolkit infer opens it
+            with make_runner(files[name], threads=threads, spin=False) as runner:  # as toolkit infer opens it
                 runner.name = name
                 # alternate bench blocks and pipeline runs of about the same length, so the load drift
                 # of this shared machine hits both alike; ratio of the totals

@@ -23,19 +23,20 @@ from pathlib import Path
 MEASURE = r"""
 import logging, sys, tempfile
 from pathlib import Path
-from toolkit.bench import bench_runners, open_runner
+from toolkit.backend import make_runner
+from toolkit.bench import bench_runners
 from toolkit.video import infer_video
 from toolkit.video.sample import make_sample_clip
 logging.basicConfig(level=logging.WARNING)
 model, repeats, workers, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 with tempfile.TemporaryDirectory() as tmp:
-    with open_runner(model) as probe:
+    with make_runner(model) as probe:
         h, w = probe.meta.input_size
     clip = make_sample_clip(Path(tmp) / "clip.mp4", frames=100, size=(h, w), keep_frames=False)
     shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
     bench_s = infer_s = 0.0
     bench_n = infer_n = 0
-    with open_runner(model, threads=threads, spin=False) as runner:
+    with make_runner(model, threads=threads, spin=False) as runner:
         for _ in range(repeats):
             (b,) = bench_runners([runner], shape, warmup=1, iterations=clip.frames, rounds=1, streams=workers,
                                  pause_s=0.0)

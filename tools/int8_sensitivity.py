@@ -26,7 +26,7 @@ from toolkit.quant import ImageFeeds, calibration_images, quantize_int8
 
 def measure(fp32, model, data: CamVid) -> tuple[float, float]:
     ref = OnnxrtRunner(SessionFromOnnx(fp32), name="fp32")
-    cand = OnnxrtRunner(SessionFromOnnx(model), name="int8", precision="int8")
+    cand = OnnxrtRunner(SessionFromOnnx(model), name="int8")
     c = Comparator(ref, [cand]).run(data).candidates[0]
     return c.pixel_agreement, c.delta_miou
 

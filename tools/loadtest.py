@@ -70,11 +70,11 @@ class InProcess:
     """The server's frame handler (preprocess -> runner -> postprocess) and the bare runner, in this process."""
 
     def __init__(self, model: str, frame: np.ndarray, max_batch: int, threads: int | None) -> None:
-        from toolkit.bench import open_runner
+        from toolkit.backend import make_runner
         from toolkit.evaluate import preprocess
         from toolkit.serve.handler import SegmentationHandler
 
-        self.runner = open_runner(model, threads=threads).activate()
+        self.runner = make_runner(model, threads=threads).activate()
         self.handler = SegmentationHandler(self.runner, self.runner.meta, "rgb", max_batch=max_batch)
         ds = self.runner.meta.dataset
         self.frame, self.x1 = frame, preprocess(frame, ds.mean, ds.std, self.runner.meta.input_size).tensor

@@ -134,12 +134,12 @@ def one_time_costs(num_classes: int, size: tuple[int, int]) -> list[tuple[str, f
 
 def first_frame(model: str, repeats: int) -> list[tuple[float, float]]:
     """(ms from the start to the first written frame, median ms between frames) per run of the sample clip."""
-    from toolkit.bench import open_runner
+    from toolkit.backend import make_runner
     from toolkit.video import infer_video
     from toolkit.video.sample import make_sample_clip
 
     runs = []
-    with tempfile.TemporaryDirectory() as tmp, open_runner(model, threads=1, spin=False) as runner:
+    with tempfile.TemporaryDirectory() as tmp, make_runner(model, threads=1, spin=False) as runner:
         clip = make_sample_clip(Path(tmp) / "clip.mp4", frames=100, size=runner.meta.input_size,  # type: ignore[union-attr]
                                 keep_frames=False)
         for _ in range(repeats):
@@ -161,6 +161,7 @@ def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object,
         """Returns the same logits for every frame; claims the CPU like the ONNX Runtime runner."""
 
         backend = "onnxrt"
+        thread_safe = True
 
         def __init__(self) -> None:
             super().__init__("free")

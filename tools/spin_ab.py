@@ -26,19 +26,20 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from toolkit.bench import bench_runners, open_runner
+    from toolkit.backend import make_runner
+    from toolkit.bench import bench_runners
     from toolkit.video import infer_video
     from toolkit.video.sample import make_sample_clip
 
     with tempfile.TemporaryDirectory(prefix="spin-ab-") as tmp:
-        with open_runner(args.model) as probe:
+        with make_runner(args.model) as probe:
             h, w = probe.meta.input_size  # type: ignore[union-attr]
         clip = make_sample_clip(Path(tmp) / "clip.mp4", frames=args.frames, size=(h, w), keep_frames=False)
         shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
         results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
         for _ in range(args.repeats):
             for spin in (True, False):
-                with open_runner(args.model, threads=args.threads, spin=spin) as runner:
+                with make_runner(args.model, threads=args.threads, spin=spin) as runner:
                     (b,) = bench_runners([runner], shape, warmup=1, iterations=clip.frames, rounds=1,
                                          streams=args.workers, pause_s=0.0)
                     s = infer_video(runner, str(clip.path), output=Path(tmp) / "out.mp4", workers=args.workers)

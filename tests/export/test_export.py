@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from tests.export.helpers import INPUT_SIZE, bn_folded, tiny_checkpoint, tiny_model, tiny_onnx
-from toolkit.backend.onnxrt.runner import make_onnxrt_runner
+from toolkit.backend import make_runner
 from toolkit.checkpoint import file_sha256
 from toolkit.data import CamVid, SyntheticScenes, synthetic_info
 from toolkit.evaluate import preprocess
@@ -75,15 +75,15 @@ class ExportCase:
         assert meta.input_size == INPUT_SIZE and meta.width == 4 and meta.arch == "enhanced"
         assert props["lowering"] == self.unpool and props["precision"] == "fp32"
         assert props["source_sha256"] == file_sha256(tiny_checkpoint(tmp_path_factory))
-        runner = make_onnxrt_runner(path)
-        assert runner.meta == meta and runner.precision == "fp32"
+        with make_runner(path) as runner:
+            assert runner.meta == meta and runner.precision == "fp32" and runner.info.lowering == self.unpool
 
     @pytest.mark.parametrize("shape", SHAPES)
     def test_parity_random(self, path, reference, shape) -> None:
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
         with torch.no_grad():
             ref = reference(x).numpy()
-        with make_onnxrt_runner(path) as runner:
+        with make_runner(path) as runner:
             out = runner.infer({"input": x.numpy()})["logits"]
         assert out.shape == ref.shape
         assert np.abs(out - ref).max() < MAX_LOGIT_DIFF
@@ -92,7 +92,7 @@ class ExportCase:
     def _compare(self, path, model, frames, min_agreement: float = 1.0, max_diff: float = MAX_LOGIT_DIFF,
                  ) -> None:
         info = synthetic_info()
-        with make_onnxrt_runner(path) as runner:
+        with make_runner(path) as runner:
             for frame in frames:
                 x = preprocess(frame, info.mean, info.std).tensor
                 with torch.no_grad():
@@ -159,7 +159,7 @@ class TestPlugin(ExportCase):
         x = np.random.default_rng(1).normal(size=(2, 3, 48, 64)).astype(np.float32)
         outs = []
         for impl in ("pyop", "expand"):
-            with make_onnxrt_runner(path, plugin_impl=impl) as runner:
+            with make_runner(path, plugin_impl=impl) as runner:
                 assert runner.plugin_impl == impl
                 outs.append(runner.infer({"input": x})["logits"])
         assert np.array_equal(outs[0], outs[1])

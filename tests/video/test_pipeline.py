@@ -205,7 +205,7 @@ def test_stage_failure_still_closes_output(tmp_path: Path) -> None:
 
 def test_warm_up_calls_every_worker_concurrently_before_the_frames() -> None:
     class Recording(FakeRunner):
-        backend = "torch"  # counts as thread-safe: the pipeline may call it from two workers
+        thread_safe = True  # the pipeline may call it from two workers
         threads: ClassVar[list[str]] = []  # one class per test; list.append is atomic under concurrent calls
 
         def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

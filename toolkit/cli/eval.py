@@ -34,7 +34,7 @@ def evaluate_model(model: str | None, data: str, split: str = "val", device: str
     ds = _dataset(data, split, limit)
     runner = make_runner(model, device=device)
     with runner:
-        meta = getattr(runner, "meta", None)
+        meta = runner.meta
         if meta is None:
             raise ToolkitError(f"{model}: carries no toolkit metadata (classes, normalisation, input size); "
                                "evaluate its source checkpoint, or compare backends with `toolkit parity`")

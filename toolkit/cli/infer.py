@@ -84,7 +84,7 @@ def infer(
     """Segment every frame of a source and overlay the classes; Ctrl-C stops cleanly (the output stays playable)."""
     from tqdm import tqdm
 
-    from toolkit.bench import open_runner
+    from toolkit.backend import RunnerOptions, make_runner
     from toolkit.checkpoint import write_json
     from toolkit.cli.common import pick_model
     from toolkit.files import check_writable, refuse_output_over_input
@@ -111,7 +111,8 @@ def infer(
     workers, threads = _workers_threads(workers, threads, src.live, model, device)
     try:
         # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
-        with open_runner(model, device=device, threads=threads, graph_opt=graph_opt, spin=False) as runner:
+        options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt, spin=False)
+        with make_runner(model, options) as runner:
             summary = infer_video(runner, src, output=output, masks=masks, show=show, style=style,
                                   workers=workers, max_frames=max_frames, retries=retries, on_start=on_start,
                                   on_frame=lambda n: bar[0].update(1) if bar else None)

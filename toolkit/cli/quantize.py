@@ -139,9 +139,9 @@ def _smoke_run(path: Path) -> None:
     """The output must load and run in ONNX Runtime on the CPU (one small zero input)."""
     import numpy as np
 
-    from toolkit.backend.onnxrt.runner import make_onnxrt_runner
+    from toolkit.backend import make_runner
 
-    with make_onnxrt_runner(path) as runner:
+    with make_runner(path) as runner:
         runner.infer({s.name: np.zeros([d if d is not None else (1 if i == 0 else 32) for i, d in enumerate(s.shape)],
                                        s.dtype) for s in runner.input_specs()})
 

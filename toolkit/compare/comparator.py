@@ -140,10 +140,10 @@ class Comparator:
         ref_iou = ref_scores.per_class_iou  # type: ignore[attr-defined]
         delta = {nm: (_pct(c - r) if not (np.isnan(c) or np.isnan(r)) else None)
                  for nm, c, r in zip(names, scores.per_class_iou, ref_iou, strict=True)}
-        precision = getattr(runner, "precision", "fp32")
+        info = runner.info
+        precision = info.precision
         return CandidateResult(
-            name=runner.name, path=str(getattr(runner, "source_path", "")), backend=runner.backend,
-            precision=precision, lowering=str(getattr(runner, "lowering", "")),
+            name=info.name, path=info.source, backend=info.backend, precision=precision, lowering=info.lowering,
             miou=100 * scores.miou, delta_miou=100 * (scores.miou - ref_scores.miou),  # type: ignore[attr-defined]
             pixel_agreement=100 * st.agree / max(st.pixels, 1), max_abs_logit_diff=st.max_diff,
             mean_abs_logit_diff=st.sum_diff / max(st.values, 1), per_class_iou=per_class, per_class_delta_iou=delta,
@@ -175,15 +175,11 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
 
     ref = make_runner(reference, device="cpu")
     ref_sha = file_sha256(reference if reference is not None else default_checkpoint_path())
-    cands = []
-    for path in candidates:
-        runner = make_runner(path, device=device)
-        runner.source_path = str(path)  # type: ignore[attr-defined]
-        cands.append(runner)
+    cands = [make_runner(path, device=device) for path in candidates]
     report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift).run(dataset, progress, dataset_info)
     for runner, result, path in zip(cands, report.candidates, candidates, strict=True):
         result.sha256 = file_sha256(path) if Path(path).is_file() else None
-        source = getattr(runner, "props", {}).get("source_sha256")
+        source = runner.info.props.get("source_sha256")
         result.source_matches = None if not source else source == ref_sha
         if result.source_matches is False:
             log.warning("%s was exported from another checkpoint (sha256 %s...) than the reference (%s...)",
@@ -198,14 +194,15 @@ def measure_speed(reference: str | Path | None, candidates: Sequence[str | Path]
     input size (padded to a multiple of 8, as parity runs frames), so one report holds what a precision
     costs next to what it changes. Ratios are against the reference."""
     from toolkit.assets import default_checkpoint_path
-    from toolkit.bench import bench_runners, open_runner
+    from toolkit.backend import make_runner
+    from toolkit.bench import bench_runners
     from toolkit.checkpoint import read_checkpoint
 
     _, meta = read_checkpoint(reference if reference is not None else default_checkpoint_path())
     h, w = meta.input_size
     shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
-    runners = [open_runner(reference, device="cpu", threads=threads),
-               *(open_runner(c, device=device, threads=threads) for c in candidates)]
+    runners = [make_runner(reference, device="cpu", threads=threads),
+               *(make_runner(c, device=device, threads=threads) for c in candidates)]
     active: list[BaseRunner] = []
     try:
         for r in runners:

@@ -2,8 +2,8 @@
 
 PyTriton starts the real ``tritonserver`` binary (HTTP, gRPC, Prometheus metrics, dynamic batching,
 model instances) and forwards each batch to a Python callable in this process; that callable is a
-``SegmentationHandler`` around a runner from ``toolkit.backend.make_runner`` (through ``bench.open_runner``
-for the thread count), so every backend the toolkit has (PyTorch, ONNX Runtime, TensorRT) serves the same way.
+``SegmentationHandler`` around a runner from ``toolkit.backend.make_runner``, so every backend the toolkit
+has (PyTorch, ONNX Runtime, TensorRT) serves the same way.
 
 Two models are bound (see handler.py): ``NAME`` takes uint8 frames, ``NAME_tensor`` takes the
 normalised float tensor of the exported ONNX model. Their config carries ``color_order`` and the
@@ -226,10 +226,10 @@ class SegmentationServer:
 
     # -- internals --------------------------------------------------------------------------------
     def _make_handlers(self) -> list[SegmentationHandler]:
-        from toolkit.bench import open_runner
+        from toolkit.backend import make_runner
 
         cfg = self.config
-        factory = self._runner_factory or (lambda: open_runner(cfg.model, device=cfg.device, threads=cfg.threads,
+        factory = self._runner_factory or (lambda: make_runner(cfg.model, device=cfg.device, threads=cfg.threads,
                                                                **cfg.runner_kwargs))
         handlers = []
         for _ in range(cfg.instances):  # one runner per instance: TensorRT contexts are not shareable

@@ -31,7 +31,6 @@ from toolkit.video.sources import FrameSource, SourceLostError, UnreadableFrame
 
 log = logging.getLogger("toolkit.video")
 
-THREAD_SAFE_BACKENDS = ("torch", "onnxrt", "triton")  # infer() may run concurrently (TensorRT: one context)
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
 UNREADABLE_LISTED = 20  # names kept for the summary and --json; the count covers them all
 _END = object()  # end-of-stream marker, one per consumer
@@ -98,9 +97,9 @@ class Pipeline:
                                "export it with the toolkit so its metadata travels with it")
         if workers < 1:
             raise ToolkitError(f"workers={workers}: expected 1 or more inference threads")
-        if workers > 1 and runner.backend not in THREAD_SAFE_BACKENDS:
+        if workers > 1 and not runner.info.thread_safe:
             raise ToolkitError(f"--workers {workers}: the {runner.backend} runner is not safe to call from several "
-                               f"threads at once (only {', '.join(THREAD_SAFE_BACKENDS)} are); use --workers 1")
+                               "threads at once; use --workers 1")
         self.source, self.runner, self.overlay, self.sinks = source, runner, overlay, list(sinks)
         self.meta = runner.meta
         self.workers, self.max_frames, self.on_frame, self.hud = workers, max_frames, on_frame, hud
@@ -124,7 +123,7 @@ class Pipeline:
         # A model on the CPU: its worker takes the argmax of the logits it just wrote, while they are in
         # its core's cache (0.22 ms against 0.38 ms read by another thread: tools/pipeline_costs.py) and passes on
         # the 1-byte class map. A GPU or remote model's worker goes straight back to the model instead.
-        self.argmax_in_worker = runner.on_cpu
+        self.argmax_in_worker = runner.info.on_cpu
 
     # -- helpers -----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: object) -> bool:

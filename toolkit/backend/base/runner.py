@@ -9,7 +9,7 @@ input checks; a backend fills ``_activate_impl``, ``_infer_impl``, ``_deactivate
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 import numpy as np
@@ -30,17 +30,52 @@ class TensorSpec:
     shape: tuple[int | None, ...]
 
 
+@dataclass(frozen=True)
+class RunnerInfo:
+    """What a runner says about itself (``runner.info``); complete after activate(), when the model's
+    metadata has been read.
+
+    ``source``: the file or URL the model came from ("" for an in-memory model); ``lowering``: the unpool
+    form of an ONNX graph or engine ("" where it does not apply); ``graph_optimization``: ONNX Runtime's
+    level ("" elsewhere); ``thread_safe``: infer() may be called from several threads at once;
+    ``on_cpu``: the model computes on this host's CPU; ``props``: the model's toolkit metadata_props
+    (source_sha256, quantization settings ...)."""
+
+    name: str
+    backend: str
+    source: str
+    precision: str
+    lowering: str = ""
+    graph_optimization: str = ""
+    thread_safe: bool = False
+    on_cpu: bool = False
+    props: dict[str, str] = field(default_factory=dict)
+
+
 class BaseRunner:
     """activate() -> infer(feed) ... -> deactivate(); also a context manager."""
 
     backend = "base"
+    thread_safe = False  # infer() may run concurrently from several threads: a backend says so when it is
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, source: str = "") -> None:
         self.name = name or self.backend
+        self.source = source
         self.is_active = False
         self.last_inference_time: float | None = None  # seconds, of the last infer() call
+        # Filled by the backend, at the latest on activate() (where the model's metadata is read):
         self.meta: ModelMeta | None = None  # label space and normalisation, when the model carries them
         self.precision = "fp32"
+        self.lowering = ""
+        self.graph_optimization = ""
+        self.props: dict[str, str] = {}
+
+    @property
+    def info(self) -> RunnerInfo:
+        """This runner's description (source, precision, lowering, graph optimisation, thread safety)."""
+        return RunnerInfo(name=self.name, backend=self.backend, source=self.source, precision=self.precision,
+                          lowering=self.lowering, graph_optimization=self.graph_optimization,
+                          thread_safe=self.thread_safe, on_cpu=self.on_cpu, props=dict(self.props))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def activate(self) -> BaseRunner:

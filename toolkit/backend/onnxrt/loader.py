@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import onnx
 
 from toolkit.backend.base import BaseLoader, resolve
+from toolkit.checkpoint import ModelMeta
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,45 @@ DEVICES = {
     "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
     "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
 }
+GRAPH_OPTS = ("auto", "all", "extended", "basic")
+
+
+def ort_graph_optimization(precision: str, lowering: str, device: str, requested: str = "auto") -> str:
+    """ONNX Runtime graph optimisation level; 'auto' picks what measured fastest on our CPU.
+
+    INT8 with the maxunpool lowering on the CPU: 'extended'. 'all' adds the NHWC layout transform, which
+    wraps MaxPool-with-indices and MaxUnpool (no NHWC or int8 kernels) in Transposes; that costs more
+    than it saves. With the mask lowering 'all' wins (its plain MaxPool runs NHWC in uint8). Everything
+    else: 'all'. Measurements in docs/BENCHMARKS.md.
+    """
+    if requested not in GRAPH_OPTS:
+        raise UnknownNameError(f"--graph-opt {requested}: {suggest(requested, GRAPH_OPTS)}")
+    if requested != "auto":
+        return requested
+    cpu = device.split(":")[0] == "cpu"
+    return "extended" if precision == "int8" and lowering == "maxunpool" and cpu else "all"
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """What an ONNX file says about itself: label space, precision, lowering, toolkit metadata_props."""
+
+    meta: ModelMeta | None
+    precision: str
+    lowering: str
+    props: dict[str, str]
+
+
+def describe_model(model: onnx.ModelProto, source: str = "model") -> ModelDescription:
+    """The model's description: its metadata_props where written, else detected from the graph."""
+    from toolkit.export.metadata import read_model_meta, read_props
+    from toolkit.export.onnx_io import detect_lowering, detect_precision
+
+    props = read_props(model)
+    meta = read_model_meta(model, source)
+    precision = props.get("precision") or detect_precision(model)
+    lowering = props.get("lowering") or detect_lowering(model)
+    return ModelDescription(meta, precision, lowering, props)
 
 
 def providers_for(device: str) -> list[str]:
@@ -42,14 +83,16 @@ def providers_for(device: str) -> list[str]:
 
 @dataclass
 class LoadedSession:
-    """A session plus what the runner reports about it."""
+    """A session plus what the runner reports about it (the model's description is read once, here)."""
 
-    session: object
+    session: Any  # onnxruntime.InferenceSession (imported lazily, so not named here)
     model: onnx.ModelProto
     providers: list[str]
     plugin_impl: str = "none"
     source: str = "model"
     notes: dict = field(default_factory=dict)
+    description: ModelDescription | None = None
+    graph_optimization: str = "all"
 
 
 class OnnxFromPath(BaseLoader[onnx.ModelProto]):
@@ -65,10 +108,13 @@ class OnnxFromPath(BaseLoader[onnx.ModelProto]):
 
 
 class SessionFromOnnx(BaseLoader[LoadedSession]):
-    """InferenceSession from a ModelProto, path or loader; plugin nodes run via ``custom_ops``."""
+    """InferenceSession from a ModelProto, path or loader; plugin nodes run via ``custom_ops``.
+
+    ``graph_optimization`` 'auto' is ``ort_graph_optimization``'s choice for the model's precision and
+    lowering, known once the model is read."""
 
     def __init__(self, model: object, device: str = "cpu", threads: int | None = None,
-                 plugin_impl: str = "auto", graph_optimization: str = "all", source: str | None = None,
+                 plugin_impl: str = "auto", graph_optimization: str = "auto", source: str | None = None,
                  spin: bool = True) -> None:
         self.model, self.device, self.threads, self.spin = model, device, threads, spin
         self.plugin_impl, self.graph_optimization = plugin_impl, graph_optimization
@@ -84,6 +130,9 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
             model = OnnxFromPath(model)()
         elif isinstance(model, bytes):
             model = onnx.load_from_string(model)
+        described = describe_model(model, self.source)
+        graph_opt = ort_graph_optimization(described.precision, described.lowering, self.device,
+                                           self.graph_optimization)
         runnable, impl = prepare_plugin_model(model, self.plugin_impl)
         so = ort.SessionOptions()
         so.log_severity_level = 3
@@ -94,7 +143,7 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
         level = ort.GraphOptimizationLevel
         levels = {"all": level.ORT_ENABLE_ALL, "extended": level.ORT_ENABLE_EXTENDED, "basic": level.ORT_ENABLE_BASIC,
                   "none": level.ORT_DISABLE_ALL}
-        so.graph_optimization_level = levels[self.graph_optimization]
+        so.graph_optimization_level = levels[graph_opt]
         if impl == "pyop":
             so.register_custom_ops_library(custom_ops_library())
         providers = providers_for(self.device)
@@ -104,10 +153,11 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
             first = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
             raise ToolkitError(f"{self.source}: ONNX Runtime cannot load the model: {first[:300]}") from None
         log.debug("session for %s on %s (plugin: %s)", self.source, session.get_providers(), impl)
-        return LoadedSession(session, model, session.get_providers(), impl, self.source)
+        return LoadedSession(session, model, session.get_providers(), impl, self.source, description=described,
+                             graph_optimization=graph_opt)
 
 
 def session_from_onnx(model: object, device: str = "cpu", threads: int | None = None,
-                      plugin_impl: str = "auto") -> LoadedSession:
+                      plugin_impl: str = "auto", graph_optimization: str = "auto") -> LoadedSession:
     """Function twin of SessionFromOnnx."""
-    return SessionFromOnnx(model, device, threads, plugin_impl)()
+    return SessionFromOnnx(model, device, threads, plugin_impl, graph_optimization)()

@@ -1,62 +1,43 @@
 """ONNX Runtime runner: fp32, fp16 and int8 (Q/DQ) ONNX models behind the one Runner interface.
 
-``runner.meta`` (label space, normalisation, input size) and ``runner.precision`` come from the
+``runner.meta`` (label space, normalisation, input size), ``precision`` and ``lowering`` come from the
 model's metadata_props, written by ``toolkit export``/``quantize``, so later commands need no flags.
+They are read once, on activate(), by the session loader. Make one with ``toolkit.backend.make_runner``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import onnx
 
 from toolkit.backend.base import BaseLoader, BaseRunner, TensorSpec, resolve
-from toolkit.backend.onnxrt.loader import LoadedSession, OnnxFromPath, SessionFromOnnx
-from toolkit.checkpoint import ModelMeta
+from toolkit.backend.onnxrt.loader import LoadedSession, describe_model
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int64)": np.int64}
 
-
-def describe_model(model: onnx.ModelProto, source: str = "model") -> tuple[ModelMeta | None, str, str, dict]:
-    """(meta or None, precision, lowering, all toolkit props) of an ONNX model."""
-    from toolkit.export.metadata import read_model_meta, read_props
-    from toolkit.export.onnx_io import detect_lowering, detect_precision
-
-    props = read_props(model)
-    meta = read_model_meta(model, source)
-    precision = props.get("precision") or detect_precision(model)
-    lowering = props.get("lowering") or detect_lowering(model)
-    return meta, precision, lowering, props
+__all__ = ["OnnxrtRunner", "describe_model"]
 
 
 class OnnxrtRunner(BaseRunner):
     """Runs an InferenceSession made by a SessionFromOnnx loader (or a LoadedSession)."""
 
     backend = "onnxrt"
+    thread_safe = True  # InferenceSession.run may be called concurrently
 
-    def __init__(self, session: BaseLoader | LoadedSession, name: str | None = None,
-                 meta: ModelMeta | None = None, precision: str | None = None) -> None:
-        super().__init__(name)
+    def __init__(self, session: BaseLoader | LoadedSession, name: str | None = None, source: str = "") -> None:
+        super().__init__(name, source)
         self._source = session
-        self.meta = meta
-        if precision:
-            self.precision = precision
         self.loaded: LoadedSession | None = None
         self.providers: list[str] = []
         self.plugin_impl = "none"
-        self.lowering = "unknown"
-        self.props: dict[str, str] = {}  # the model's toolkit metadata_props (source_sha256, quant settings ...)
 
     def _activate_impl(self) -> None:
         loaded = resolve(self._source)
         self.loaded, self.providers, self.plugin_impl = loaded, loaded.providers, loaded.plugin_impl
-        meta, precision, lowering, _ = describe_model(loaded.model, loaded.source)
-        self.meta = self.meta or meta
-        if self.precision == "fp32":
-            self.precision = precision
-        self.lowering = lowering
+        described = loaded.description or describe_model(loaded.model, loaded.source)
+        self.meta, self.precision, self.lowering = described.meta, described.precision, described.lowering
+        self.props = dict(described.props)
+        self.graph_optimization = loaded.graph_optimization
 
     def _deactivate_impl(self) -> None:
         self.loaded = None
@@ -69,7 +50,7 @@ class OnnxrtRunner(BaseRunner):
     def _input_specs_impl(self) -> list[TensorSpec]:
         assert self.loaded is not None
         specs = []
-        for i in self.loaded.session.get_inputs():  # type: ignore[attr-defined]
+        for i in self.loaded.session.get_inputs():
             shape = tuple(d if isinstance(d, int) else None for d in i.shape)
             specs.append(TensorSpec(i.name, np.dtype(_NP_TYPES.get(i.type, np.float32)), shape))
         return specs
@@ -77,18 +58,6 @@ class OnnxrtRunner(BaseRunner):
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         assert self.loaded is not None
         session = self.loaded.session
-        names = [o.name for o in session.get_outputs()]  # type: ignore[attr-defined]
-        outs = session.run(names, {k: np.ascontiguousarray(v) for k, v in feed.items()})  # type: ignore[attr-defined]
+        names = [o.name for o in session.get_outputs()]
+        outs = session.run(names, {k: np.ascontiguousarray(v) for k, v in feed.items()})
         return {n: np.asarray(o, dtype=np.float32) for n, o in zip(names, outs, strict=True)}
-
-
-def make_onnxrt_runner(path: str | Path, device: str = "cpu", threads: int | None = None,
-                       plugin_impl: str = "auto", name: str | None = None) -> OnnxrtRunner:
-    """Runner for an ONNX file; its metadata is read now, the session is made on activate()."""
-    model = OnnxFromPath(path)()
-    meta, precision, lowering, props = describe_model(model, str(path))
-    runner = OnnxrtRunner(SessionFromOnnx(model, device=device, threads=threads, plugin_impl=plugin_impl,
-                                          source=str(path)),
-                          name=name or f"onnxrt:{Path(path).name}", meta=meta, precision=precision)
-    runner.lowering, runner.props = lowering, props
-    return runner

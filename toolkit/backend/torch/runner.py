@@ -15,10 +15,11 @@ class TorchRunner(BaseRunner):
     """Runs an nn.Module (or a loader giving (module, meta)) under no_grad on one device."""
 
     backend = "torch"
+    thread_safe = True
 
     def __init__(self, model: nn.Module | BaseLoader, meta: ModelMeta | None = None, device: str = "cpu",
-                 name: str | None = None) -> None:
-        super().__init__(name)
+                 name: str | None = None, source: str = "") -> None:
+        super().__init__(name, source)
         self._source, self.meta, self.device = model, meta, torch_device(device)
         self.model: nn.Module | None = None
 

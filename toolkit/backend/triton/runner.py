@@ -30,11 +30,12 @@ class TritonRunner(BaseRunner):
     """Sends each batch to ``url`` (split into requests of at most the model's max_batch_size)."""
 
     backend = "triton"
+    thread_safe = True  # one client per calling thread (_client)
 
     def __init__(self, url: str, timeout_s: float = 60.0, name: str | None = None) -> None:
         self.url = tc.parse_triton_url(url)
         proto = "triton" if self.url.protocol == "http" else "triton-grpc"
-        super().__init__(name or f"{proto}:{self.url.model}")
+        super().__init__(name or f"{proto}:{self.url.model}", source=url)
         self.timeout_s = timeout_s
         self.client: Any = None  # the activating thread's client
         self._local = threading.local()
@@ -127,7 +128,3 @@ def _model_config(client: Any, url: tc.TritonURL) -> dict:
         return cfg
     return client.get_model_config(url.model, url.version)
 
-
-def make_triton_runner(url: str, **kwargs: Any) -> TritonRunner:
-    """Runner for ``triton://host:port/model[?protocol=grpc]`` (what make_runner calls)."""
-    return TritonRunner(url, **kwargs)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,10 +46,11 @@ class TrtRunner(BaseRunner):
     """Runs a deserialized engine; takes EngineFromPath (or an ``(engine, sidecar)`` pair)."""
 
     backend = "trt"
+    thread_safe = False  # one execution context, one stream, one set of buffers
 
     def __init__(self, engine: BaseLoader | tuple[Any, Any], name: str | None = None, cuda_graph: bool = False,
-                 device: int = 0) -> None:
-        super().__init__(name)
+                 device: int = 0, source: str = "") -> None:
+        super().__init__(name, source)
         self._source, self.cuda_graph, self.device = engine, cuda_graph, device
         self._reset()
 
@@ -75,6 +75,8 @@ class TrtRunner(BaseRunner):
         engine, side = resolve(self._source)
         if side is not None:
             self.meta, self.precision = side.model_meta(), side.precision
+            self.props = dict(side.onnx_metadata)
+            self.lowering = side.onnx_metadata.get("lowering", "")
         cuda_call(cudart.cudaSetDevice(self.device))
         self.engine = engine
         self.context = engine.create_execution_context()
@@ -202,16 +204,3 @@ class TrtRunner(BaseRunner):
         cuda_call(cudart.cudaStreamSynchronize(self._stream))
         return {n: self._buffers[n].host_view(s).astype(np.float32, copy=True) for n, s in self._out_shapes.items()}
 
-
-def make_trt_runner(path: str | Path, plugin: str | Path | None = None, no_sidecar_check: bool = False,
-                    cuda_graph: bool = False, name: str | None = None, **unused: Any) -> TrtRunner:
-    """A runner for an engine file the user named (what ``toolkit.backend.make_runner`` calls for .engine/.plan)."""
-    from toolkit.backend.trt.loader import EngineFromPath
-    from toolkit.backend.trt.plugin_lib import find_plugin_library
-
-    for key, value in unused.items():
-        if value is not None:
-            log.warning("option %s=%r does not apply to TensorRT engines; ignored", key, value)
-    lib = find_plugin_library(plugin)
-    loader = EngineFromPath(path, plugins=[lib] if lib else [], check_sidecar=not no_sidecar_check)
-    return TrtRunner(loader, name=name or f"trt:{Path(path).name}", cuda_graph=cuda_graph)

@@ -1,0 +1,120 @@
+"""The one runner factory: ``make_runner(model, RunnerOptions(...))`` for every command and tool.
+
+The backend comes from the model: a ``.safetensors`` checkpoint (or None, the embedded default) runs in
+PyTorch, ``.onnx`` in ONNX Runtime, ``.engine``/``.plan`` in TensorRT, ``triton://`` on a Triton server.
+The runner is returned inactive: nothing is
+read or loaded before ``activate()`` (or ``with``), where the model's metadata is read, once.
+Zoo names are resolved before this point (``toolkit.zoo.resolve_model``, ``toolkit.cli.common.pick_model``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from toolkit.backend.base import BaseRunner
+from toolkit.errors import ToolkitError
+
+MODEL_SUFFIXES = {".safetensors": "torch", ".onnx": "onnxrt", ".engine": "trt", ".plan": "trt"}
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How to run a model; each field says which backends use it (the others leave it unused, except
+    ``threads``, which they refuse).
+
+    ``graph_opt`` 'auto' is ``toolkit.backend.onnxrt.loader.ort_graph_optimization``'s measured choice;
+    ``spin`` False makes idle ONNX Runtime threads sleep (where our own threads share the cores)."""
+
+    device: str = "cpu"  # torch, onnxrt ('cpu', 'cuda', 'tensorrt' provider)
+    threads: int | None = None  # torch (process-wide), onnxrt (intra-op)
+    graph_opt: str = "auto"  # onnxrt: auto, all, extended, basic
+    spin: bool = True  # onnxrt
+    plugin_impl: str = "auto"  # onnxrt: how plugin nodes run (custom_ops.PLUGIN_IMPLS)
+    plugin: str | Path | None = None  # trt: the plugin library
+    no_sidecar_check: bool = False  # trt
+    cuda_graph: bool = False  # trt
+    timeout_s: float = 60.0  # triton
+    name: str | None = None  # every backend: the runner's name (default: backend:file name)
+
+
+_DEFAULTS = RunnerOptions()
+_THREADED = ("torch", "onnxrt")
+
+
+def is_triton_url(model: str | Path | None) -> bool:
+    """``triton://host:port/model`` (also as a Path, which collapses it to ``triton:/host:port/model``)."""
+    return model is not None and str(model).lower().startswith("triton:/")
+
+
+def backend_for(model: str | Path | None) -> str:
+    """Backend name for a model path by its suffix; None (embedded default) is PyTorch."""
+    if model is None:
+        return "torch"
+    if is_triton_url(model):
+        return "triton"
+    suffix = Path(model).suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise ToolkitError(f"{model}: unknown model file type '{suffix}'; expected one of "
+                           f"{', '.join(MODEL_SUFFIXES)}")
+    return MODEL_SUFFIXES[suffix]
+
+
+def _check_threads(model: str | Path | None, backend: str, threads: int | None) -> None:
+    """A thread count is refused where the runtime takes none (TensorRT, Triton), not dropped: the user
+    asked for something this model cannot do. Backend-specific tuning (``graph_opt``, ``plugin`` ...) is
+    simply unused by the other backends, so one RunnerOptions serves a mixed list of models."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ToolkitError(f"--threads {threads}: expected 1 or more")
+    if backend not in _THREADED:
+        raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
+
+
+def set_torch_threads(threads: int | None) -> None:
+    """PyTorch's intra-op thread count is process-wide; None leaves it as is."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def make_runner(model: str | Path | None = None, options: RunnerOptions | None = None,
+                **overrides: Any) -> BaseRunner:
+    """An inactive runner for a checkpoint (None: the embedded default), ONNX file, TensorRT engine or
+    ``triton://`` URL. ``overrides`` are RunnerOptions fields: ``make_runner(m, threads=1)`` is
+    ``make_runner(m, RunnerOptions(threads=1))``."""
+    opts = replace(options or _DEFAULTS, **overrides)
+    backend = backend_for(model)
+    _check_threads(model, backend, opts.threads)
+    if backend == "triton":  # a served model, not a file
+        from toolkit.backend.triton.runner import TritonRunner
+
+        return TritonRunner(str(model), timeout_s=opts.timeout_s, name=opts.name)
+    if model is not None and not Path(model).is_file():
+        raise ToolkitError(f"{model}: model file not found")
+    source = str(model) if model is not None else ""
+    if backend == "torch":
+        from toolkit.backend.torch.loader import LoadCheckpoint
+        from toolkit.backend.torch.runner import TorchRunner
+
+        set_torch_threads(opts.threads)
+        return TorchRunner(LoadCheckpoint(model), device=opts.device, source=source,
+                           name=opts.name or f"torch:{Path(model or 'default').name}")
+    if backend == "onnxrt":
+        from toolkit.backend.onnxrt.loader import SessionFromOnnx, ort_graph_optimization
+        from toolkit.backend.onnxrt.runner import OnnxrtRunner
+
+        ort_graph_optimization("fp32", "", opts.device, opts.graph_opt)  # a typo is refused now, not on activate()
+        session = SessionFromOnnx(model, device=opts.device, threads=opts.threads, plugin_impl=opts.plugin_impl,
+                                  graph_optimization=opts.graph_opt, source=source, spin=opts.spin)
+        return OnnxrtRunner(session, name=opts.name or f"onnxrt:{Path(source).name}", source=source)
+    from toolkit.backend.trt.loader import EngineFromPath
+    from toolkit.backend.trt.plugin_lib import find_plugin_library
+    from toolkit.backend.trt.runner import TrtRunner
+
+    lib = find_plugin_library(opts.plugin)
+    loader = EngineFromPath(source, plugins=[lib] if lib else [], check_sidecar=not opts.no_sidecar_check)
+    return TrtRunner(loader, name=opts.name or f"trt:{Path(source).name}", cuda_graph=opts.cuda_graph, source=source)
