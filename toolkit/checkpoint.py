@@ -8,49 +8,20 @@ leaves a corrupt checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from toolkit.data.info import DatasetInfo
+from toolkit.core.meta import FORMAT_VERSION, ModelMeta
 from toolkit.errors import CheckpointError, ToolkitError
-from toolkit.files import atomic_write
+from toolkit.files import atomic_write, file_sha256
+
+__all__ = ["FORMAT_VERSION", "METADATA_KEY", "ModelMeta", "atomic_write", "build_model", "file_sha256",
+           "load_checkpoint", "read_checkpoint", "save_checkpoint", "write_json"]
 
 METADATA_KEY = "toolkit"
-FORMAT_VERSION = 1
-
-
-@dataclass
-class ModelMeta:
-    """What a checkpoint says about its model."""
-
-    arch: str
-    width: int
-    dataset: DatasetInfo
-    input_size: tuple[int, int] = (360, 480)
-    provenance: dict = field(default_factory=dict)
-    format_version: int = FORMAT_VERSION
-
-    @property
-    def num_classes(self) -> int:
-        return self.dataset.num_classes
-
-    def to_json(self) -> str:
-        d = asdict(self)
-        d["dataset"] = self.dataset.to_dict()
-        return json.dumps(d)
-
-    @classmethod
-    def from_json(cls, text: str) -> ModelMeta:
-        d = json.loads(text)
-        return cls(arch=str(d["arch"]), width=int(d["width"]), dataset=DatasetInfo.from_dict(d["dataset"]),
-                   input_size=tuple(int(v) for v in d.get("input_size", (360, 480))),  # type: ignore[arg-type]
-                   provenance=dict(d.get("provenance", {})),
-                   format_version=int(d.get("format_version", FORMAT_VERSION)))
 
 
 def write_json(path: str | Path, obj: object) -> Path:
@@ -121,12 +92,3 @@ def load_checkpoint(path: str | Path, **model_kwargs: object) -> tuple[nn.Module
                                   f"'{meta.arch}' width {meta.width} expects {tuple(v.shape)}")
     model.load_state_dict(tensors)
     return model.eval(), meta
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, streamed (for provenance in ONNX metadata and engine sidecars)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -170,7 +170,8 @@ def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: st
     state: dict = {}
 
     def export() -> str:
-        from toolkit.export import export_checkpoint, save_onnx
+        from toolkit.core.onnx_file import save_onnx
+        from toolkit.export import export_checkpoint
 
         state["fp32"] = export_checkpoint(ckpt, unpool=lowering)
         save_onnx(state["fp32"], out / "model_fp32.onnx")
@@ -183,8 +184,8 @@ def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: st
         return
 
     def fp16() -> str:
-        from toolkit.export import save_onnx
-        from toolkit.export.metadata import write_props
+        from toolkit.core.metadata import write_props
+        from toolkit.core.onnx_file import save_onnx
         from toolkit.quant import convert_fp16
 
         save_onnx(write_props(convert_fp16(state["fp32"]), {"precision": "fp16"}), out / "model_fp16.onnx")
@@ -194,8 +195,8 @@ def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: st
     def int8() -> str:
         """Both int8 forms: the CPU one is what ONNX Runtime runs fast here, the TensorRT one is the only
         one `toolkit build-engine` accepts (symmetric int8, no uint8 Q/DQ)."""
-        from toolkit.export import save_onnx
-        from toolkit.export.metadata import write_props
+        from toolkit.core.metadata import write_props
+        from toolkit.core.onnx_file import save_onnx
         from toolkit.quant import ImageFeeds, quantize_int8
 
         feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size)

@@ -9,6 +9,7 @@ of them: nothing half-written at the output path, no temporary file left, the in
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import tempfile
 import threading
@@ -144,3 +145,12 @@ def write_png(path: str | Path, image_bgr: object) -> Path:
         Path(path).unlink(missing_ok=True)
         raise write_error(path, e) from None
     return Path(path)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, streamed (for provenance in ONNX metadata and engine sidecars)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

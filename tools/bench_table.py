@@ -24,8 +24,9 @@ from pathlib import Path
 
 def build_variants(ckpt: Path | None, out: Path, calib: int) -> dict[str, Path]:
     from toolkit.checkpoint import read_checkpoint
-    from toolkit.export import export_checkpoint, save_onnx
-    from toolkit.export.metadata import write_props
+    from toolkit.core.metadata import write_props
+    from toolkit.core.onnx_file import save_onnx
+    from toolkit.export import export_checkpoint
     from toolkit.quant import ImageFeeds, convert_fp16, quantize_int8
     from toolkit.video.sample import find_camvid
 

@@ -31,8 +31,9 @@ def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Pa
     import torch
 
     from toolkit.checkpoint import ModelMeta, read_checkpoint, save_checkpoint
-    from toolkit.export import export_checkpoint, save_onnx
-    from toolkit.export.metadata import write_props
+    from toolkit.core.metadata import write_props
+    from toolkit.core.onnx_file import save_onnx
+    from toolkit.export import export_checkpoint
     from toolkit.models import create_model
     from toolkit.quant import ImageFeeds, quantize_int8
     from toolkit.zoo import default_zoo_model

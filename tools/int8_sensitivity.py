@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from toolkit.backend.onnxrt.loader import SessionFromOnnx
 from toolkit.backend.onnxrt.runner import OnnxrtRunner
 from toolkit.compare import Comparator
+from toolkit.core.metadata import read_model_meta
+from toolkit.core.onnx_file import load_onnx
 from toolkit.data import CamVid
-from toolkit.export import load_onnx, read_model_meta
 from toolkit.quant import ImageFeeds, calibration_images, quantize_int8
 
 

@@ -177,7 +177,7 @@ def where_time_goes(before: dict[str, float], after: dict[str, float]) -> dict[s
 
 def load(url: str, frame: np.ndarray, clients: int, requests: int, cap_s: float) -> dict:
     """`clients` threads, each `requests` single-frame requests back to back (stops early at cap_s)."""
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     u = tc.parse_triton_url(url)
     lat: list[float] = []
@@ -219,8 +219,8 @@ def soak(server: Server, url: str, frame: np.ndarray, n: int, cap_s: float) -> d
 
     RSS is read after a short warm-up (the first requests fill allocator pools), at the middle and at the end.
     """
+    from toolkit.backend.triton import client as tc
     from toolkit.errors import ToolkitError
-    from toolkit.serve import client as tc
 
     u = tc.parse_triton_url(url)
     t = tc.parse_triton_url(url.replace("/segnet", "/segnet_tensor"))

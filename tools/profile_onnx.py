@@ -23,7 +23,7 @@ def profile(path: str, shape: tuple[int, ...], threads: int | None, runs: int, o
     import onnxruntime as ort
 
     from toolkit.backend.onnxrt.custom_ops import prepare_plugin_model
-    from toolkit.export.onnx_io import load_onnx
+    from toolkit.core.onnx_file import load_onnx
 
     model, _ = prepare_plugin_model(load_onnx(path), "auto")
     so = ort.SessionOptions()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tests.export.helpers import tiny_checkpoint, tiny_onnx
 from toolkit.cli.app import app
-from toolkit.export import read_props
+from toolkit.core.metadata import read_props
 
 runner = CliRunner()
 

@@ -10,10 +10,10 @@ import pytest
 
 from tests.export.helpers import tiny_checkpoint, tiny_onnx
 from toolkit.compare import DEFAULT_TOLERANCES, ParityReport, compare_files, tolerance_for
+from toolkit.core.metadata import write_props
+from toolkit.core.onnx_file import save_onnx
 from toolkit.data import CamVid
 from toolkit.errors import ToolkitError
-from toolkit.export.metadata import write_props
-from toolkit.export.onnx_io import save_onnx
 from toolkit.quant import convert_fp16
 
 

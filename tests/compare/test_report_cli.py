@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from tests.export.helpers import tiny_checkpoint, tiny_onnx
 from toolkit.cli.app import app
-from toolkit.export.metadata import write_props
-from toolkit.export.onnx_io import save_onnx
+from toolkit.core.metadata import write_props
+from toolkit.core.onnx_file import save_onnx
 from toolkit.quant import convert_fp16
 
 

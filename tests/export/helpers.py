@@ -40,7 +40,8 @@ def tiny_checkpoint(factory: pytest.TempPathFactory) -> Path:
 
 def tiny_onnx(factory: pytest.TempPathFactory, unpool: str) -> Path:
     """The tiny checkpoint exported in one lowering (dynamic batch and H/W)."""
-    from toolkit.export import export_checkpoint, save_onnx
+    from toolkit.core.onnx_file import save_onnx
+    from toolkit.export import export_checkpoint
 
     path = factory.getbasetemp() / "onnx_models" / f"tiny_{unpool}.onnx"
     if not path.is_file():

@@ -13,11 +13,12 @@ from onnx import helper
 
 from tests.export.helpers import tiny_onnx
 from toolkit.backend.onnxrt.loader import session_from_onnx
+from toolkit.core.names import PLUGIN_OP_TYPE
+from toolkit.core.onnx_file import load_onnx, op_counts
 from toolkit.errors import ToolkitError
 from toolkit.export import collapse_mask_groups, expand_plugin_nodes
 from toolkit.export.lowering import make_plugin_node, mask_groups, topological_order
-from toolkit.export.onnx_io import load_onnx, op_counts
-from toolkit.models.unpool import PLUGIN_OP_TYPE, mask_unpool
+from toolkit.models.unpool import mask_unpool
 
 
 def _single_plugin_model(dtype: int = onnx.TensorProto.FLOAT) -> onnx.ModelProto:

@@ -6,10 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from toolkit.core.names import PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.errors import UnknownNameError
 from toolkit.models.unpool import (
-    PLUGIN_OP_TYPE,
-    PLUGIN_VERSION,
     MaxPool2x2,
     Unpool2x2,
     check_unpool_mode,

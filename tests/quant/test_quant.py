@@ -14,10 +14,10 @@ from onnx import numpy_helper
 
 from tests.export.helpers import tiny_onnx
 from toolkit.backend.onnxrt.loader import session_from_onnx
+from toolkit.core.metadata import read_model_meta
+from toolkit.core.names import PLUGIN_OP_TYPE
+from toolkit.core.onnx_file import load_onnx, op_counts
 from toolkit.errors import DatasetError, ToolkitError, UnknownNameError
-from toolkit.export import read_model_meta
-from toolkit.export.onnx_io import load_onnx, op_counts
-from toolkit.models.unpool import PLUGIN_OP_TYPE
 from toolkit.quant import ImageFeeds, calibration_images, convert_fp16, quantize_int8
 
 # Drift bounds for the tiny random-weight model on synthetic scenes (not the shipped model's targets,

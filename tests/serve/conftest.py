@@ -69,7 +69,8 @@ def tiny_onnx(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -
     model, meta = load_checkpoint(tiny_checkpoint)
     path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
     try:
-        from toolkit.export import export_onnx, save_onnx
+        from toolkit.core.onnx_file import save_onnx
+        from toolkit.export import export_onnx
     except ImportError:
         export_onnx = None
     if export_onnx is not None:

@@ -46,7 +46,7 @@ def test_serve_port_in_use_is_one_line(tiny_checkpoint: Path) -> None:
 
 @needs_serve
 def test_serve_stops_cleanly_on_sigterm(tiny_checkpoint: Path) -> None:
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     http, grpc, metrics = free_ports(3)
     cmd = [sys.executable, "-c", "from toolkit.cli.app import main; main()", "serve", "--model", str(tiny_checkpoint),

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from toolkit.backend import backend_for, make_runner
+from toolkit.backend.triton import client as tc
 from toolkit.errors import InputShapeError, ToolkitError
 from toolkit.evaluate import predict_logits
-from toolkit.serve import client as tc
 from toolkit.serve.handler import SegmentationHandler
 from toolkit.serve.server import check_ports_free, stub_library_path
 

@@ -91,7 +91,7 @@ def frames(n: int, h: int = 70, w: int = 100, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_health_readiness_metrics(server: object, protocol: str) -> None:
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     u = tc.parse_triton_url(url(server, protocol))
     c = tc.connect(u)
@@ -106,7 +106,7 @@ def test_health_readiness_metrics(server: object, protocol: str) -> None:
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_frames_bit_for_bit_with_local_backend(server: object, local: BaseRunner, protocol: str) -> None:
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     u = tc.parse_triton_url(url(server, protocol))
     c = tc.connect(u)
@@ -155,7 +155,7 @@ def test_remote_runner_works_from_worker_threads(server: object, local: BaseRunn
 
 
 def test_model_config_says_color_order_and_metadata(server: object, local: BaseRunner) -> None:
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     u = tc.parse_triton_url(url(server, "http"))
     c = tc.connect(u)
@@ -172,8 +172,8 @@ def test_model_config_says_color_order_and_metadata(server: object, local: BaseR
 def test_bad_requests_get_clear_errors_and_server_keeps_serving(server: object, local: BaseRunner) -> None:
     import tritonclient.http as th
 
+    from toolkit.backend.triton import client as tc
     from toolkit.errors import ToolkitError
-    from toolkit.serve import client as tc
 
     u = tc.parse_triton_url(url(server, "http"))
     c = tc.connect(u)
@@ -218,7 +218,7 @@ def test_bad_requests_get_clear_errors_and_server_keeps_serving(server: object, 
 
 def test_concurrent_clients_are_batched_and_answered(server: object, local: BaseRunner) -> None:
     """8 clients at once: all answers right; Triton merged some requests (execution count < request count)."""
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     u = tc.parse_triton_url(url(server, "http"))
     imgs = frames(8, 64, 96, seed=9)
@@ -270,8 +270,8 @@ def tree_rss_mb(pid: int) -> float:
 @pytest.mark.slow
 def test_soak_memory_is_flat(server: object) -> None:
     """1,000 requests, every 10th a bad one: all answered or clearly refused; memory flat after warm-up."""
+    from toolkit.backend.triton import client as tc
     from toolkit.errors import ToolkitError
-    from toolkit.serve import client as tc
 
     u, t = (tc.parse_triton_url(url(server, "grpc", m)) for m in ("segnet", "segnet_tensor"))
     c = tc.connect(u)
@@ -294,7 +294,7 @@ def test_soak_memory_is_flat(server: object) -> None:
 
 def test_stop_drains_a_request_in_flight(server: object) -> None:
     """Runs last in this module: stop() while a request executes; the request still gets its answer."""
-    from toolkit.serve import client as tc
+    from toolkit.backend.triton import client as tc
 
     u = tc.parse_triton_url(url(server, "grpc"))
     for r in server.runners:

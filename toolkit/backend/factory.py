@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.backend.base import BaseRunner
+from toolkit.backend.triton.client import is_triton_url
 from toolkit.errors import ToolkitError
 
 MODEL_SUFFIXES = {".safetensors": "torch", ".onnx": "onnxrt", ".engine": "trt", ".plan": "trt"}
@@ -41,11 +42,6 @@ class RunnerOptions:
 
 _DEFAULTS = RunnerOptions()
 _THREADED = ("torch", "onnxrt")
-
-
-def is_triton_url(model: str | Path | None) -> bool:
-    """``triton://host:port/model`` (also as a Path, which collapses it to ``triton:/host:port/model``)."""
-    return model is not None and str(model).lower().startswith("triton:/")
 
 
 def backend_for(model: str | Path | None) -> str:

@@ -26,8 +26,8 @@ def export(
     """Export to ONNX: checker, shape inference, onnxslim, and the model's metadata (classes, palette,
     mean/std, input size, lowering, source hash) in metadata_props so later commands need no flags."""
     from toolkit.cli.common import pick_model
-    from toolkit.export import export_checkpoint, save_onnx
-    from toolkit.export.onnx_io import op_counts
+    from toolkit.core.onnx_file import op_counts, save_onnx
+    from toolkit.export import export_checkpoint
     from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.models.unpool import check_unpool_mode
 

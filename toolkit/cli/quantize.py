@@ -52,9 +52,8 @@ def quantize(
                                           "toolkit metadata (default: each image's own size)."),
 ) -> None:
     """Make an FP16 or INT8 (Q/DQ) ONNX model that TensorRT builds strongly typed and ONNX Runtime runs."""
-    from toolkit.export import load_onnx, read_model_meta, read_props, save_onnx
-    from toolkit.export.metadata import write_props
-    from toolkit.export.onnx_io import model_sha256
+    from toolkit.core.metadata import read_model_meta, read_props, write_props
+    from toolkit.core.onnx_file import load_onnx, model_sha256, save_onnx
     from toolkit.files import check_writable, refuse_output_over_input
 
     if precision not in PRECISIONS:
@@ -89,7 +88,7 @@ def quantize(
 def _int8(src, model: Path, target: str, calib_data: Path | None, split: str, size: int | None,
           method: str, percentile: float, exclude: list[str], cache_dir: Path | None, no_cache: bool,
           per_channel: bool, reduce_range: bool | None, overrides: tuple, extra: dict) -> tuple[object, str]:
-    from toolkit.export import read_model_meta
+    from toolkit.core.metadata import read_model_meta
     from toolkit.quant import ImageFeeds, calibration_images, quantize_int8
 
     if calib_data is None:

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.backend.base import BaseRunner
-from toolkit.checkpoint import ModelMeta
 from toolkit.compare.drift import DriftAccumulator, DriftOptions
 from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import iter_frames, predict_logits
 from toolkit.metrics import ConfusionMatrix

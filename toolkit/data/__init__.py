@@ -1,7 +1,7 @@
 """Datasets (CamVid list-file layout, procedural synthetic scenes), transforms and label-space info."""
 
+from toolkit.core.dataset_info import CAMVID_MEAN, CAMVID_STD, DatasetInfo, load_classes_json
 from toolkit.data.camvid import CamVid, list_splits, read_image_rgb, read_label
-from toolkit.data.info import CAMVID_MEAN, CAMVID_STD, DatasetInfo, load_classes_json
 from toolkit.data.synthetic import SyntheticScenes, make_scene, synthetic_info, write_synthetic_camvid
 from toolkit.data.transforms import EvalTransform, TrainTransform, normalize
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from toolkit.data.info import DatasetInfo, load_classes_json
+from toolkit.core.dataset_info import DatasetInfo, load_classes_json
 from toolkit.errors import DatasetError
 
 Transform = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[torch.Tensor, torch.Tensor]]

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from toolkit.core.dataset_info import DatasetInfo
 from toolkit.data.camvid import Transform
-from toolkit.data.info import DatasetInfo
 
 SYNTHETIC_CLASSES = ("sky", "road", "building", "car", "pole", "tree")
 SYNTHETIC_PALETTE = ((128, 128, 128), (128, 64, 128), (128, 0, 0), (64, 0, 128), (192, 192, 128),

@@ -1,11 +1,13 @@
-"""ONNX export (three unpooling lowerings), the plugin <-> mask graph passes, metadata and checks."""
+"""ONNX export (three unpooling lowerings), the plugin <-> mask graph passes and the export checks.
+
+Reading, writing and describing ONNX files (``load_onnx``, ``save_onnx``, metadata, precision and
+lowering detection) is ``toolkit.core``, the layer below both this package and ``toolkit.backend``.
+"""
 
 from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes, register_plugin_schema
-from toolkit.export.metadata import read_model_meta, read_props
 from toolkit.export.onnx_export import ExportOnnx, export_checkpoint, export_onnx
-from toolkit.export.onnx_io import load_onnx, save_onnx
 
 __all__ = [
-    "ExportOnnx", "collapse_mask_groups", "expand_plugin_nodes", "export_checkpoint", "export_onnx", "load_onnx",
-    "read_model_meta", "read_props", "register_plugin_schema", "save_onnx",
+    "ExportOnnx", "collapse_mask_groups", "expand_plugin_nodes", "export_checkpoint", "export_onnx",
+    "register_plugin_schema",
 ]

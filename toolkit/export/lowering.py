@@ -20,13 +20,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from toolkit.core.names import GROUP_TAG, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.errors import ToolkitError
-from toolkit.models.unpool import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 
 log = logging.getLogger(__name__)
-
-GROUP_TAG = "/mask/"
-
 
 def register_plugin_schema() -> None:
     """Teach onnx (checker, shape inference, onnxscript) the plugin op: output = type/shape of input x."""

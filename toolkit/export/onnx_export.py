@@ -26,14 +26,16 @@ import onnx
 import torch
 from torch import nn
 
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseLoader, resolve
-from toolkit.checkpoint import ModelMeta, file_sha256
+from toolkit.checkpoint import ModelMeta, file_sha256, load_checkpoint
+from toolkit.core.loader import BaseLoader, resolve
+from toolkit.core.metadata import meta_props, write_props
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+from toolkit.core.onnx_file import detect_lowering
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 from toolkit.export.lowering import expand_plugin_nodes, plugin_nodes, register_plugin_schema
-from toolkit.export.metadata import meta_props, write_props
-from toolkit.export.onnx_io import check_model, detect_lowering, simplify
+from toolkit.export.onnx_io import check_model, simplify
 from toolkit.models.segnet import OUTPUT_STRIDE
-from toolkit.models.unpool import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION, check_unpool_mode, set_unpool_mode
+from toolkit.models.unpool import check_unpool_mode, set_unpool_mode
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +213,7 @@ def export_checkpoint(checkpoint: str | Path | None, unpool: str = "mask", opset
                       dynamic: Sequence[str] = DYNAMIC_AXES, do_simplify: bool = True) -> onnx.ModelProto:
     """Export a checkpoint file (None: the embedded default), recording its sha256 in the metadata."""
     from toolkit.assets import default_checkpoint_path
-    from toolkit.backend.torch.loader import LoadCheckpoint
 
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint_path()
     sha = file_sha256(path) if path.is_file() else ""
-    return ExportOnnx(LoadCheckpoint(path), unpool, opset, dynamic, do_simplify, sha)()
+    return ExportOnnx(load_checkpoint(path, unpool="maxunpool"), unpool, opset, dynamic, do_simplify, sha)()

@@ -29,11 +29,6 @@ from toolkit.errors import UnknownNameError, suggest
 UnpoolMode = Literal["maxunpool", "mask", "plugin"]
 UNPOOL_MODES: tuple[str, ...] = ("maxunpool", "mask", "plugin")
 
-# Names shared with the TensorRT plugin (engines/unpool/unpoolPlugin.h) and the ONNX exporter.
-PLUGIN_OP_TYPE = "SegNetMaskUnpool"
-PLUGIN_VERSION = "1"
-PLUGIN_NAMESPACE = ""
-PLUGIN_DOMAIN = "trt.plugins"
 
 
 def check_unpool_mode(mode: str) -> str:

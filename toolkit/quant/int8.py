@@ -158,7 +158,7 @@ def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tens
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import save_tensors_data
 
-    from toolkit.export.onnx_io import model_sha256
+    from toolkit.core.onnx_file import model_sha256
 
     if target not in TARGETS:
         raise UnknownNameError(f"unknown target '{target}': {suggest(target, TARGETS)}")

@@ -19,7 +19,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from toolkit.export.lowering import GROUP_TAG, POOL_ATTRS, mask_groups, topological_order
+from toolkit.core.names import GROUP_TAG
+from toolkit.export.lowering import POOL_ATTRS, mask_groups, topological_order
 
 
 def _per_tensor_qparams(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> tuple[bytes, bytes] | None:

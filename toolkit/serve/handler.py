@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
-from toolkit.checkpoint import ModelMeta
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import InputShapeError, ToolkitError
 from toolkit.evaluate import Preprocessed, postprocess_logits, preprocess
 from toolkit.models.segnet import check_input_hw

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
+from toolkit.backend.triton.client import INSTALL_HINT
 from toolkit.errors import ToolkitError
-from toolkit.serve.client import INSTALL_HINT
 from toolkit.serve.handler import CLASSES_NAME, IMAGE_NAME, SegmentationHandler
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class SegmentationServer:
                 self._launch(handlers)
                 break
             except Exception as e:
-                from toolkit.serve.client import error_line
+                from toolkit.backend.triton.client import error_line
 
                 logs, reason = self._server_logs(), error_line(e)
                 self._stop_triton()

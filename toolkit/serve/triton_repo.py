@@ -18,8 +18,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.checkpoint import ModelMeta, atomic_write
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
+from toolkit.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def onnx_signature(path: Path) -> tuple[list[IOSpec], list[IOSpec], ModelMeta | 
 
 def _onnx_meta(model: object, path: Path) -> ModelMeta | None:
     try:
-        from toolkit.export.metadata import read_model_meta
+        from toolkit.core.metadata import read_model_meta
     except ImportError:  # the exporter ships with the toolkit; stay readable without it
         return None
     return read_model_meta(model, str(path))  # type: ignore[arg-type]

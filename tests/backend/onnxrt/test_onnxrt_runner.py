@@ -13,8 +13,8 @@ from tests.export.helpers import tiny_onnx
 from toolkit.backend import RunnerOptions, make_runner
 from toolkit.backend.onnxrt.loader import providers_for
 from toolkit.backend.onnxrt.runner import OnnxrtRunner
+from toolkit.core.onnx_file import save_onnx
 from toolkit.errors import InputShapeError, ToolkitError, UnknownNameError
-from toolkit.export.onnx_io import save_onnx
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_graph_optimisation_is_one_policy(mask_path: Path, tmp_path: Path) -> No
     """eval/parity/export (which took ONNX Runtime's 'all' for every file) and infer/bench (which took the
     measured choice) now get the same session: 'auto' = 'extended' for CPU int8 maxunpool graphs, else 'all'."""
     from toolkit.backend.onnxrt.loader import ort_graph_optimization
-    from toolkit.export.metadata import write_props
+    from toolkit.core.metadata import write_props
 
     assert ort_graph_optimization("int8", "maxunpool", "cpu") == "extended"
     assert ort_graph_optimization("int8", "maxunpool", "cuda:0") == "all"

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from toolkit.backend.trt import plugin_lib as pl
-from toolkit.models import unpool
+from toolkit.core import names as unpool
 
 HEADER = pl.ENGINES_DIR / "unpool" / "unpoolPlugin.h"
 

@@ -8,14 +8,8 @@ import numpy as np
 import pytest
 
 from tests.backend.trt import onnx_graphs as g
-from toolkit.backend.trt.preflight import (
-    TRT_SUPPORTED_OPS,
-    TRT_UNSUPPORTED_OPS,
-    PreflightError,
-    detect_precision,
-    preflight,
-    summary,
-)
+from toolkit.backend.trt.preflight import TRT_SUPPORTED_OPS, TRT_UNSUPPORTED_OPS, PreflightError, preflight, summary
+from toolkit.core.onnx_file import detect_precision
 from toolkit.errors import CheckFailedError, ToolkitError
 
 
@@ -121,7 +115,7 @@ def test_bad_files(tmp_path: Path) -> None:
         preflight(tmp_path / "missing.onnx")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not protobuf \xff\xfe")
-    with pytest.raises(ToolkitError, match="not a valid ONNX"):
+    with pytest.raises(ToolkitError, match="not an ONNX model"):
         preflight(junk)
 
 

@@ -44,8 +44,8 @@ def tiny() -> tuple:
 
 
 def _export(tiny: tuple, unpool: str, path: Path) -> Path:
+    from toolkit.core.onnx_file import save_onnx
     from toolkit.export.onnx_export import export_onnx
-    from toolkit.export.onnx_io import save_onnx
 
     return save_onnx(export_onnx(*tiny, unpool=unpool), path)
 

@@ -14,11 +14,9 @@ from types import TracebackType
 
 import numpy as np
 
-from toolkit.checkpoint import ModelMeta
+from toolkit.core.meta import ModelMeta
+from toolkit.core.names import INPUT_NAME
 from toolkit.errors import InputShapeError, ToolkitError
-
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import logging
 import numpy as np
 import onnx
 
+from toolkit.core.names import PLUGIN_DOMAIN, PLUGIN_OP_TYPE
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 from toolkit.export.lowering import expand_plugin_nodes, plugin_nodes, register_plugin_schema
-from toolkit.models.unpool import PLUGIN_DOMAIN, PLUGIN_OP_TYPE
 
 log = logging.getLogger(__name__)
 

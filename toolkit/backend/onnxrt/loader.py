@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 
 from toolkit.backend.base import BaseLoader, resolve
-from toolkit.checkpoint import ModelMeta
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class ModelDescription:
 
 def describe_model(model: onnx.ModelProto, source: str = "model") -> ModelDescription:
     """The model's description: its metadata_props where written, else detected from the graph."""
-    from toolkit.export.metadata import read_model_meta, read_props
-    from toolkit.export.onnx_io import detect_lowering, detect_precision
+    from toolkit.core.metadata import read_model_meta, read_props
+    from toolkit.core.onnx_file import detect_lowering, detect_precision
 
     props = read_props(model)
     meta = read_model_meta(model, source)
@@ -102,7 +102,7 @@ class OnnxFromPath(BaseLoader[onnx.ModelProto]):
         self.path = Path(path)
 
     def _call_impl(self) -> onnx.ModelProto:
-        from toolkit.export.onnx_io import load_onnx
+        from toolkit.core.onnx_file import load_onnx
 
         return load_onnx(self.path)
 

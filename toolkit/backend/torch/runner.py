@@ -8,7 +8,7 @@ from torch import nn
 
 from toolkit.backend.base import OUTPUT_NAME, BaseLoader, BaseRunner, resolve
 from toolkit.backend.torch.device import torch_device
-from toolkit.checkpoint import ModelMeta
+from toolkit.core.meta import ModelMeta
 
 
 class TorchRunner(BaseRunner):

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, TensorSpec
-from toolkit.checkpoint import ModelMeta
+from toolkit.backend.triton import client as tc
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
-from toolkit.serve import client as tc
 
 log = logging.getLogger(__name__)
 

@@ -22,10 +22,10 @@ from toolkit.backend.base import BaseLoader, resolve
 from toolkit.backend.trt import sidecar as sc
 from toolkit.backend.trt.compat import GpuInfo, current_gpu, import_tensorrt, network_creation_flags, trt_major
 from toolkit.backend.trt.plugin_lib import load_plugin_library
-from toolkit.backend.trt.preflight import detect_precision, load_onnx, onnx_metadata
 from toolkit.backend.trt.shapes import ShapeProfile, format_shape
-from toolkit.checkpoint import atomic_write, file_sha256
+from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
 from toolkit.errors import ToolkitError
+from toolkit.files import atomic_write, file_sha256
 
 log = logging.getLogger("toolkit")
 
@@ -184,7 +184,7 @@ class BuildEngine(BaseLoader[BuiltEngine]):
         return cache
 
     def _sidecar(self, trt: Any, parsed: ParsedNetwork, input_name: str) -> sc.Sidecar:
-        model = load_onnx(parsed.onnx_path)
+        model = load_onnx(parsed.onnx_path, external_data=False)
         gpu = self.gpu or current_gpu()
         plugin = None
         if parsed.plugins:

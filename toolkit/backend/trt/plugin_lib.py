@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.core.names import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.errors import ToolkitError
-from toolkit.models.unpool import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 
 log = logging.getLogger("toolkit")
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from toolkit.errors import CheckFailedError, ToolkitError
-from toolkit.models.unpool import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
+from toolkit.core.names import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
+from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
+from toolkit.errors import CheckFailedError
 
 if TYPE_CHECKING:
     import onnx
@@ -92,24 +93,6 @@ class PreflightReport:
                                  f"{'s' if len(self.issues) != 1 else ''}): {lines}{more}")
 
 
-def load_onnx(path: str | Path) -> onnx.ModelProto:
-    """Read an ONNX file (without external weights) with one clear error when it is not one."""
-    import onnx
-
-    path = Path(path)
-    if not path.is_file():
-        raise ToolkitError(f"{path}: ONNX file not found")
-    try:
-        return onnx.load(str(path), load_external_data=False)
-    except Exception as e:  # protobuf DecodeError and friends
-        raise ToolkitError(f"{path}: not a valid ONNX file ({type(e).__name__}: {str(e)[:120]})") from None
-
-
-def onnx_metadata(model: onnx.ModelProto) -> dict[str, str]:
-    """The model's metadata_props as a dict (export writes classes, palette, mean/std, input size there)."""
-    return {p.key: p.value for p in model.metadata_props}
-
-
 def _iter_nodes(graph: onnx.GraphProto, functions: dict[str, onnx.FunctionProto],
                 seen: set[str]) -> Iterator[onnx.NodeProto]:
     """Every node of a graph, its subgraphs (If/Loop/Scan) and the model-local functions it calls."""
@@ -127,28 +110,6 @@ def _iter_nodes(graph: onnx.GraphProto, functions: dict[str, onnx.FunctionProto]
         if fn is not None and node.op_type not in seen:
             seen.add(node.op_type)
             yield from _iter_nodes(fn, functions, seen)
-
-
-def detect_precision(model: onnx.ModelProto) -> str:
-    """fp32, fp16 or int8, from the graph itself: Q/DQ nodes mean int8, fp16 tensors or casts mean fp16."""
-    import onnx
-
-    f16 = {onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
-    g = model.graph
-    ops = {n.op_type for n in g.node}
-    if ops & {"QuantizeLinear", "DequantizeLinear"}:
-        return "int8"
-    if any(t.data_type in f16 for t in g.initializer):
-        return "fp16"
-    for vi in [*g.input, *g.output, *g.value_info]:
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type in f16:
-            return "fp16"
-    for n in g.node:
-        if n.op_type == "Cast" and any(a.name == "to" and a.i in f16 for a in n.attribute):
-            return "fp16"
-        if n.op_type == "Constant" and any(a.name == "value" and a.t.data_type in f16 for a in n.attribute):
-            return "fp16"
-    return "fp32"
 
 
 def _input_dims(model: onnx.ModelProto) -> dict[str, list[int | str | None]]:
@@ -212,7 +173,7 @@ def _check_plugin_node(node: onnx.NodeProto, issues: list[Issue], name: str) -> 
 
 def preflight(model_or_path: onnx.ModelProto | str | Path, plugin_library: str | Path | None = None) -> PreflightReport:
     """Check a graph (ModelProto or path) for TensorRT; never raises for graph problems, see ``report.issues``."""
-    model = load_onnx(model_or_path) if isinstance(model_or_path, str | Path) else model_or_path
+    model = load_onnx(model_or_path, external_data=False) if isinstance(model_or_path, str | Path) else model_or_path
     report = PreflightReport(metadata=onnx_metadata(model), inputs=_input_dims(model))
     for imp in model.opset_import:
         if imp.domain in ("", "ai.onnx"):

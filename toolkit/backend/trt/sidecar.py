@@ -15,8 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from toolkit.backend.trt.compat import GpuInfo
-from toolkit.checkpoint import ModelMeta, atomic_write, file_sha256
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
+from toolkit.files import atomic_write, file_sha256
 
 log = logging.getLogger("toolkit")
 
@@ -76,7 +77,7 @@ def model_meta_from_onnx_metadata(props: dict[str, str], source: str = "model") 
     try:
         import onnx
 
-        from toolkit.export.metadata import read_model_meta
+        from toolkit.core.metadata import read_model_meta
     except ImportError:  # pragma: no cover - the export package ships with the toolkit
         return None
     model = onnx.ModelProto()

@@ -1,4 +1,5 @@
-"""Talking to a Triton server through tritonclient (HTTP or gRPC), shared by the remote runner and tools.
+"""Talking to a Triton server through tritonclient (HTTP or gRPC), shared by the remote runner, ``toolkit
+serve`` and tools.
 
 A model on a server is named by a URL, accepted wherever a model file is:
 ``triton://host:port/model`` (HTTP, port 8000 by default) or ``triton://host:port/model?protocol=grpc``

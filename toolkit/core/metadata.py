@@ -12,8 +12,8 @@ import json
 import onnx
 
 from toolkit import __version__
-from toolkit.checkpoint import ModelMeta
-from toolkit.data.info import DatasetInfo
+from toolkit.core.dataset_info import DatasetInfo
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
 
 PREFIX = "toolkit."
