@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, BaseRunner
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.data.transforms import normalize
 from toolkit.metrics import ConfusionMatrix, SegScores
-from toolkit.models.segnet import OUTPUT_STRIDE
 
 
 @dataclass
@@ -38,7 +38,8 @@ def preprocess(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float
         image_rgb = cv2.resize(image_rgb, (w, h), interpolation=interp)
     x = normalize(image_rgb, mean, std)
     h, w = x.shape[1:]
-    ph, pw = (-h) % OUTPUT_STRIDE, (-w) % OUTPUT_STRIDE
+    hp, wp = pad_to_multiple(h, w)
+    ph, pw = hp - h, wp - w
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, ph), (0, pw)))
     return Preprocessed(x[None], (h, w), src_hw)

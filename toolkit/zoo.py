@@ -148,6 +148,7 @@ def describe(entry: ZooModel) -> dict:
     from safetensors import safe_open
 
     from toolkit.checkpoint import METADATA_KEY, ModelMeta, build_model
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.models.complexity import count_conv_macs, count_parameters
 
     with safe_open(str(entry.path), framework="pt") as f:
@@ -155,7 +156,7 @@ def describe(entry: ZooModel) -> dict:
         names = list(f.keys())
         dtypes = sorted({str(f.get_slice(k).get_dtype()).lower() for k in names} - {"i64", "int64"})
     h, w = meta.input_size
-    ph, pw = h + (-h) % 8, w + (-w) % 8
+    ph, pw = pad_to_multiple(h, w)
     net = build_model(meta, unpool="mask").eval()
     macs = count_conv_macs(net, (1, 3, 16, 16)) * (ph * pw) // 256
     return {"name": entry.name, "arch": meta.arch, "width": meta.width, "input_size": [h, w],

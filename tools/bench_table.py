@@ -110,12 +110,13 @@ def infer_section(args: argparse.Namespace, files: dict[str, Path], input_size: 
     """Table 2: ``toolkit infer``'s pipeline against ``bench`` of the same runner, alternating."""
     from toolkit.backend import make_runner
     from toolkit.bench import bench_runners
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.video import infer_video
     from toolkit.video.sample import make_sample_clip
 
     out = Path(args.out)
     h, w = input_size
-    own_shape = (1, 3, h + (-h) % 8, w + (-w) % 8)  # what toolkit infer feeds the model
+    own_shape = (1, 3, *pad_to_multiple(h, w))  # what toolkit infer feeds the model
     clip = make_sample_clip(out / "clip.mp4", frames=args.clip_frames, size=input_size, keep_frames=False)
     rows = []
     for name in [n for n in files if "(mask" in n and "fp16" not in n]:  # the lowering the demo exports
@@ -180,6 +181,7 @@ def main() -> None:
 
     from toolkit.assets import default_checkpoint_path
     from toolkit.checkpoint import read_checkpoint
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.sysinfo import system_info
 
     out = Path(args.out)
@@ -199,7 +201,7 @@ def main() -> None:
         print_targets({r.name: r.throughput_fps for r in results})
     info = system_info()
     h, w = meta.input_size
-    report = {"shape": list(shape), "infer_shape": [1, 3, h + (-h) % 8, w + (-w) % 8], "threads": args.threads,
+    report = {"shape": list(shape), "infer_shape": [1, 3, *pad_to_multiple(h, w)], "threads": args.threads,
               "load_before": load, "cpu": platform.processor(),
               "system": {k: info[k] for k in ("torch", "onnxruntime", "cpu_threads")},
               "bench": [r.as_dict() for r in results], "bench_streams": [r.as_dict() for r in streams],

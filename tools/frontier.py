@@ -118,6 +118,7 @@ def main() -> None:
     args = p.parse_args()
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.models import create_model
     from toolkit.models.complexity import count_conv_macs
     from toolkit.quant import calibration_images
@@ -152,7 +153,8 @@ def main() -> None:
     for (w, size, prec), values in fps.items():
         h, wd = (int(v) for v in size.split("x"))
         net = create_model("enhanced", num_classes=11, width=w, unpool="mask").eval()
-        gflops = 2 * count_conv_macs(net, (1, 3, 16, 16)) * (h + (-h) % 8) * (wd + (-wd) % 8) / 256 / 1e9
+        ph, pw = pad_to_multiple(h, wd)
+        gflops = 2 * count_conv_macs(net, (1, 3, 16, 16)) * ph * pw / 256 / 1e9
         rows.append({"width": w, "size": size, "precision": prec, "gflops": round(gflops, 2),
                      "fps": round(statistics.median(values), 2), "fps_runs": values})
     trained = []

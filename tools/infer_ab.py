@@ -23,7 +23,10 @@ from pathlib import Path
 MEASURE = r"""
 import logging, sys, tempfile
 from pathlib import Path
-from toolkit.backend import make_runner
+try:  # checkouts from before the one runner factory (toolkit.backend.make_runner with RunnerOptions)
+    from toolkit.bench import open_runner as make_runner
+except ImportError:
+    from toolkit.backend import make_runner
 from toolkit.bench import bench_runners
 from toolkit.video import infer_video
 from toolkit.video.sample import make_sample_clip
@@ -33,7 +36,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with make_runner(model) as probe:
         h, w = probe.meta.input_size
     clip = make_sample_clip(Path(tmp) / "clip.mp4", frames=100, size=(h, w), keep_frames=False)
-    shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
+    shape = (1, 3, h + (-h) % 8, w + (-w) % 8)  # written out: older checkouts lack pad_to_multiple
     bench_s = infer_s = 0.0
     bench_n = infer_n = 0
     with make_runner(model, threads=threads, spin=False) as runner:

@@ -95,6 +95,7 @@ def one_time_costs(num_classes: int, size: tuple[int, int]) -> list[tuple[str, f
     import queue
     import threading
 
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.video.ops import argmax_classes
 
     rows: list[tuple[str, float]] = []
@@ -109,7 +110,7 @@ def one_time_costs(num_classes: int, size: tuple[int, int]) -> list[tuple[str, f
     thread.start()
     thread.join()
     h, w = size
-    base = np.random.default_rng(0).normal(size=(1, num_classes, h + (-h) % 8, w + (-w) % 8)).astype(np.float32)
+    base = np.random.default_rng(0).normal(size=(1, num_classes, *pad_to_multiple(h, w))).astype(np.float32)
     n = 200
     crop = base[0, :, :h, :w]
     rows.append(("argmax, logits written by this thread", per_call_ms(lambda: argmax_classes(crop))))
@@ -155,6 +156,7 @@ def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object,
                  ) -> dict[str, list[float]]:
     """Process CPU ms per frame of infer_video with a free runner, per variant."""
     from toolkit.backend.base import OUTPUT_NAME, BaseRunner
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.video import OverlayStyle, infer_video
 
     class Free(BaseRunner):
@@ -167,7 +169,7 @@ def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object,
             super().__init__("free")
             self.meta = meta  # type: ignore[assignment]
             h, w = size
-            shape = (1, num_classes, h + (-h) % 8, w + (-w) % 8)
+            shape = (1, num_classes, *pad_to_multiple(h, w))
             self.out = {OUTPUT_NAME: np.random.default_rng(0).normal(size=shape).astype(np.float32)}
 
         @property

@@ -28,6 +28,7 @@ def main() -> None:
 
     from toolkit.backend import make_runner
     from toolkit.bench import bench_runners
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.video import infer_video
     from toolkit.video.sample import make_sample_clip
 
@@ -35,7 +36,7 @@ def main() -> None:
         with make_runner(args.model) as probe:
             h, w = probe.meta.input_size  # type: ignore[union-attr]
         clip = make_sample_clip(Path(tmp) / "clip.mp4", frames=args.frames, size=(h, w), keep_frames=False)
-        shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
+        shape = (1, 3, *pad_to_multiple(h, w))
         results: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
         for _ in range(args.repeats):
             for spin in (True, False):

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from toolkit.checkpoint import ModelMeta, atomic_write, file_sha256
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 
 log = logging.getLogger("toolkit.train")
@@ -120,7 +121,8 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def _forward_padded(model: nn.Module, x: Tensor) -> Tensor:
     """Forward a frame of any size: pad H and W up to multiples of 8 (the three pools), crop back."""
     h, w = x.shape[-2:]
-    ph, pw = -h % 8, -w % 8
+    hp, wp = pad_to_multiple(h, w)
+    ph, pw = hp - h, wp - w
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph))
     return model(x)[..., :h, :w]

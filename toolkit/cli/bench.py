@@ -56,12 +56,13 @@ def bench(
 def check_shape(text: str, dims: tuple[int, ...]) -> None:
     """H and W multiples of the output stride, checked here for every backend: ONNX Runtime and TensorRT
     would otherwise fail deep inside their runtimes with a long traceback (PyTorch's model said it itself)."""
+    from toolkit.core.names import OUTPUT_STRIDE
+    from toolkit.core.shapes import pad_to_multiple
     from toolkit.errors import InputShapeError
-    from toolkit.models.segnet import OUTPUT_STRIDE
 
     n, c, h, w = dims
     if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
-        ph, pw = -(-h // OUTPUT_STRIDE) * OUTPUT_STRIDE, -(-w // OUTPUT_STRIDE) * OUTPUT_STRIDE
+        ph, pw = pad_to_multiple(h, w)
         raise InputShapeError(f"--shape {text}: H and W must be multiples of {OUTPUT_STRIDE}; "
                               f"pad to {n}x{c}x{ph}x{pw}")
 

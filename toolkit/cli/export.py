@@ -52,10 +52,11 @@ def _verify(checkpoint: Path | None, onnx_path: Path) -> tuple[float, float]:
     import numpy as np
 
     from toolkit.backend import make_runner
-    from toolkit.models.segnet import OUTPUT_STRIDE
+    from toolkit.core.shapes import pad_to_multiple
 
     with make_runner(checkpoint) as ref, make_runner(onnx_path) as cand:
-        h, w = (-(-v // OUTPUT_STRIDE) * OUTPUT_STRIDE for v in ref.meta.input_size)  # type: ignore[union-attr]
+        assert ref.meta is not None  # a checkpoint always carries its metadata
+        h, w = pad_to_multiple(*ref.meta.input_size)
         x = np.random.default_rng(0).normal(size=(1, 3, h, w)).astype(np.float32)
         a, b = ref.infer({"input": x})["logits"], cand.infer({"input": x})["logits"]
     return float(np.abs(a - b).max()), float((a.argmax(1) == b.argmax(1)).mean())

@@ -19,6 +19,7 @@ from toolkit.backend.base import BaseRunner
 from toolkit.compare.drift import DriftAccumulator, DriftOptions
 from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
 from toolkit.core.meta import ModelMeta
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import iter_frames, predict_logits
 from toolkit.metrics import ConfusionMatrix
@@ -199,8 +200,7 @@ def measure_speed(reference: str | Path | None, candidates: Sequence[str | Path]
     from toolkit.checkpoint import read_checkpoint
 
     _, meta = read_checkpoint(reference if reference is not None else default_checkpoint_path())
-    h, w = meta.input_size
-    shape = (1, 3, h + (-h) % 8, w + (-w) % 8)
+    shape = (1, 3, *pad_to_multiple(*meta.input_size))
     runners = [make_runner(reference, device="cpu", threads=threads),
                *(make_runner(c, device=device, threads=threads) for c in candidates)]
     active: list[BaseRunner] = []

@@ -8,6 +8,7 @@ op; a test asserts they match. ``GROUP_TAG`` names the nodes of an expanded plug
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+OUTPUT_STRIDE = 8  # three 2x2 pools: H and W of the input must be multiples of this
 
 PLUGIN_OP_TYPE = "SegNetMaskUnpool"
 PLUGIN_VERSION = "1"

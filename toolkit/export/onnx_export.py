@@ -29,12 +29,12 @@ from torch import nn
 from toolkit.checkpoint import ModelMeta, file_sha256, load_checkpoint
 from toolkit.core.loader import BaseLoader, resolve
 from toolkit.core.metadata import meta_props, write_props
-from toolkit.core.names import INPUT_NAME, OUTPUT_NAME, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME, OUTPUT_STRIDE, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from toolkit.core.onnx_file import detect_lowering
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 from toolkit.export.lowering import expand_plugin_nodes, plugin_nodes, register_plugin_schema
 from toolkit.export.onnx_io import check_model, simplify
-from toolkit.models.segnet import OUTPUT_STRIDE
 from toolkit.models.unpool import check_unpool_mode, set_unpool_mode
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,7 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _sample_hw(meta: ModelMeta) -> tuple[int, int]:
-    h, w = meta.input_size
-    return -(-h // OUTPUT_STRIDE) * OUTPUT_STRIDE, -(-w // OUTPUT_STRIDE) * OUTPUT_STRIDE
+    return pad_to_multiple(*meta.input_size)
 
 
 def _torch_export(model: nn.Module, sample: torch.Tensor, dynamic: tuple[str, ...], opset: int) -> onnx.ModelProto:

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from toolkit.core.names import OUTPUT_STRIDE
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import InputShapeError
 from toolkit.models.registry import register_model
 from toolkit.models.unpool import MaxPool2x2, Unpool2x2, UnpoolMode
-
-OUTPUT_STRIDE = 8
 
 
 def conv_block(cin: int, cout: int) -> nn.Sequential:
@@ -31,7 +31,7 @@ def conv_block(cin: int, cout: int) -> nn.Sequential:
 def check_input_hw(h: int, w: int) -> None:
     """Refuse H or W that are not multiples of the output stride, naming the padded shape."""
     if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
-        ph, pw = -(-h // OUTPUT_STRIDE) * OUTPUT_STRIDE, -(-w // OUTPUT_STRIDE) * OUTPUT_STRIDE
+        ph, pw = pad_to_multiple(h, w)
         raise InputShapeError(
             f"input {h}x{w}: H and W must be multiples of {OUTPUT_STRIDE}; pad to {ph}x{pw} "
             "(toolkit infer pads automatically)"

@@ -15,8 +15,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.evaluate import Preprocessed
-from toolkit.models.segnet import OUTPUT_STRIDE
 
 
 class FastPreprocess:
@@ -39,7 +39,7 @@ class FastPreprocess:
             interp = cv2.INTER_AREA if h < src_hw[0] else cv2.INTER_LINEAR
             image_rgb = cv2.resize(image_rgb, (w, h), interpolation=interp)
         h, w = image_rgb.shape[:2]
-        hp, wp = h + (-h) % OUTPUT_STRIDE, w + (-w) % OUTPUT_STRIDE
+        hp, wp = pad_to_multiple(h, w)
         out = np.empty((1, 3, hp, wp), np.float32)
         out[0, :, h:, :] = 0  # the padding only: the frame's region is written below
         out[0, :, :h, w:] = 0

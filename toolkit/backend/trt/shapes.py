@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from toolkit.core.names import OUTPUT_STRIDE
+from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import InputShapeError
-from toolkit.models.segnet import OUTPUT_STRIDE
 
 Shape = tuple[int, ...]
 
@@ -66,7 +67,7 @@ def _parse_one(text: str, which: str, whole: str) -> Shape:
         raise InputShapeError(f"--shapes '{whole}': {which} shape '{text}' has {c} channels; the model takes "
                               "3 (RGB)")
     if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
-        ph, pw = -(-h // OUTPUT_STRIDE) * OUTPUT_STRIDE, -(-w // OUTPUT_STRIDE) * OUTPUT_STRIDE
+        ph, pw = pad_to_multiple(h, w)
         raise InputShapeError(f"--shapes '{whole}': {which} shape '{text}': H and W must be multiples of "
                               f"{OUTPUT_STRIDE}; use {n}x{c}x{ph}x{pw}")
     return dims
@@ -92,7 +93,7 @@ def parse_shapes(text: str) -> ShapeProfile:
 def profile_from_input_size(input_size: Sequence[int], batch: int = 1) -> ShapeProfile:
     """A static profile batch x 3 x H x W from the model's metadata input size, padded to a multiple of the
     output stride as ``toolkit.evaluate.preprocess`` pads every frame (180x240 -> 184x240)."""
-    h, w = (-(-int(v) // OUTPUT_STRIDE) * OUTPUT_STRIDE for v in input_size)
+    h, w = pad_to_multiple(*input_size)
     return parse_shapes(f"{batch}x3x{h}x{w}")
 
 
