@@ -1,4 +1,5 @@
-"""``toolkit demo``: the whole deployment path on the embedded model, in one folder, in a few minutes on a CPU.
+"""``toolkit demo``: the whole deployment path on the zoo's model for this machine, in one folder, in a few minutes
+on a CPU.
 
 checkpoint -> sample clip -> ONNX fp32 -> FP16 and INT8 -> parity (``toolkit.compare``'s Comparator, the
 same judge as ``toolkit parity``) -> speed (one interleaved bench) -> the HTML parity report (where each
@@ -236,8 +237,9 @@ def calibration_set(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> 
 def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = None, data: str | Path | None = None,
              use_camvid: bool = True, frames: int = 60, parity_frames: int = 12, calib_images: int = 16,
              bench_iterations: int = 10, threads: int | None = None, lowering: str = "mask",
-             say: Callable[[str], None] = log.info) -> DemoReport:
-    """Run every step into ``out_dir``; returns the report (also written as report.json)."""
+             say: Callable[[str], None] = log.info, model_label: str | None = None) -> DemoReport:
+    """Run every step into ``out_dir``; returns the report (also written as report.json). ``model_label``
+    says which model this is and why it was chosen (the CLI passes the zoo's description)."""
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.sample import find_camvid, make_sample_clip
 
@@ -255,7 +257,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
             raise ToolkitError(f"--model {ckpt}: the demo starts from a checkpoint (.safetensors); "
                                "for an ONNX file or engine use toolkit infer / toolkit bench")
     _, meta = read_checkpoint(ckpt)
-    report = DemoReport(str(out), str(model) if model else "embedded default")
+    report = DemoReport(str(out), model_label or (str(model) if model else "zoo default (CPU)"))
     steps = _Steps(report, say)
     camvid = find_camvid(data) if use_camvid else None
     if camvid is not None and tuple(meta.dataset.class_names) != tuple(_camvid_classes(camvid)):

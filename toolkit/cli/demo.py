@@ -1,4 +1,4 @@
-"""``toolkit demo``: export, FP16, INT8, parity, speed and an annotated video from the embedded model."""
+"""``toolkit demo``: export, FP16, INT8, parity, speed and an annotated video from the zoo's model for this machine."""
 
 from __future__ import annotations
 
@@ -40,12 +40,14 @@ def demo(
     resolved = pick_model(None, model, "cuda" if cuda_available() else "cpu")
     report = run_demo(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
                       parity_frames=parity_frames, calib_images=calib_images, bench_iterations=iterations,
-                      threads=threads, lowering=lowering, say=typer.echo)
+                      threads=threads, lowering=lowering, say=typer.echo,
+                      model_label=resolved.describe())
     typer.echo("")
     for name in ("parity.md", "speed.md"):
         path = Path(report.out_dir) / name
         typer.echo(path.read_text() if path.is_file() else f"({name} not written)")
     failed = [s for s in report.steps if s.status != "ok"]
+    typer.echo(f"model: {report.model}")
     typer.echo(f"chosen model: {report.chosen}; everything is in {report.out_dir}/ (demo.mp4, parity.md, "
                f"parity_report.html, parity.json, speed.md, report.json) after {report.total_s:.0f} s")
     for s in failed:
