@@ -79,7 +79,7 @@ def plot(rows: list[dict], trained: list[dict], path: Path, target_fps: float) -
     for prec, marker in (("fp32", "o"), ("int8", "s")):
         pts = [r for r in rows if r["precision"] == prec]
         ax.scatter([r["gflops"] for r in pts], [r["fps"] for r in pts], marker=marker, label=f"ONNX Runtime {prec}")
-        for r in pts:
+        for r in pts if prec == "int8" else []:  # one label per configuration
             ax.annotate(f"w{r['width']} {r['size']}", (r["gflops"], r["fps"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
     ax.axhline(target_fps, color="grey", linestyle="--", linewidth=1, label=f"target {target_fps:g} FPS")
@@ -103,6 +103,21 @@ def plot(rows: list[dict], trained: list[dict], path: Path, target_fps: float) -
     fig.savefig(path, dpi=110)
 
 
+def match_trained(specs: list[str], rows: list[dict]) -> list[dict]:
+    """NAME=CKPT -> its val mIoU (checkpoint provenance) and the measured int8 FPS of its width and size."""
+    from toolkit.checkpoint import read_checkpoint
+
+    trained = []
+    for spec in specs:
+        name, ckpt = spec.split("=", 1)
+        _, meta = read_checkpoint(ckpt)
+        size = f"{meta.input_size[0]}x{meta.input_size[1]}"
+        match = [r for r in rows if r["width"] == meta.width and r["size"] == size and r["precision"] == "int8"]
+        if match:
+            trained.append({"name": name, "val_miou": meta.provenance.get("val_miou"), "int8_fps": match[0]["fps"]})
+    return trained
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/frontier"))
@@ -111,6 +126,8 @@ def main() -> None:
     p.add_argument("--frames", type=int, default=120, help="frames of the 360x480 clip")
     p.add_argument("--repeats", type=int, default=2, help="infer runs per model, alternating over models")
     p.add_argument("--target-fps", type=float, default=25.0)
+    p.add_argument("--replot", action="store_true", help="redraw OUT/frontier.png from OUT/frontier.json, adding "
+                   "the --miou checkpoints (matched to the measured int8 FPS of their width and input size)")
     p.add_argument("--build-only", action="store_true", help="export and quantize the candidates, time nothing "
                    "(the timing run then reuses the files)")
     p.add_argument("--miou", action="append", default=[], metavar="NAME=CKPT",
@@ -126,6 +143,13 @@ def main() -> None:
     from toolkit.video.sample import find_camvid, make_sample_clip
 
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        saved = json.loads((args.out / "frontier.json").read_text())
+        trained = match_trained(args.miou, saved["rows"])
+        saved["trained"] = trained
+        (args.out / "frontier.json").write_text(json.dumps(saved, indent=2) + "\n")
+        plot(saved["rows"], trained, args.out / "frontier.png", args.target_fps)
+        return
     camvid = find_camvid(None)
     if camvid is None:
         raise SystemExit("CamVid not found (set TOOLKIT_CAMVID): the clip and the calibration frames come from it")
@@ -157,16 +181,7 @@ def main() -> None:
         gflops = 2 * count_conv_macs(net, (1, 3, 16, 16)) * ph * pw / 256 / 1e9
         rows.append({"width": w, "size": size, "precision": prec, "gflops": round(gflops, 2),
                      "fps": round(statistics.median(values), 2), "fps_runs": values})
-    trained = []
-    for spec in args.miou:
-        name, ckpt = spec.split("=", 1)
-        from toolkit.checkpoint import read_checkpoint
-
-        _, meta = read_checkpoint(ckpt)
-        size = f"{meta.input_size[0]}x{meta.input_size[1]}"
-        match = [r for r in rows if r["width"] == meta.width and r["size"] == size and r["precision"] == "int8"]
-        if match:
-            trained.append({"name": name, "val_miou": meta.provenance.get("val_miou"), "int8_fps": match[0]["fps"]})
+    trained = match_trained(args.miou, rows)
     info = system_info()
     report = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "cpu": info["cpu"],
               "cpu_threads": info["cpu_threads"], "cpu_flags": info["cpu_flags"], "onnxruntime": info["onnxruntime"],
