@@ -96,6 +96,7 @@ def plot(rows: list[dict], trained: list[dict], path: Path, target_fps: float) -
             ax2.annotate(t["name"], (t["int8_fps"], t["val_miou"]), fontsize=8, xytext=(3, 3),
                          textcoords="offset points")
         ax2.axvline(target_fps, color="grey", linestyle="--", linewidth=1)
+        ax2.margins(x=0.35)  # room for the labels right of the points
         ax2.set_xlabel("toolkit infer FPS, int8, 360x480 clip, 2 cores")
         ax2.set_ylabel("val mIoU (CamVid)")
         ax2.set_title("trained candidates")
