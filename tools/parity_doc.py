@@ -3,7 +3,7 @@
 Runs the real CLI commands (so the commands printed in the document are the ones that made the
 numbers), then renders the parity JSON as Markdown:
 
-    python tools/parity_doc.py --checkpoint toolkit/assets/default.safetensors --data ../shared/camvid \
+    python tools/parity_doc.py --checkpoint toolkit/assets/enhanced-w16.safetensors --data ../shared/camvid \
         --work /tmp/parity > /tmp/parity/tables.md
 
 ``--render-only parity.json`` re-renders an existing report.
@@ -85,7 +85,7 @@ def render(report_path: Path, log: list[str]) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default="toolkit/assets/default.safetensors")
+    p.add_argument("--checkpoint", default="toolkit/assets/enhanced-w16.safetensors")
     p.add_argument("--data", default="../shared/camvid")
     p.add_argument("--work", type=Path, default=Path("/tmp/parity"))
     p.add_argument("--calib-size", type=int, default=None)
