@@ -143,22 +143,19 @@ def resolve_model_path(spec: str | Path | None, device: str | None = "cpu") -> P
 
 def describe(entry: ZooModel) -> dict:
     """Everything ``toolkit models`` shows of an entry: what its checkpoint header says, its size on disk,
-    parameters and GFLOPs at its input size (convolution MACs scale exactly with H x W for sizes that are
-    multiples of 8, so they are counted on a small frame and scaled)."""
+    parameters and GFLOPs at its input size."""
     from safetensors import safe_open
 
     from toolkit.checkpoint import METADATA_KEY, ModelMeta, build_model
-    from toolkit.core.shapes import pad_to_multiple
-    from toolkit.models.complexity import count_conv_macs, count_parameters
+    from toolkit.models.complexity import conv_macs_at, count_parameters
 
     with safe_open(str(entry.path), framework="pt") as f:
         meta = ModelMeta.from_json((f.metadata() or {})[METADATA_KEY])
         names = list(f.keys())
         dtypes = sorted({str(f.get_slice(k).get_dtype()).lower() for k in names} - {"i64", "int64"})
     h, w = meta.input_size
-    ph, pw = pad_to_multiple(h, w)
     net = build_model(meta, unpool="mask").eval()
-    macs = count_conv_macs(net, (1, 3, 16, 16)) * (ph * pw) // 256
+    macs = conv_macs_at(net, h, w)
     return {"name": entry.name, "arch": meta.arch, "width": meta.width, "input_size": [h, w],
             "classes": list(meta.dataset.class_names), "params": count_parameters(net),
             "gflops": round(2 * macs / 1e9, 2), "val_miou": entry.val_miou, "val_miou_source": entry.val_miou_source,

@@ -136,9 +136,8 @@ def main() -> None:
     args = p.parse_args()
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from toolkit.core.shapes import pad_to_multiple
     from toolkit.models import create_model
-    from toolkit.models.complexity import count_conv_macs
+    from toolkit.models.complexity import conv_macs_at
     from toolkit.quant import calibration_images
     from toolkit.sysinfo import system_info
     from toolkit.video.sample import find_camvid, make_sample_clip
@@ -178,8 +177,7 @@ def main() -> None:
     for (w, size, prec), values in fps.items():
         h, wd = (int(v) for v in size.split("x"))
         net = create_model("enhanced", num_classes=11, width=w, unpool="mask").eval()
-        ph, pw = pad_to_multiple(h, wd)
-        gflops = 2 * count_conv_macs(net, (1, 3, 16, 16)) * ph * pw / 256 / 1e9
+        gflops = 2 * conv_macs_at(net, h, wd) / 1e9
         rows.append({"width": w, "size": size, "precision": prec, "gflops": round(gflops, 2),
                      "fps": round(statistics.median(values), 2), "fps_runs": values})
     trained = match_trained(args.miou, rows)

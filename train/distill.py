@@ -49,8 +49,7 @@ def kd_kl(student_logits: Tensor, teacher_logits: Tensor, valid: Tensor, tempera
 def distillation_loss(task_loss: Tensor, student_logits: Tensor, teacher_logits: Tensor, valid: Tensor,
                       weight: float, temperature: float) -> Tensor:
     """``(1 - weight) * task_loss + weight * kd_kl(...)``: weight 0 is plain training, 1 the teacher alone."""
-    if not 0.0 <= weight <= 1.0:
-        raise ToolkitError(f"--distill-weight {weight}: expected a value in [0, 1]")
+    check_distill_options(weight, temperature)
     return (1.0 - weight) * task_loss + weight * kd_kl(student_logits, teacher_logits, valid, temperature)
 
 

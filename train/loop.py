@@ -188,7 +188,7 @@ def train(cfg: TrainConfig) -> dict:
         _load_init(model, cfg, info)
     teacher_sha = None
     if cfg.teacher:
-        from train.distill import prepare_teacher
+        from train.distill import distillation_loss, prepare_teacher
 
         if env.enabled:
             raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")
@@ -223,8 +223,6 @@ def train(cfg: TrainConfig) -> dict:
                 logits = net(x)
                 loss = criterion(logits, y)
             if teacher_sha is not None:
-                from train.distill import distillation_loss
-
                 loss = distillation_loss(loss, logits, batch[2].to(device, non_blocking=True),
                                          y != info.ignore_index, cfg.distill_weight, cfg.temperature)
             optimizer.zero_grad(set_to_none=True)

@@ -7,28 +7,12 @@ from pathlib import Path
 
 import cv2
 import pytest
-import torch
 from typer.testing import CliRunner
 
-from toolkit.checkpoint import ModelMeta, save_checkpoint
 from toolkit.cli.app import app
-from toolkit.data import synthetic_info
-from toolkit.models import create_model
-from toolkit.video.sample import make_sample_clip
 
 runner = CliRunner()
-HW = (64, 96)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(checkpoint, clip): a width-4 SegNet on 3 synthetic classes and a 5-frame panning clip, 64x96."""
-    root = tmp_path_factory.mktemp("cli_video")
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(root / "tiny.safetensors", create_model("segnet", num_classes=3, width=4),
-                           ModelMeta("segnet", 4, synthetic_info(3), input_size=HW))
-    clip = make_sample_clip(root / "clip.mp4", frames=5, size=HW, use_camvid=False)
-    return ckpt, clip.path
+HW = (64, 96)  # the frame size of the `tiny` fixture (tests/cli/conftest.py)
 
 
 def test_infer_file_writes_video_and_summary(tiny: tuple[Path, Path], tmp_path: Path) -> None:

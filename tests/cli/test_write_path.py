@@ -9,29 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
 from typer.testing import CliRunner
 
-from toolkit.checkpoint import ModelMeta, save_checkpoint
 from toolkit.cli.app import app
-from toolkit.data import synthetic_info
-from toolkit.models import create_model
-from toolkit.video.sample import make_sample_clip
 
 runner = CliRunner()
-HW = (64, 96)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(checkpoint, clip): a width-4 SegNet on 3 synthetic classes and a 5-frame clip, 64x96."""
-    root = tmp_path_factory.mktemp("write_path")
-    torch.manual_seed(0)
-    ckpt = save_checkpoint(root / "tiny.safetensors", create_model("segnet", num_classes=3, width=4),
-                           ModelMeta("segnet", 4, synthetic_info(3), input_size=HW))
-    clip = make_sample_clip(root / "clip.mp4", frames=5, size=HW, use_camvid=False)
-    return ckpt, clip.path
 
 
 def _refused(args: list[str], *messages: str, code: int = 2) -> str:
