@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +37,8 @@ class BenchResult:
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50, p90, p99, mean, min, max
     throughput_fps: float = 0.0  # frames per second: batch * iterations / wall time of the timed blocks
     ratio: float | None = None
+    io: str = "logits"  # what one call moves: logits (tensor in, logits out) or frames (uint8 in, class map out)
+    stages_ms: dict[str, float] | None = None  # GPU runners: mean upload (h2d), compute, download (d2h) ms
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -59,15 +61,41 @@ def latency_stats(values_ms: Sequence[float]) -> dict[str, float]:
                                                 ("min", a.min()), ("max", a.max()))}
 
 
-def _timed_block(runner: BaseRunner, feed: dict[str, np.ndarray], n: int, streams: int) -> tuple[list[float], float]:
-    """(per-call latencies in ms, wall seconds) of ``n`` calls, spread over ``streams`` concurrent threads."""
+IO_MODES = ("logits", "frames")
+
+
+def make_call(runner: BaseRunner, shape: Sequence[int], io: str = "logits", seed: int = 0) -> Callable[[], object]:
+    """One timed call: ``logits`` feeds a normalised float tensor and returns float logits to the host (what
+    eval and parity do); ``frames`` feeds a uint8 H x W x 3 frame of the same size and returns the class map,
+    pre- and post-processing on the device (what ``toolkit infer`` does with a GPU runner)."""
+    if io == "logits":
+        feed = make_input(runner, shape, seed)
+        return lambda: runner.infer(feed)
+    if io != "frames":
+        raise ToolkitError(f"--io {io}: expected one of {', '.join(IO_MODES)}")
+    if not runner.frames_on_device:
+        raise ToolkitError(f"--io frames: {runner.name} takes preprocessed tensors only (frames on the device: "
+                           "PyTorch checkpoints on --device cuda)")
+    if len(shape) != 4 or shape[0] != 1 or shape[1] != 3:
+        raise ToolkitError(f"--io frames: one 3-channel frame at a time, --shape 1x3xHxW (got "
+                           f"{'x'.join(map(str, shape))})")
+    frame = np.random.default_rng(seed).integers(0, 256, (shape[2], shape[3], 3), dtype=np.uint8)
+    return lambda: runner.infer_frame(frame)
+
+
+def _timed_block(runner: BaseRunner, call: Callable[[], object], n: int, streams: int,
+                 stages: list[dict[str, float]] | None = None) -> tuple[list[float], float]:
+    """(per-call latencies in ms, wall seconds) of ``n`` calls, spread over ``streams`` concurrent threads;
+    each call's device stage times (``runner.last_stage_ms``) go to ``stages`` where the runner has them."""
     lat: list[float] = []
 
     def worker(k: int) -> None:
         for _ in range(k):
             start = time.perf_counter()
-            runner.infer(feed)
+            call()
             lat.append((time.perf_counter() - start) * 1e3)  # list.append is atomic under the GIL
+            if stages is not None and runner.last_stage_ms is not None:
+                stages.append(runner.last_stage_ms)
 
     t0 = time.perf_counter()
     if streams == 1:
@@ -84,9 +112,16 @@ def _timed_block(runner: BaseRunner, feed: dict[str, np.ndarray], n: int, stream
     return lat, time.perf_counter() - t0
 
 
+def mean_stages(stages: Sequence[dict[str, float]]) -> dict[str, float] | None:
+    """Mean ms of each device stage over the calls that reported them; None when none did."""
+    if not stages:
+        return None
+    return {k: round(float(np.mean([s[k] for s in stages])), 4) for k in stages[0]}
+
+
 def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: int = 2, iterations: int = 20,
                   rounds: int = 2, threads: int | None = None, pause_s: float = 0.2, seed: int = 0,
-                  streams: int = 1) -> list[BenchResult]:
+                  streams: int = 1, io: str = "logits") -> list[BenchResult]:
     """Time active runners on the same input, ``iterations`` each, split into ``rounds`` interleaved blocks.
 
     ``streams`` > 1 issues the calls from that many threads at once (as ``toolkit infer --workers`` does),
@@ -96,23 +131,25 @@ def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: i
         raise ToolkitError(f"iterations={iterations}, rounds={rounds}, warmup={warmup}, streams={streams}: need "
                            "iterations >= 1, rounds >= 1, warmup >= 0, streams >= 1")
     rounds = min(rounds, iterations)
-    feeds = [make_input(r, shape, seed) for r in runners]
+    calls = [make_call(r, shape, io, seed) for r in runners]
     times: list[list[float]] = [[] for _ in runners]
+    stages: list[list[dict[str, float]]] = [[] for _ in runners]
     walls = [0.0 for _ in runners]
     for rnd in range(rounds):
         block = iterations // rounds + (1 if rnd < iterations % rounds else 0)
-        for i, (runner, feed) in enumerate(zip(runners, feeds, strict=True)):
+        for i, (runner, call) in enumerate(zip(runners, calls, strict=True)):
             time.sleep(pause_s)
-            _timed_block(runner, feed, warmup * streams, streams)
-            lat, wall = _timed_block(runner, feed, block, streams)
+            _timed_block(runner, call, warmup * streams, streams)
+            lat, wall = _timed_block(runner, call, block, streams, stages[i])
             times[i] += lat
             walls[i] += wall
     results = []
-    for runner, t, wall in zip(runners, times, walls, strict=True):
+    for runner, t, wall, st in zip(runners, times, walls, stages, strict=True):
         results.append(BenchResult(name=runner.name, model=runner.name, backend=runner.backend,
                                    precision=runner.precision, shape=list(shape), threads=threads, streams=streams,
                                    warmup=warmup, iterations=len(t), latency_ms=latency_stats(t),
-                                   throughput_fps=round(shape[0] * len(t) / wall, 3)))
+                                   throughput_fps=round(shape[0] * len(t) / wall, 3), io=io,
+                                   stages_ms=mean_stages(st)))
     base = results[0].throughput_fps if results else 0.0
     for r in results[1:]:
         r.ratio = round(r.throughput_fps / base, 3) if base > 0 else None
@@ -121,15 +158,17 @@ def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: i
 
 def bench_models(models: Sequence[str | Path | None], shape: Sequence[int], device: str = "cpu",
                  threads: int | None = None, warmup: int = 2, iterations: int = 20, rounds: int = 2,
-                 streams: int = 1, graph_opt: str = "auto") -> list[BenchResult]:
+                 streams: int = 1, graph_opt: str = "auto", precision: str | None = None,
+                 cuda_graph: bool | None = None, compile: bool = False, io: str = "logits") -> list[BenchResult]:
     """Open every model (None = embedded default), benchmark them together, close them."""
-    options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt)
+    options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt, precision=precision,
+                            cuda_graph=cuda_graph, compile=compile)
     runners = [make_runner(m, options) for m in models]
     active: list[BaseRunner] = []
     try:
         for r in runners:
             active.append(r.activate())
-        results = bench_runners(active, shape, warmup, iterations, rounds, threads=threads, streams=streams)
+        results = bench_runners(active, shape, warmup, iterations, rounds, threads=threads, streams=streams, io=io)
     finally:
         for r in active:
             r.deactivate()
@@ -138,16 +177,27 @@ def bench_models(models: Sequence[str | Path | None], shape: Sequence[int], devi
     return results
 
 
+def _ms(v: float) -> str:
+    """Two decimals below 10 ms (GPU latencies), one above."""
+    return f"{v:.2f}" if v < 10 else f"{v:.1f}"
+
+
 def format_table(results: Sequence[BenchResult], compare: bool = False) -> str:
     """Markdown table (also readable in a terminal)."""
     head = ["model", "backend", "precision", "p50 ms", "p90 ms", "p99 ms", "mean ms", "FPS"]
+    staged = any(r.stages_ms for r in results)
+    if staged:
+        head.append("h2d / compute / d2h ms")
     if compare:
         head.append(f"x vs {results[0].name}" if results else "ratio")
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         lat = r.latency_ms
-        cells = [r.name, r.backend, r.precision, f"{lat['p50']:.1f}", f"{lat['p90']:.1f}", f"{lat['p99']:.1f}",
-                 f"{lat['mean']:.1f}", f"{r.throughput_fps:.2f}"]
+        cells = [r.name, r.backend, r.precision, *(_ms(lat[k]) for k in ("p50", "p90", "p99", "mean")),
+                 f"{r.throughput_fps:.2f}"]
+        if staged:
+            st = r.stages_ms
+            cells.append(" / ".join(f"{st[k]:.3f}" for k in ("h2d", "compute", "d2h")) if st else "-")
         if compare:
             cells.append("1.00" if r.ratio is None else f"{r.ratio:.2f}")
         rows.append("| " + " | ".join(cells) + " |")

@@ -31,6 +31,16 @@ template <typename T>
 cudaError_t launchMaskUnpool(
     T const* x, T const* y, T* out, int64_t planes, int64_t height, int64_t width, cudaStream_t stream);
 
+//! True when launchMaskUnpool takes the vectorised kernel for these pointers and width (W/2 a multiple of 8 bytes
+//! worth of values, x/out 16-byte and y 8-byte aligned); otherwise it runs one thread per window. Same results.
+template <typename T>
+bool usesVectorisedPath(T const* x, T const* y, T* out, int64_t width);
+
+extern template bool usesVectorisedPath<float>(float const*, float const*, float*, int64_t);
+extern template bool usesVectorisedPath<__half>(__half const*, __half const*, __half*, int64_t);
+extern template bool usesVectorisedPath<__nv_bfloat16>(
+    __nv_bfloat16 const*, __nv_bfloat16 const*, __nv_bfloat16*, int64_t);
+
 extern template cudaError_t launchMaskUnpool<float>(
     float const*, float const*, float*, int64_t, int64_t, int64_t, cudaStream_t);
 extern template cudaError_t launchMaskUnpool<__half>(

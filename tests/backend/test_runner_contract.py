@@ -93,6 +93,20 @@ class TestTorchRunner(RunnerContract):
         return make_runner(tiny_checkpoint(tmp_path_factory))
 
 
+class TestTorchCudaRunner(RunnerContract):
+    """fp32 through a captured CUDA graph (the default on CUDA): the same contract; skips without a GPU."""
+
+    backend, thread_safe, on_cpu = "torch", True, False
+
+    @pytest.fixture
+    def runner(self, tmp_path_factory: pytest.TempPathFactory) -> BaseRunner:
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.skip("no CUDA GPU (torch.cuda.is_available() is False)")
+        return make_runner(tiny_checkpoint(tmp_path_factory), device="cuda")
+
+
 class TestOnnxrtRunner(RunnerContract):
     backend, thread_safe, on_cpu = "onnxrt", True, True
 

@@ -68,3 +68,13 @@ def test_other_classes_are_refused(files: dict[str, Path], synthetic_dir: Path, 
     other = save_onnx(write_props(model, {"classes": json.dumps(names[::-1])}), tmp_path / "other.onnx")
     with pytest.raises(ToolkitError, match="classes"):
         compare_files(files["ckpt"], [other], CamVid(synthetic_dir, "val", limit=1))
+
+
+def test_a_checkpoint_at_another_precision_is_a_candidate(files: dict[str, Path], synthetic_dir: Path) -> None:
+    """``ckpt@bf16``: the reference checkpoint itself, run by PyTorch in bf16 (on CUDA one would use @fp16)."""
+    val = CamVid(synthetic_dir, "val", limit=2)
+    report = compare_files(files["ckpt"], [f"{files['ckpt']}@bf16"], val)
+    (bf16,) = report.candidates
+    assert bf16.name == "torch:tiny.safetensors@bf16" and bf16.precision == "bf16" and bf16.backend == "torch"
+    assert bf16.tolerance == DEFAULT_TOLERANCES["bf16"] and bf16.source_matches is None
+    assert 0 < bf16.max_abs_logit_diff < 1 and bf16.sha256 == report.reference["sha256"]

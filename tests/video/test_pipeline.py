@@ -251,3 +251,32 @@ def test_video_sink_is_atomic_and_checks_suffix(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(ToolkitError, match="not a folder"):
         MaskSink(tmp_path / "file")
+
+
+def test_frames_on_device_route_gives_the_host_paths_masks(clip: Path, tmp_path: Path) -> None:
+    """A runner that takes uint8 frames itself (PyTorch on CUDA) skips host preprocessing and hands back class
+    maps; a CPU stand-in doing the host steps inside ``infer_frame`` must give the masks of the host route."""
+    from toolkit.video.ops import FastPreprocess, argmax_classes
+
+    class FramesRunner(FakeRunner):
+        frames_on_device = True  # type: ignore[assignment]
+        calls = 0
+
+        def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
+            FramesRunner.calls += 1
+            meta = self.meta
+            pre = FastPreprocess(meta.dataset.mean, meta.dataset.std, meta.input_size)(frame_rgb)
+            (logits,) = self.infer({"input": pre.tensor}).values()
+            h, w = pre.valid_hw
+            return argmax_classes(logits[0, :, :h, :w])
+
+    with FakeRunner() as host:
+        infer_video(host, str(clip), masks=tmp_path / "host")
+    with FramesRunner() as runner:
+        assert runner.info.frames_on_device
+        s = infer_video(runner, str(clip), masks=tmp_path / "device", output=tmp_path / "o.mp4")
+    assert s.frames == 6 and FramesRunner.calls == 7 and s.input_shape == [1, 3, *HW]  # 6 frames + warm-up
+    host_masks, device_masks = sorted((tmp_path / "host").glob("*.png")), sorted((tmp_path / "device").glob("*.png"))
+    assert [f.name for f in host_masks] == [f.name for f in device_masks] and len(host_masks) == 6
+    for a, b in zip(host_masks, device_masks, strict=True):
+        assert np.array_equal(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), cv2.imread(str(b), cv2.IMREAD_UNCHANGED))

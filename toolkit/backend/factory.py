@@ -35,7 +35,9 @@ class RunnerOptions:
     plugin_impl: str = "auto"  # onnxrt: how plugin nodes run (custom_ops.PLUGIN_IMPLS)
     plugin: str | Path | None = None  # trt: the plugin library
     no_sidecar_check: bool = False  # trt
-    cuda_graph: bool = False  # trt
+    precision: str | None = None  # torch: None (fp32, the reference), auto, fp32, fp16, bf16; others: refused
+    cuda_graph: bool | None = None  # torch (None: on for CUDA), trt (None: off)
+    compile: bool = False  # torch: torch.compile the model first
     timeout_s: float = 60.0  # triton
     name: str | None = None  # every backend: the runner's name (default: backend:file name)
 
@@ -77,6 +79,27 @@ def set_torch_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def split_precision(spec: str | Path) -> tuple[str, str | None]:
+    """``'model@fp16'`` -> ``('model', 'fp16')``: a checkpoint run in PyTorch at another precision, as a parity
+    or bench candidate. Only a known precision after the last '@' is split off; other names pass whole."""
+    from toolkit.backend.torch.precision import PRECISION_CHOICES
+
+    text = str(spec)
+    model, sep, precision = text.rpartition("@")
+    if sep and model and precision.lower() in PRECISION_CHOICES:
+        return model, precision.lower()
+    return text, None
+
+
+def _check_precision(model: str | Path | None, backend: str, precision: str | None) -> None:
+    """An ONNX file, engine or served model has its precision in the file (``toolkit quantize``/``export``
+    made it): a different one asked for at run time is refused rather than silently ignored."""
+    if precision is None or precision.strip().lower() == "auto" or backend == "torch":
+        return
+    raise ToolkitError(f"{model}: --precision {precision} applies to PyTorch checkpoints only; an ONNX file's or "
+                       "engine's precision is set when it is made (toolkit export/quantize/build-engine)")
+
+
 def make_runner(model: str | Path | None = None, options: RunnerOptions | None = None,
                 **overrides: Any) -> BaseRunner:
     """An inactive runner for a checkpoint (None: the embedded default), ONNX file, TensorRT engine or
@@ -85,6 +108,7 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
     opts = replace(options or _DEFAULTS, **overrides)
     backend = backend_for(model)
     _check_threads(model, backend, opts.threads)
+    _check_precision(model, backend, opts.precision)
     if backend == "triton":  # a served model, not a file
         from toolkit.backend.triton.runner import TritonRunner
 
@@ -98,7 +122,8 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
 
         set_torch_threads(opts.threads)
         return TorchRunner(LoadCheckpoint(model), device=opts.device, source=source,
-                           name=opts.name or f"torch:{Path(model or 'default').name}")
+                           name=opts.name or f"torch:{Path(model or 'default').name}", precision=opts.precision,
+                           cuda_graph=opts.cuda_graph, compile=opts.compile)
     if backend == "onnxrt":
         from toolkit.backend.onnxrt.loader import SessionFromOnnx, ort_graph_optimization
         from toolkit.backend.onnxrt.runner import OnnxrtRunner
@@ -113,4 +138,5 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
 
     lib = find_plugin_library(opts.plugin)
     loader = EngineFromPath(source, plugins=[lib] if lib else [], check_sidecar=not opts.no_sidecar_check)
-    return TrtRunner(loader, name=opts.name or f"trt:{Path(source).name}", cuda_graph=opts.cuda_graph, source=source)
+    return TrtRunner(loader, name=opts.name or f"trt:{Path(source).name}", cuda_graph=bool(opts.cuda_graph),
+                    source=source)

@@ -22,6 +22,15 @@ def bench(
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    precision: str = typer.Option("auto", "--precision", help="PyTorch checkpoints: auto (fp16 on CUDA, bf16 on "
+                                  "a CPU with AMX, else fp32), fp32, fp16, bf16; ONNX files and engines carry theirs."),
+    cuda_graph: bool | None = typer.Option(None, "--cuda-graph/--no-cuda-graph", help="PyTorch on CUDA: replay "
+                                           "one captured CUDA graph per input shape (default: on for CUDA)."),
+    compile_model: bool = typer.Option(False, "--compile", help="PyTorch: torch.compile the model first "
+                                       "(slow start; measured against the CUDA graph in docs/BENCHMARKS.md)."),
+    io: str = typer.Option("logits", "--io", help="logits: float tensor in, fp32 logits back to the host (what "
+                           "eval/parity do); frames: uint8 frame in, class map back, pre/post-processing on the "
+                           "GPU (what infer does on CUDA; PyTorch checkpoints on --device cuda)."),
     json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
 ) -> None:
     """Time each model on the same random input, warm-up first, interleaved so ratios are fair."""
@@ -43,7 +52,8 @@ def bench(
     refuse_output_over_input(json_path, models, "--json")
     check_writable(json_path)
     results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
-                           rounds=rounds, streams=streams, graph_opt=graph_opt)
+                           rounds=rounds, streams=streams, graph_opt=graph_opt,
+                           precision=precision, cuda_graph=cuda_graph, compile=compile_model, io=io)
     typer.echo(format_table(results, compare=compare))
     if json_path is not None:
         info = system_info()
@@ -72,4 +82,6 @@ def register(app: typer.Typer) -> None:
         "toolkit bench",
         "toolkit bench -m model.safetensors -m model.onnx -m model_int8.onnx --compare --threads 2",
         "toolkit bench -m model.onnx --shape 1x3x720x960 --iterations 50 --json bench.json",
+        "toolkit bench -m enhanced-w64 --device cuda -n 200 --compare   # fp16, CUDA graph",
+        "toolkit bench -m enhanced-w64 -m enhanced-w64 --device cuda --precision fp32 --no-cuda-graph",
     ))(bench)

@@ -73,6 +73,12 @@ def infer(
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
     device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    precision: str = typer.Option("auto", "--precision", help="PyTorch checkpoints: auto (fp16 on CUDA, bf16 on "
+                                  "a CPU with AMX, else fp32), fp32, fp16, bf16; ONNX files and engines carry theirs."),
+    cuda_graph: bool | None = typer.Option(None, "--cuda-graph/--no-cuda-graph", help="PyTorch on CUDA: replay "
+                                           "one captured CUDA graph per input shape (default: on for CUDA)."),
+    compile_model: bool = typer.Option(False, "--compile", help="PyTorch: torch.compile the model first "
+                                       "(slow start; measured against the CUDA graph in docs/BENCHMARKS.md)."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
     workers: int = typer.Option(0, "--workers", help="Concurrent inferences (frames stay in order); 0: 2 for files "
@@ -111,7 +117,8 @@ def infer(
     workers, threads = _workers_threads(workers, threads, src.live, model, device)
     try:
         # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
-        options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt, spin=False)
+        options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt, spin=False,
+                                precision=precision, cuda_graph=cuda_graph, compile=compile_model)
         with make_runner(model, options) as runner:
             summary = infer_video(runner, src, output=output, masks=masks, show=show, style=style,
                                   workers=workers, max_frames=max_frames, retries=retries, on_start=on_start,
@@ -138,5 +145,6 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
         "toolkit infer --source clip.mp4 --output out.mp4",
         "toolkit infer --model segnet_int8.onnx --source 0 --show",
+        "toolkit infer --device cuda --source clip.mp4 --output out.mp4   # enhanced-w64, fp16, CUDA graph",
         "toolkit infer --source 'frames/*.png' --masks masks/ --side-by-side --output out.mp4 --json run.json",
     ))(infer)

@@ -14,8 +14,9 @@ def parity(
     ctx: typer.Context,
     reference: Path | None = typer.Option(None, help="Zoo name or PyTorch checkpoint (.safetensors); default: "
                                           "the zoo's CPU model."),
-    candidate: list[Path] = typer.Option(..., "--candidate", "-c", help="ONNX model or TensorRT engine; repeat "
-                                         "for several."),
+    candidate: list[str] = typer.Option(..., "--candidate", "-c", help="ONNX model, TensorRT engine, or a "
+                                        "checkpoint/zoo name with @fp16 or @bf16 (PyTorch at that precision); "
+                                        "repeat for several."),
     data: Path = typer.Option(..., help="CamVid-layout dataset folder."),
     split: str = typer.Option("val", help="Split to compare on (the whole split)."),
     limit: int | None = typer.Option(None, help="Only the first N frames (quick look; not a parity result)."),
@@ -149,4 +150,5 @@ def register(app: typer.Typer) -> None:
         "toolkit parity -c segnet_fp16.onnx -c segnet_int8.onnx --data ../shared/camvid --report parity.html "
         "--bench",
         "toolkit parity -c segnet_int8.onnx --data ../shared/camvid --max-miou-drop 0.5",
+        "toolkit parity --reference enhanced-w64 -c enhanced-w64@fp16 --device cuda --data ../shared/camvid",
     ))(parity)

@@ -165,6 +165,19 @@ def _pct(v: float) -> float | None:
     return None if np.isnan(v) else float(100 * v)
 
 
+def candidate_runner(spec: str | Path, device: str, threads: int | None = None) -> BaseRunner:
+    """A candidate from its command-line spec: a zoo name or model file, optionally ``@fp16``/``@bf16`` for a
+    checkpoint run in PyTorch at that precision (its name says so: ``torch:w64.safetensors@fp16``)."""
+    from toolkit.backend import make_runner
+    from toolkit.backend.factory import split_precision
+    from toolkit.zoo import resolve_model_path
+
+    text, precision = split_precision(spec)
+    model = resolve_model_path(text)
+    name = None if precision is None else f"torch:{Path(str(model)).name}@{precision}"
+    return make_runner(model, device=device, threads=threads, precision=precision, name=name)
+
+
 def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: object,
                   device: str = "cpu", max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
                   progress: bool = False, dataset_info: dict | None = None,
@@ -176,9 +189,10 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
 
     ref = make_runner(reference, device="cpu")
     ref_sha = file_sha256(reference if reference is not None else default_checkpoint_path())
-    cands = [make_runner(path, device=device) for path in candidates]
+    cands = [candidate_runner(spec, device) for spec in candidates]
     report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift).run(dataset, progress, dataset_info)
     for runner, result, path in zip(cands, report.candidates, candidates, strict=True):
+        path = runner.source or path
         result.sha256 = file_sha256(path) if Path(path).is_file() else None
         source = runner.info.props.get("source_sha256")
         result.source_matches = None if not source else source == ref_sha
@@ -202,7 +216,7 @@ def measure_speed(reference: str | Path | None, candidates: Sequence[str | Path]
     _, meta = read_checkpoint(reference if reference is not None else default_checkpoint_path())
     shape = (1, 3, *pad_to_multiple(*meta.input_size))
     runners = [make_runner(reference, device="cpu", threads=threads),
-               *(make_runner(c, device=device, threads=threads) for c in candidates)]
+               *(candidate_runner(c, device, threads) for c in candidates)]
     active: list[BaseRunner] = []
     try:
         for r in runners:

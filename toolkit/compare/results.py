@@ -24,6 +24,8 @@ class Tolerance:
 DEFAULT_TOLERANCES = {
     "fp32": Tolerance(max_miou_drop=0.01, min_pixel_agreement=99.9),
     "fp16": Tolerance(max_miou_drop=0.1, min_pixel_agreement=99.0),
+    # bf16 keeps 8 significant bits to fp16's 11: between fp16 and int8
+    "bf16": Tolerance(max_miou_drop=0.5, min_pixel_agreement=98.5),
     "int8": Tolerance(max_miou_drop=1.0, min_pixel_agreement=98.0),
 }
 

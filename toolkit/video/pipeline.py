@@ -124,6 +124,10 @@ class Pipeline:
         # its core's cache (0.22 ms against 0.38 ms read by another thread: tools/pipeline_costs.py) and passes on
         # the 1-byte class map. A GPU or remote model's worker goes straight back to the model instead.
         self.argmax_in_worker = runner.info.on_cpu
+        # A GPU runner that takes the uint8 frame itself (PyTorch on CUDA): resize, normalisation, the model and
+        # the argmax run on the device, 0.5 MB goes up and a 1-byte class map comes back; no host preprocessing.
+        self.frames_on_device = runner.info.frames_on_device
+        self.input_shape: tuple[int, ...] = (1, 3, *self.meta.input_size)  # set by warm_up()
 
     # -- helpers -----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: object) -> bool:
@@ -214,7 +218,8 @@ class Pipeline:
                 self._cancel()
                 continue
             t = time.perf_counter()
-            item.pre = prep(item.frame)
+            if not self.frames_on_device:
+                item.pre = prep(item.frame)
             item.seq, seq = seq, seq + 1
             self.times["preprocess"].append((time.perf_counter() - t) * 1e3)
             if not self._put(self.q_inf, item):
@@ -224,12 +229,16 @@ class Pipeline:
 
     def _infer(self) -> None:
         while (item := self._get(self.q_inf)) is not _END:
-            assert isinstance(item, Item) and item.pre is not None
+            assert isinstance(item, Item)
             if self.stop.is_set():
                 self._cancel()
                 continue
             t = time.perf_counter()
-            (item.logits,) = self.runner.infer({INPUT_NAME: item.pre.tensor}).values()
+            if self.frames_on_device:
+                item.mask = self.runner.infer_frame(item.frame)
+            else:
+                assert item.pre is not None
+                (item.logits,) = self.runner.infer({INPUT_NAME: item.pre.tensor}).values()
             done = time.perf_counter()
             item.infer_ms = (done - t) * 1e3
             self.times["infer"].append(item.infer_ms)
@@ -274,9 +283,8 @@ class Pipeline:
         return argmax_classes(item.logits[0, :, :h, :w])  # the padding cropped by a view: read in place
 
     def _draw(self, item: Item) -> None:
-        assert item.pre is not None
         mask = item.mask if item.mask is not None else self._class_map(item)
-        h, w = item.pre.source_hw
+        h, w = item.frame.shape[:2]
         if mask.shape != (h, w):  # class map at model resolution, scaled to the frame by nearest neighbour
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         item.mask, item.logits = mask, None
@@ -287,7 +295,7 @@ class Pipeline:
                 rate = 1.0 / max(now - self._last_out, 1e-6)
                 self._fps_ema = rate if self._fps_ema is None else 0.9 * self._fps_ema + 0.1 * rate
             self._last_out = now
-            hud = self._hud_lines(self._fps_ema, item.infer_ms, item.pre.tensor.shape)
+            hud = self._hud_lines(self._fps_ema, item.infer_ms, self.input_shape)
         item.out = self.overlay(item.frame, mask, hud)
 
     def _hud_lines(self, fps: float | None, infer_ms: float, shape: tuple[int, ...]) -> list[str]:
@@ -308,13 +316,20 @@ class Pipeline:
         """One inference per worker, run concurrently, before the clock starts: the first call on a thread,
         and each extra concurrent call, grows the runtime's buffers once (2-3x a steady call)."""
         h, w = self.meta.input_size
-        pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None)(np.zeros((h, w, 3), np.uint8))
+        frame = np.zeros((h, w, 3), np.uint8)
+        pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None)(frame)
         feed = {INPUT_NAME: pre.tensor}
+
+        def call(_: int = 0) -> None:
+            # frames on the device: this captures the graph of a frame at the model's size (the usual case)
+            self.runner.infer_frame(frame) if self.frames_on_device else self.runner.infer(feed)
+
         if self.workers == 1:
-            self.runner.infer(feed)
+            call()
         else:
             with ThreadPoolExecutor(self.workers, thread_name_prefix="warm-up") as pool:
-                list(pool.map(lambda _: self.runner.infer(feed), range(self.workers)))
+                list(pool.map(call, range(self.workers)))
+        self.input_shape = tuple(pre.tensor.shape)
         return list(pre.tensor.shape)
 
     def _warm_overlay(self) -> None:

@@ -36,8 +36,9 @@ class RunnerInfo:
     ``source``: the file or URL the model came from ("" for an in-memory model); ``lowering``: the unpool
     form of an ONNX graph or engine ("" where it does not apply); ``graph_optimization``: ONNX Runtime's
     level ("" elsewhere); ``thread_safe``: infer() may be called from several threads at once;
-    ``on_cpu``: the model computes on this host's CPU; ``props``: the model's toolkit metadata_props
-    (source_sha256, quantization settings ...)."""
+    ``on_cpu``: the model computes on this host's CPU; ``frames_on_device``: ``infer_frame`` takes uint8
+    frames and returns class maps, pre- and post-processing on the runner's device; ``props``: the
+    model's toolkit metadata_props (source_sha256, quantization settings ...)."""
 
     name: str
     backend: str
@@ -47,6 +48,7 @@ class RunnerInfo:
     graph_optimization: str = ""
     thread_safe: bool = False
     on_cpu: bool = False
+    frames_on_device: bool = False
     props: dict[str, str] = field(default_factory=dict)
 
 
@@ -61,6 +63,9 @@ class BaseRunner:
         self.source = source
         self.is_active = False
         self.last_inference_time: float | None = None  # seconds, of the last infer() call
+        # GPU runners: ms of the last call's upload, compute and download ('h2d', 'compute', 'd2h'), timed on
+        # the device; None where a runner cannot time them apart
+        self.last_stage_ms: dict[str, float] | None = None
         # Filled by the backend, at the latest on activate() (where the model's metadata is read):
         self.meta: ModelMeta | None = None  # label space and normalisation, when the model carries them
         self.precision = "fp32"
@@ -73,7 +78,8 @@ class BaseRunner:
         """This runner's description (source, precision, lowering, graph optimisation, thread safety)."""
         return RunnerInfo(name=self.name, backend=self.backend, source=self.source, precision=self.precision,
                           lowering=self.lowering, graph_optimization=self.graph_optimization,
-                          thread_safe=self.thread_safe, on_cpu=self.on_cpu, props=dict(self.props))
+                          thread_safe=self.thread_safe, on_cpu=self.on_cpu,
+                          frames_on_device=self.frames_on_device, props=dict(self.props))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def activate(self) -> BaseRunner:
@@ -100,6 +106,17 @@ class BaseRunner:
         cores, so it is cheapest in the calling thread, while the outputs are still in its cache.
         False (the default) for GPU and remote runners, whose calling thread should get back to the model."""
         return False
+
+    @property
+    def frames_on_device(self) -> bool:
+        """True when ``infer_frame`` runs: the runner resizes, normalises, infers and takes the argmax on
+        its device, so only the uint8 frame goes up and a uint8 class map comes back."""
+        return False
+
+    def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
+        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size; only where
+        ``frames_on_device`` (elsewhere the caller preprocesses on the host and calls ``infer``)."""
+        raise ToolkitError(f"runner '{self.name}' ({self.backend}) takes preprocessed tensors only: use infer()")
 
     # -- inference ---------------------------------------------------------------------------------
     def input_specs(self) -> list[TensorSpec]:

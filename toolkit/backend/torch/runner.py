@@ -1,6 +1,19 @@
-"""PyTorch eager runner: the fp32 reference every other backend is compared against."""
+"""PyTorch runner: the fp32 reference every other backend is compared against, and the GPU path for
+users without TensorRT.
+
+On the CPU it is plain eager PyTorch (fp32, or bf16 where AMX makes that fast). On CUDA it runs as fast as
+PyTorch can: fp16 (or bf16) weights in channels_last, ``inference_mode``, one CUDA graph per input shape
+(``graphs.py``), pinned host buffers and asynchronous copies on a stream of the runner's own, with the
+upload, compute and download timed apart (``last_stage_ms``, what ``toolkit bench`` reports). For video it
+also takes the uint8 frame itself (``infer_frame``): resize, normalisation, padding, the model and the argmax
+all run in one graph on the GPU, and the host gets back a 1-byte class map instead of float logits.
+"""
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
 
 import numpy as np
 import torch
@@ -8,39 +21,160 @@ from torch import nn
 
 from toolkit.backend.base import OUTPUT_NAME, BaseLoader, BaseRunner, resolve
 from toolkit.backend.torch.device import torch_device
+from toolkit.backend.torch.graphs import DeviceSlot, GraphCache, capture_graph
+from toolkit.backend.torch.precision import DTYPES, resolve_precision
 from toolkit.core.meta import ModelMeta
+from toolkit.core.shapes import pad_to_multiple
+from toolkit.errors import ToolkitError
+
+STAGES = ("h2d", "compute", "d2h")
 
 
 class TorchRunner(BaseRunner):
-    """Runs an nn.Module (or a loader giving (module, meta)) under no_grad on one device."""
+    """Runs an nn.Module (or a loader giving (module, meta)) on one device.
+
+    ``precision``: None (fp32), 'auto', 'fp32', 'fp16', 'bf16' (``precision.resolve_precision``);
+    ``cuda_graph``: None = on for CUDA, off on the CPU (True on the CPU is refused); ``compile``: wrap the
+    model in ``torch.compile`` first (slow to start: measured against the graph in docs/BENCHMARKS.md).
+    """
 
     backend = "torch"
-    thread_safe = True
+    thread_safe = True  # the CPU path runs concurrently; the CUDA path serialises its static buffers
 
     def __init__(self, model: nn.Module | BaseLoader, meta: ModelMeta | None = None, device: str = "cpu",
-                 name: str | None = None, source: str = "") -> None:
+                 name: str | None = None, source: str = "", precision: str | None = None,
+                 cuda_graph: bool | None = None, compile: bool = False, graph_capacity: int = 4) -> None:
         super().__init__(name, source)
         self._source, self.meta, self.device = model, meta, torch_device(device)
+        self.precision = resolve_precision(precision, self.device)
+        on_cuda = self.device.type == "cuda"
+        if cuda_graph and not on_cuda:
+            raise ToolkitError("--cuda-graph: CUDA graphs need --device cuda")
+        self.cuda_graph = on_cuda if cuda_graph is None else cuda_graph
+        self.compile = compile
         self.model: nn.Module | None = None
+        self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self._lock = threading.Lock()
+        self._stream: Any = None
+        self._logit_slots: GraphCache[DeviceSlot] = GraphCache(self._capture_logits, graph_capacity)
+        self._frame_slots: GraphCache[DeviceSlot] = GraphCache(self._capture_frame, graph_capacity)
 
+    # -- lifecycle -----------------------------------------------------------------------------------
     def _activate_impl(self) -> None:
         loaded = resolve(self._source)
         if isinstance(loaded, tuple):
             loaded, self.meta = loaded
-        self.model = loaded.to(self.device).eval()
+        dtype = DTYPES[self.precision]
+        model = loaded.to(self.device, dtype=dtype).eval()
+        if self.precision != "fp32" or self.device.type == "cuda":  # what cuDNN/oneDNN's fast kernels want
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._fn = torch.compile(model) if self.compile else model
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution once per shape
+            self._stream = torch.cuda.Stream(self.device)
 
     def _deactivate_impl(self) -> None:
-        self.model = None
+        self._logit_slots.clear()
+        self._frame_slots.clear()
+        self.model = self._fn = self._stream = None
 
     @property
     def on_cpu(self) -> bool:
         return self.device.type == "cpu"
 
+    @property
+    def frames_on_device(self) -> bool:
+        return self.device.type == "cuda" and self.meta is not None
+
+    @property
+    def graphs_captured(self) -> int:
+        """CUDA graphs captured so far (one per input shape seen, again after an eviction)."""
+        return self._logit_slots.captures + self._frame_slots.captures
+
+    # -- logits: the runner interface ---------------------------------------------------------------
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised float32 NCHW in, float32 NCHW logits out (contiguous: one plain copy to the host)."""
+        assert self._fn is not None
+        x = x.to(DTYPES[self.precision])
+        if self.precision != "fp32" or self.device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self._fn(x).float().contiguous()
+
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        assert self.model is not None
         (x,) = feed.values()
-        with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return {OUTPUT_NAME: out.float().cpu().numpy()}
+        if self.device.type == "cpu":
+            with torch.inference_mode():
+                return {OUTPUT_NAME: self._forward(torch.from_numpy(np.ascontiguousarray(x))).numpy()}
+        return {OUTPUT_NAME: self._on_device(self._logit_slots, tuple(x.shape), x)}
+
+    # -- frames: uint8 in, class map out ------------------------------------------------------------
+    def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
+        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size, all on the GPU:
+        the same steps as ``toolkit.evaluate.preprocess`` + the argmax (bilinear resize, with antialiasing
+        when shrinking, where the host uses OpenCV's area filter)."""
+        self._require_active()
+        if not self.frames_on_device:
+            raise ToolkitError(f"runner '{self.name}' takes preprocessed tensors only here: frames on the device "
+                               "need --device cuda and a model with metadata")
+        if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
+            raise ToolkitError(f"infer_frame: expected an H x W x 3 uint8 frame, got {frame_rgb.dtype} "
+                               f"{'x'.join(map(str, frame_rgb.shape))}")
+        return self._on_device(self._frame_slots, tuple(frame_rgb.shape), frame_rgb)
+
+    def _frame_fn(self, frame_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+        assert self.meta is not None
+        mean = torch.tensor(self.meta.dataset.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.meta.dataset.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
+        h, w = self.meta.input_size or frame_hw
+        hp, wp = pad_to_multiple(h, w)
+        shrink = h < frame_hw[0]
+
+        def fn(frame: torch.Tensor) -> torch.Tensor:
+            x = frame.permute(2, 0, 1).unsqueeze(0).float()
+            if (h, w) != frame_hw:  # rounded back to uint8 levels, as the host's resize of a uint8 frame
+                x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
+                                                    antialias=shrink).round_().clamp_(0, 255)
+            x = (x * (1.0 / 255.0) - mean) / std
+            x = torch.nn.functional.pad(x, (0, wp - w, 0, hp - h))
+            return self._forward(x)[0, :, :h, :w].argmax(0).to(torch.uint8)
+
+        return fn
+
+    # -- the device path ------------------------------------------------------------------------------
+    def _new_slot(self, shape: tuple[int, ...], dtype: torch.dtype, fn: Callable[[torch.Tensor], torch.Tensor]
+                  ) -> DeviceSlot:
+        slot = DeviceSlot(device_in=torch.zeros(shape, dtype=dtype, device=self.device),
+                          host_in=torch.empty(shape, dtype=dtype, pin_memory=True), fn=fn,
+                          events=[torch.cuda.Event(enable_timing=True) for _ in range(4)])
+        if self.cuda_graph:
+            with torch.inference_mode():
+                slot.graph, slot.device_out = capture_graph(fn, slot.device_in, self._stream)
+        return slot
+
+    def _capture_logits(self, key: Hashable) -> DeviceSlot:
+        return self._new_slot(tuple(key), torch.float32, self._forward)  # type: ignore[arg-type]
+
+    def _capture_frame(self, key: Hashable) -> DeviceSlot:
+        shape = tuple(key)  # type: ignore[arg-type]
+        return self._new_slot(shape, torch.uint8, self._frame_fn((shape[0], shape[1])))
+
+    def _on_device(self, cache: GraphCache[DeviceSlot], key: tuple[int, ...], host: np.ndarray) -> np.ndarray:
+        """Pinned upload, graph replay (or eager call), download, on the runner's stream; one call at a time
+        (the slots' buffers are static)."""
+        with self._lock, torch.inference_mode():
+            slot = cache.get(key)
+            slot.host_in.numpy()[...] = host
+            ev = slot.events
+            with torch.cuda.stream(self._stream):
+                ev[0].record()
+                slot.device_in.copy_(slot.host_in, non_blocking=True)
+                ev[1].record()
+                out = slot.run()
+                ev[2].record()
+                host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
+                host_out.copy_(out, non_blocking=True)
+                ev[3].record()
+            self._stream.synchronize()
+            self.last_stage_ms = {s: ev[i].elapsed_time(ev[i + 1]) for i, s in enumerate(STAGES)}
+            return host_out.numpy()

@@ -1,0 +1,117 @@
+"""The PyTorch GPU path's logic, on the CPU: precision rules, the graph cache's bookkeeping, options the
+factory refuses, bench's device-stage columns and frames mode, and the video pipeline's frames-on-device
+route (through a CPU stand-in runner). The CUDA execution itself is tests/backend/test_torch_cuda.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests.export.helpers import tiny_checkpoint, tiny_onnx
+from toolkit.backend import BaseRunner, make_runner
+from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
+from toolkit.backend.factory import split_precision
+from toolkit.backend.torch import precision as prec
+from toolkit.backend.torch.graphs import GraphCache
+from toolkit.bench import bench_runners, format_table, make_call
+from toolkit.errors import ToolkitError
+
+
+# -- precision ------------------------------------------------------------------------------------------
+def test_precision_defaults_to_the_fp32_reference() -> None:
+    assert prec.resolve_precision(None, torch.device("cpu")) == "fp32"
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_on_the_cpu_is_bf16_only_with_amx(monkeypatch: pytest.MonkeyPatch, amx: bool, expected: str) -> None:
+    monkeypatch.setattr(prec, "cpu_has_amx_bf16", lambda: amx)
+    assert prec.resolve_precision("auto", torch.device("cpu")) == expected
+    assert prec.auto_precision(torch.device("cuda")) == "fp16"
+
+
+def test_bad_precisions_get_one_line() -> None:
+    with pytest.raises(ToolkitError, match="Did you mean 'fp16'"):
+        prec.resolve_precision("fp61", torch.device("cpu"))
+    with pytest.raises(ToolkitError, match="fp16 convolutions on the CPU"):
+        prec.resolve_precision("fp16", torch.device("cpu"))
+
+
+def test_split_precision() -> None:
+    assert split_precision("enhanced-w64@fp16") == ("enhanced-w64", "fp16")
+    assert split_precision("runs/a@b/model.safetensors@BF16") == ("runs/a@b/model.safetensors", "bf16")
+    assert split_precision("me@host.onnx") == ("me@host.onnx", None)  # not a precision: the name stays whole
+    assert split_precision("@fp16") == ("@fp16", None)
+
+
+# -- the graph cache --------------------------------------------------------------------------------------
+def test_graph_cache_captures_once_per_shape_and_evicts_the_oldest() -> None:
+    captured: list[tuple] = []
+    cache: GraphCache[str] = GraphCache(lambda key: captured.append(key) or f"slot{key}", capacity=2)
+    assert cache.get((1, 2)) == "slot(1, 2)" and cache.get((1, 2)) == "slot(1, 2)"
+    cache.get((3, 4))
+    cache.get((1, 2))  # most recent now: (3, 4) is the oldest
+    cache.get((5, 6))
+    assert cache.keys() == [(1, 2), (5, 6)] and captured == [(1, 2), (3, 4), (5, 6)]
+    cache.get((3, 4))  # evicted before: captured again
+    assert cache.captures == 4 and cache.keys() == [(5, 6), (3, 4)]
+    with pytest.raises(ValueError, match="capacity"):
+        GraphCache(lambda key: key, capacity=0)
+
+
+# -- the runner on the CPU ------------------------------------------------------------------------------
+def test_bf16_on_the_cpu_runs_and_says_so(tmp_path_factory: pytest.TempPathFactory) -> None:
+    ckpt = tiny_checkpoint(tmp_path_factory)
+    x = {INPUT_NAME: np.random.default_rng(0).standard_normal((1, 3, 64, 96)).astype(np.float32)}
+    with make_runner(ckpt) as ref, make_runner(ckpt, precision="bf16") as fast:
+        want, got = ref.infer(x)[OUTPUT_NAME], fast.infer(x)[OUTPUT_NAME]
+        assert fast.info.precision == "bf16" and ref.info.precision == "fp32"
+        assert not fast.info.frames_on_device and fast.last_stage_ms is None
+    assert got.dtype == np.float32 and got.shape == want.shape
+    assert float(np.abs(got - want).max()) < 0.25 * float(np.abs(want).max())  # bf16 rounding, not garbage
+    assert (got.argmax(1) == want.argmax(1)).mean() > 0.9
+
+
+def test_cpu_refuses_what_needs_cuda(tmp_path_factory: pytest.TempPathFactory) -> None:
+    ckpt = tiny_checkpoint(tmp_path_factory)
+    with pytest.raises(ToolkitError, match="CUDA graphs need --device cuda"):
+        make_runner(ckpt, cuda_graph=True)
+    with make_runner(ckpt) as runner, pytest.raises(ToolkitError, match="preprocessed tensors only"):
+        runner.infer_frame(np.zeros((64, 96, 3), np.uint8))
+
+
+def test_precision_of_a_file_model_is_refused(tmp_path_factory: pytest.TempPathFactory) -> None:
+    onnx = tiny_onnx(tmp_path_factory, "mask")
+    with pytest.raises(ToolkitError, match="applies to PyTorch checkpoints only"):
+        make_runner(onnx, precision="fp16")
+    make_runner(onnx, precision="auto")  # 'auto' means "each model its own": no error
+
+
+# -- bench ------------------------------------------------------------------------------------------------
+class _StagedRunner(BaseRunner):
+    """Reports device stage times like a GPU runner, computes nothing."""
+
+    backend = "fake"
+
+    def _activate_impl(self) -> None:
+        pass
+
+    def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.last_stage_ms = {"h2d": 0.1, "compute": 1.0, "d2h": 0.3}
+        return {OUTPUT_NAME: np.zeros((1, 2, 8, 8), np.float32)}
+
+
+def test_bench_reports_device_stages_where_runners_time_them(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with make_runner(tiny_checkpoint(tmp_path_factory)) as cpu, _StagedRunner() as gpu:
+        cpu_res, gpu_res = bench_runners([cpu, gpu], (1, 3, 64, 96), warmup=0, iterations=2, rounds=1, pause_s=0)
+    assert cpu_res.stages_ms is None and gpu_res.stages_ms == {"h2d": 0.1, "compute": 1.0, "d2h": 0.3}
+    table = format_table([cpu_res, gpu_res])
+    assert "h2d / compute / d2h ms" in table and "0.100 / 1.000 / 0.300" in table
+
+
+def test_bench_frames_mode_needs_a_frames_runner(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with make_runner(tiny_checkpoint(tmp_path_factory)) as cpu:
+        with pytest.raises(ToolkitError, match="takes preprocessed tensors only"):
+            make_call(cpu, (1, 3, 64, 96), io="frames")
+        with pytest.raises(ToolkitError, match="--io tensors"):
+            make_call(cpu, (1, 3, 64, 96), io="tensors")

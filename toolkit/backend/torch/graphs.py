@@ -1,0 +1,89 @@
+"""Captured CUDA graphs by input shape: what makes a small model's GPU path as fast as the GPU.
+
+A 360x480 SegNet runs ~60 kernels per frame; launched one by one from Python they cost more than the
+kernels themselves (fp16 eager 1.53 ms against 1.14 ms replayed, on an H200: docs/BENCHMARKS.md). A graph
+is captured once per input shape, with static input and output buffers, and replayed for every frame of
+that shape; a new shape captures a new graph, and the least recently used one is dropped beyond
+``capacity`` (each holds its own memory pool). The cache is plain bookkeeping, so it is tested on the CPU
+with a fake capture; the capture itself is ``capture_graph``.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+SlotT = TypeVar("SlotT")
+WARMUP_CALLS = 3  # eager calls on the capture stream first: cuDNN picks its algorithms, lazy inits happen
+
+
+class GraphCache(Generic[SlotT]):
+    """Slots (a captured graph and its buffers) keyed by shape; ``get`` captures on a miss."""
+
+    def __init__(self, capture: Callable[[Hashable], SlotT], capacity: int = 4) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity={capacity}: expected 1 or more")
+        self._capture, self.capacity = capture, capacity
+        self._slots: OrderedDict[Hashable, SlotT] = OrderedDict()
+        self.captures = 0  # how many graphs were captured (a re-capture after eviction counts again)
+
+    def get(self, key: Hashable) -> SlotT:
+        slot = self._slots.get(key)
+        if slot is not None:
+            self._slots.move_to_end(key)
+            return slot
+        while len(self._slots) >= self.capacity:
+            self._slots.popitem(last=False)
+        slot = self._capture(key)
+        self.captures += 1
+        self._slots[key] = slot
+        return slot
+
+    def keys(self) -> list[Hashable]:
+        """Cached shapes, least recently used first."""
+        return list(self._slots)
+
+    def clear(self) -> None:
+        self._slots.clear()
+
+
+@dataclass
+class DeviceSlot:
+    """Static device buffers for one input shape, run by ``run()``: a graph replay, or the eager function.
+
+    ``host_in`` is pinned, so the upload is a true asynchronous DMA; outputs go to a fresh pinned tensor
+    per call (torch's caching host allocator recycles it once the caller drops the numpy array), so a
+    caller may keep a result while the next frame runs."""
+
+    device_in: Any  # torch.Tensor on the GPU
+    host_in: Any  # pinned torch.Tensor of the same shape and dtype
+    device_out: Any = None  # torch.Tensor written by run()
+    graph: Any = None  # torch.cuda.CUDAGraph, or None: eager
+    fn: Callable[[Any], Any] | None = None  # the eager function (also what the graph captured)
+    events: list[Any] = field(default_factory=list)  # 4 timing events: before/after upload, compute, download
+
+    def run(self) -> Any:
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            assert self.fn is not None
+            self.device_out = self.fn(self.device_in)
+        return self.device_out
+
+
+def capture_graph(fn: Callable[[Any], Any], device_in: Any, stream: Any) -> tuple[Any, Any]:
+    """(graph, static output) of ``fn(device_in)`` captured on ``stream``, after WARMUP_CALLS eager calls."""
+    import torch
+
+    stream.wait_stream(torch.cuda.current_stream(device_in.device))
+    with torch.cuda.stream(stream):
+        for _ in range(WARMUP_CALLS):
+            fn(device_in)
+    stream.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        out = fn(device_in)
+    stream.synchronize()
+    return graph, out
