@@ -115,3 +115,42 @@ def test_bench_frames_mode_needs_a_frames_runner(tmp_path_factory: pytest.TempPa
             make_call(cpu, (1, 3, 64, 96), io="frames")
         with pytest.raises(ToolkitError, match="--io tensors"):
             make_call(cpu, (1, 3, 64, 96), io="tensors")
+
+
+# -- the fast path's model and preprocessing, checked on the CPU ------------------------------------------
+def test_batchnorm_folding_keeps_the_outputs() -> None:
+    from tests.export.helpers import tiny_model
+    from toolkit.models.fold import fold_batchnorm
+
+    model = tiny_model()
+    folded = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize(("src", "dst", "max_levels"), [
+    ((180, 240), (180, 240), 0.0),  # no resize
+    ((360, 480), (180, 240), 0.0),  # 2x shrink: OpenCV's area filter is a 2x2 mean
+    ((300, 400), (180, 240), 0.0),  # a fractional shrink: the same overlap weights
+    ((120, 160), (180, 240), 1.0),  # enlarging: OpenCV's fixed-point bilinear rounds a level apart here and there
+])
+def test_device_preprocessing_equals_the_hosts(src: tuple[int, int], dst: tuple[int, int],
+                                               max_levels: float) -> None:
+    """What the GPU runner does inside its graph (frames.frame_to_input), run here on the CPU, against the
+    host pipeline's FastPreprocess: differences counted in uint8 levels."""
+    from toolkit.backend.torch.frames import frame_to_input
+    from toolkit.core.shapes import pad_to_multiple
+    from toolkit.data.synthetic import make_scene
+    from toolkit.video.ops import FastPreprocess
+
+    mean, std = (0.41, 0.42, 0.43), (0.31, 0.30, 0.29)
+    image, _ = make_scene(3, size=src)
+    host = FastPreprocess(mean, std, dst)(image).tensor
+    device = frame_to_input(torch.from_numpy(image), torch.tensor(mean).view(1, 3, 1, 1),
+                            torch.tensor(std).view(1, 3, 1, 1), dst, pad_to_multiple(*dst)).numpy()
+    assert device.shape == host.shape
+    levels = np.abs(device - host) * 255 * np.asarray(std, np.float32).reshape(1, 3, 1, 1)
+    assert float(levels.max()) <= max_levels + 1e-3

@@ -21,11 +21,13 @@ from torch import nn
 
 from toolkit.backend.base import OUTPUT_NAME, BaseLoader, BaseRunner, resolve
 from toolkit.backend.torch.device import torch_device
+from toolkit.backend.torch.frames import area_weights, frame_to_input
 from toolkit.backend.torch.graphs import DeviceSlot, GraphCache, capture_graph
 from toolkit.backend.torch.precision import DTYPES, resolve_precision
 from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
+from toolkit.models.fold import fold_batchnorm
 
 STAGES = ("h2d", "compute", "d2h")
 
@@ -52,6 +54,8 @@ class TorchRunner(BaseRunner):
             raise ToolkitError("--cuda-graph: CUDA graphs need --device cuda")
         self.cuda_graph = on_cuda if cuda_graph is None else cuda_graph
         self.compile = compile
+        # the fast path (CUDA, or a low precision on the CPU): BatchNorm folded into the convolutions, channels_last
+        self._fast = on_cuda or self.precision != "fp32"
         self.model: nn.Module | None = None
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
         self._lock = threading.Lock()
@@ -65,8 +69,11 @@ class TorchRunner(BaseRunner):
         if isinstance(loaded, tuple):
             loaded, self.meta = loaded
         dtype = DTYPES[self.precision]
-        model = loaded.to(self.device, dtype=dtype).eval()
-        if self.precision != "fp32" or self.device.type == "cuda":  # what cuDNN/oneDNN's fast kernels want
+        model = loaded.eval()
+        if self._fast:  # the CPU fp32 reference stays the checkpoint as trained, unfolded
+            model = fold_batchnorm(model)
+        model = model.to(self.device, dtype=dtype)
+        if self._fast:  # what cuDNN/oneDNN's fast kernels want
             model = model.to(memory_format=torch.channels_last)
         self.model = model
         self._fn = torch.compile(model) if self.compile else model
@@ -97,7 +104,7 @@ class TorchRunner(BaseRunner):
         """Normalised float32 NCHW in, float32 NCHW logits out (contiguous: one plain copy to the host)."""
         assert self._fn is not None
         x = x.to(DTYPES[self.precision])
-        if self.precision != "fp32" or self.device.type == "cuda":
+        if self._fast:
             x = x.contiguous(memory_format=torch.channels_last)
         return self._fn(x).float().contiguous()
 
@@ -111,8 +118,7 @@ class TorchRunner(BaseRunner):
     # -- frames: uint8 in, class map out ------------------------------------------------------------
     def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
         """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size, all on the GPU:
-        the same steps as ``toolkit.evaluate.preprocess`` + the argmax (bilinear resize, with antialiasing
-        when shrinking, where the host uses OpenCV's area filter)."""
+        the same steps as ``toolkit.evaluate.preprocess`` + the argmax (``frames.frame_to_input``)."""
         self._require_active()
         if not self.frames_on_device:
             raise ToolkitError(f"runner '{self.name}' takes preprocessed tensors only here: frames on the device "
@@ -127,16 +133,12 @@ class TorchRunner(BaseRunner):
         mean = torch.tensor(self.meta.dataset.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.meta.dataset.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         h, w = self.meta.input_size or frame_hw
-        hp, wp = pad_to_multiple(h, w)
-        shrink = h < frame_hw[0]
+        padded = pad_to_multiple(h, w)
+        area = (area_weights(h, frame_hw[0], self.device), area_weights(w, frame_hw[1], self.device)) \
+            if h < frame_hw[0] else None  # made here, outside the graph
 
         def fn(frame: torch.Tensor) -> torch.Tensor:
-            x = frame.permute(2, 0, 1).unsqueeze(0).float()
-            if (h, w) != frame_hw:  # rounded back to uint8 levels, as the host's resize of a uint8 frame
-                x = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False,
-                                                    antialias=shrink).round_().clamp_(0, 255)
-            x = (x * (1.0 / 255.0) - mean) / std
-            x = torch.nn.functional.pad(x, (0, wp - w, 0, hp - h))
+            x = frame_to_input(frame, mean, std, (h, w), padded, area)
             return self._forward(x)[0, :, :h, :w].argmax(0).to(torch.uint8)
 
         return fn
