@@ -67,7 +67,7 @@ def build_variants(ckpt: Path | None, out: Path, calib: int) -> dict[str, Path]:
 def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path | None,
                   shape: tuple[int, ...]) -> tuple[list, list]:
     """Table 1: every variant against PyTorch eager in one interleaved run; then 2 concurrent callers."""
-    from toolkit.backend import make_runner
+    from toolkit.backend import RunnerOptions, make_runner
     from toolkit.bench import bench_runners, format_table
 
     load = os.getloadavg()
@@ -77,9 +77,8 @@ def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path |
         if "int8" in name:  # the level 'auto' does not pick, to show what the choice buys
             other = "all" if "maxunpool" in name else "extended"
             entries.append((name.replace(")", f", graph opt {other})"), f, other))
-    runners = [make_runner(p, threads=args.threads, graph_opt=g).activate() for _, p, g in entries]
-    for r, (name, _, _) in zip(runners, entries, strict=True):
-        r.name = name
+    runners = [make_runner(p, RunnerOptions(threads=args.threads, graph_opt=g, name=name)).activate()
+               for name, p, g in entries]
     t0 = time.time()
     results = bench_runners(runners, shape, warmup=2, iterations=args.iterations, rounds=args.rounds,
                             threads=args.threads)
@@ -94,9 +93,8 @@ def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path |
     streams = []
     if not args.skip_infer:
         onnx_fast = [n for n in files if "fp16" not in n]
-        conc = [make_runner(files[n], threads=max(1, args.threads // 2)).activate() for n in onnx_fast]
-        for r, n in zip(conc, onnx_fast, strict=True):
-            r.name = n
+        conc = [make_runner(files[n], RunnerOptions(threads=max(1, args.threads // 2), name=n)).activate()
+                for n in onnx_fast]
         streams = bench_runners(conc, shape, warmup=1, iterations=args.iterations, rounds=args.rounds,
                                 threads=max(1, args.threads // 2), streams=2)
         for r in conc:
@@ -108,7 +106,7 @@ def bench_section(args: argparse.Namespace, files: dict[str, Path], ckpt: Path |
 
 def infer_section(args: argparse.Namespace, files: dict[str, Path], input_size: tuple[int, int]) -> list[dict]:
     """Table 2: ``toolkit infer``'s pipeline against ``bench`` of the same runner, alternating."""
-    from toolkit.backend import make_runner
+    from toolkit.backend import RunnerOptions, make_runner
     from toolkit.bench import bench_runners
     from toolkit.core.shapes import pad_to_multiple
     from toolkit.video import infer_video
@@ -123,8 +121,8 @@ def infer_section(args: argparse.Namespace, files: dict[str, Path], input_size: 
         for workers, threads in ((1, args.threads), (2, max(1, args.threads // 2))):
             bench_s = infer_s = 0.0
             bench_n = infer_n = 0
-            with make_runner(files[name], threads=threads, spin=False) as runner:  # as toolkit infer opens it
-                runner.name = name
+            # spinning off, as toolkit infer opens it
+            with make_runner(files[name], RunnerOptions(threads=threads, spin=False, name=name)) as runner:
                 # alternate bench blocks and pipeline runs of about the same length, so the load drift
                 # of this shared machine hits both alike; ratio of the totals
                 for _ in range(args.repeats):

@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -59,7 +58,7 @@ def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Pa
 def infer_fps(model: Path, clip: Path, out: Path) -> dict:
     """Run the `toolkit infer` command as a user would; its --json summary."""
     report = out / f"{model.stem}.infer.json"
-    toolkit = shutil.which("toolkit") or str(Path(sys.executable).parent / "toolkit")
+    toolkit = str(Path(sys.executable).with_name("toolkit"))  # this interpreter's venv, not another on PATH
     cmd = [toolkit, "infer", "--model", str(model), "--source", str(clip),
            "--output", str(out / f"{model.stem}.mp4"), "--json", str(report), "--no-progress"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+TOOLKIT = str(Path(sys.executable).with_name("toolkit"))  # the installed command of this interpreter's venv
 HOST = "127.0.0.1"  # the only address this tool sends to
 
 
@@ -81,17 +81,19 @@ class InProcess:
         self.handler.infer_frames([frame[None]], [False])  # warm-up
 
     def measure(self, batch: int, calls: int, cap_s: float) -> dict[str, tuple[int, float]]:
-        """(frames, seconds) of ``calls`` handler calls and as many runner calls at this batch size."""
+        """(frames, seconds) of ``calls`` handler calls (at most ``cap_s``) and of as many bare runner calls at
+        this batch size; the runner's are ``toolkit bench``'s measurement (``toolkit.bench.bench_runners``)."""
+        from toolkit.bench import bench_runners
+
         frames = np.repeat(self.frame[None], batch, axis=0)
-        xb = np.repeat(self.x1, batch, axis=0)
-        out = {}
-        for key, fn in (("handler", lambda: self.handler.infer_frames([frames], [False])),
-                        ("runner", lambda: self.runner.infer({"input": xb}))):
-            n, start = 0, time.perf_counter()
-            while n < calls and time.perf_counter() - start < cap_s:
-                fn()
-                n += 1
-            out[key] = (n * batch, time.perf_counter() - start)
+        n, start = 0, time.perf_counter()
+        while n < calls and time.perf_counter() - start < cap_s:
+            self.handler.infer_frames([frames], [False])
+            n += 1
+        out = {"handler": (n * batch, time.perf_counter() - start)}
+        h, w = self.x1.shape[-2:]
+        (r,) = bench_runners([self.runner], (batch, 3, h, w), warmup=0, iterations=max(n, 1), rounds=1, pause_s=0.0)
+        out["runner"] = (r.iterations * batch, r.iterations * batch / r.throughput_fps)
         return out
 
     def close(self) -> None:
@@ -104,14 +106,13 @@ class Server:
     def __init__(self, model: str, max_batch: int, instances: int, dynamic: bool, delay_us: int,
                  threads: int | None, runner_batch: int | None = None) -> None:
         self.http, self.grpc, self.metrics = free_ports(3)
-        cmd = [sys.executable, "-c", "from toolkit.cli.app import main; main()", "serve", "--model", model,
+        cmd = [TOOLKIT, "serve", "--model", model,
                "--host", HOST, "--http-port", str(self.http), "--grpc-port", str(self.grpc),
                "--metrics-port", str(self.metrics), "--max-batch", str(max_batch), "--instances", str(instances),
                "--max-queue-delay-us", str(delay_us), "--dynamic-batching" if dynamic else "--no-dynamic-batching",
                *(["--threads", str(threads)] if threads else []),
                *(["--runner-batch", str(runner_batch)] if runner_batch else [])]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                     env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             line = self.proc.stderr.readline()

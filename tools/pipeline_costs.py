@@ -155,7 +155,8 @@ def first_frame(model: str, repeats: int) -> list[tuple[float, float]]:
 def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object, num_classes: int
                  ) -> dict[str, list[float]]:
     """Process CPU ms per frame of infer_video with a free runner, per variant."""
-    from toolkit.backend.base import OUTPUT_NAME, BaseRunner
+    from toolkit.backend import BaseRunner
+    from toolkit.core.names import OUTPUT_NAME
     from toolkit.core.shapes import pad_to_multiple
     from toolkit.video import OverlayStyle, infer_video
 

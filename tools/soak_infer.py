@@ -61,7 +61,7 @@ def main() -> None:
     torch.manual_seed(0)
     save_checkpoint(ckpt, create_model("segnet", num_classes=3, width=4),
                     ModelMeta("segnet", 4, synthetic_info(3), input_size=(h, w)))
-    cmd = [sys.executable, "-c", "from toolkit.cli.app import main; main()", "infer", "-m", str(ckpt), "-s",
+    cmd = [str(Path(sys.executable).with_name("toolkit")), "infer", "-m", str(ckpt), "-s",
            str(clip), "-o", str(args.out / "out.mp4"), "--json", str(args.out / "run.json"), "--no-progress"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

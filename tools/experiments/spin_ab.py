@@ -1,6 +1,6 @@
 """End-to-end FPS of ``toolkit infer``'s pipeline with ONNX Runtime's intra-op spinning on and off.
 
-    python tools/spin_ab.py bench_out/int8_mask.onnx --workers 1 --threads 2 --repeats 3
+    python tools/experiments/spin_ab.py bench_out/int8_mask.onnx --workers 1 --threads 2 --repeats 3
 
 Alternates, per repeat and per setting, a ``bench`` block and a pipeline run of the same clip with the
 same runner, and prints the mean FPS of each and their ratio (docs/BENCHMARKS.md, section 2).

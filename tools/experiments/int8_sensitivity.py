@@ -5,30 +5,33 @@ then compares each against the fp32 model on the first N frames of a split (pixe
 mIoU, through toolkit.compare). Calibration runs once (the cache key does not depend on --exclude).
 Prints a Markdown table sorted by the agreement each exclusion recovers:
 
-    python tools/int8_sensitivity.py segnet_mask.onnx --data ../shared/camvid --target tensorrt --frames 30
+    python tools/experiments/int8_sensitivity.py segnet_mask.onnx --data ../shared/camvid --target tensorrt --frames 30
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import onnx
 
-from toolkit.backend.onnxrt.loader import SessionFromOnnx
-from toolkit.backend.onnxrt.runner import OnnxrtRunner
+from toolkit.backend import make_runner
 from toolkit.compare import Comparator
 from toolkit.core.metadata import read_model_meta
-from toolkit.core.onnx_file import load_onnx
+from toolkit.core.onnx_file import load_onnx, save_onnx
 from toolkit.data import CamVid
 from toolkit.quant import ImageFeeds, calibration_images, quantize_int8
 
 
-def measure(fp32, model, data: CamVid) -> tuple[float, float]:
-    ref = OnnxrtRunner(SessionFromOnnx(fp32), name="fp32")
-    cand = OnnxrtRunner(SessionFromOnnx(model), name="int8")
-    c = Comparator(ref, [cand]).run(data).candidates[0]
+def measure(fp32: Path, model: onnx.ModelProto, data: CamVid) -> tuple[float, float]:
+    """(pixel agreement %, delta mIoU) of ``model`` against the fp32 file; runners come from the one factory,
+    which takes files, so the candidate is written to a temporary file first."""
+    with tempfile.TemporaryDirectory(prefix="int8-sens-") as tmp:
+        cand_path = save_onnx(model, Path(tmp) / "int8.onnx")
+        ref, cand = make_runner(fp32, name="fp32"), make_runner(cand_path, name="int8")
+        c = Comparator(ref, [cand]).run(data).candidates[0]
     return c.pixel_agreement, c.delta_miou
 
 
@@ -50,11 +53,11 @@ def main() -> None:
     data = CamVid(a.data, a.split, limit=a.frames)
     base = [e for e in a.exclude.split(",") if e]
     q, _ = quantize_int8(fp32, feeds, a.target, a.method, exclude=base)
-    agree0, delta0 = measure(fp32, q, data)
+    agree0, delta0 = measure(a.model, q, data)
     rows = []
     for node in [n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name not in base]:
         q, _ = quantize_int8(fp32, feeds, a.target, a.method, exclude=[*base, node])
-        agree, delta = measure(fp32, q, data)
+        agree, delta = measure(a.model, q, data)
         rows.append((agree - agree0, node, agree, delta))
         print(f"{node}: agreement {agree:.3f} %, delta mIoU {delta:+.3f}", file=sys.stderr)
     print(f"all layers int8 ({a.target}, {a.method}{', excluding ' + a.exclude if base else ''}): pixel agreement "

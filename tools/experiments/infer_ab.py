@@ -1,6 +1,7 @@
 """A/B of ``toolkit infer``'s end-to-end/bench ratio between two versions of the code, side by side.
 
-    python tools/infer_ab.py OLD_REV [--new NEW_REV] --model bench_out/int8_mask.onnx --workers 2 --threads 1
+    python tools/experiments/infer_ab.py OLD_REV [--new NEW_REV] --model bench_out/int8_mask.onnx \\
+        --workers 2 --threads 1
 
 Checks OLD_REV (and NEW_REV, default: this working tree) out into temporary git worktrees and runs
 the same measurement in alternating processes, one per version per round: ``--repeats`` alternations
@@ -67,7 +68,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=4, help="bench/infer alternations per process")
     args = ap.parse_args()
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]  # the checkout this script is in
     model = str(Path(args.model).resolve())
     with tempfile.TemporaryDirectory(prefix="infer-ab-") as tmp:
         sides = {f"A {args.old}": worktree(repo, args.old, Path(tmp) / "a")}
