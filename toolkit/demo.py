@@ -351,7 +351,8 @@ def _report_step(report: ParityReport, cands: list[Candidate], out: Path) -> str
     from toolkit.compare.html import write_html
 
     report.speed = [c.speed for c in cands if c.speed]
-    argv = ["toolkit", *sys.argv[1:]] if Path(sys.argv[0]).name == "toolkit" else ["toolkit", "demo", "--out", str(out)]
+    typed = Path(sys.argv[0]).name == "toolkit"
+    argv = ["toolkit", *sys.argv[1:]] if typed else ["toolkit", "demo", "--output", str(out)]
     report.command = shlex.join(argv)
     write_html(report, out / "parity_report.html", title="Parity report: toolkit demo")
     report.save(out / "parity.json")

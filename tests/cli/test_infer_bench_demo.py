@@ -63,7 +63,7 @@ def test_bench_two_models_compare_json(tiny: tuple[Path, Path], tmp_path: Path) 
 def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     ckpt, _ = tiny
     out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "-m", str(ckpt), "--out", str(out), "--synthetic", "--frames", "4",
+    result = runner.invoke(app, ["demo", "-m", str(ckpt), "--output", str(out), "--synthetic", "--frames", "4",
                                  "--parity-frames", "2", "--calib-images", "2", "--iterations", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())

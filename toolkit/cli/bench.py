@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
+from toolkit.cli.options import device_option, input_shape_option
 
 
 @handle_errors
@@ -12,7 +13,7 @@ def bench(
     model: list[str] | None = typer.Option(None, "--model", "-m",
                                            help="Zoo name or model file (.safetensors, .onnx, .engine); repeat to "
                                                 "compare. 'default' or none: the zoo's model for --device."),
-    shape: str = typer.Option("1x3x360x480", "--shape", "--input-shape", help="Input shape NxCxHxW."),
+    shape: str = input_shape_option(),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads for every runtime."),
     warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),
     iterations: int = typer.Option(20, "--iterations", "-n", help="Timed calls per model."),
@@ -21,7 +22,7 @@ def bench(
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
-    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
     json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
 ) -> None:
     """Time each model on the same random input, warm-up first, interleaved so ratios are fair."""

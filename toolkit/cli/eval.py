@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import device_option, model_option
 
 JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")
 
@@ -52,14 +53,14 @@ def evaluate_model(model: str | None, data: str, split: str = "val", device: str
 
 @handle_errors
 def eval_command(
-    checkpoint: str | None = typer.Argument(None, help="Zoo name or checkpoint (.safetensors), also ONNX/engine; "
-                                            "default: the zoo's model for --device."),
-    model: str | None = typer.Option(None, "--model", "-m", help="The same as the positional CHECKPOINT."),
+    checkpoint: str | None = typer.Argument(None, hidden=True, metavar="MODEL", help="The old spelling of --model."),
+    model: str | None = model_option("Zoo name or checkpoint (.safetensors), also ONNX/engine; default: the zoo's "
+                                     "model for --device."),
     data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder (or 'synthetic')."),
     split: str = typer.Option("val", "--split", "-s", help="Split (list file name) to evaluate."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON to this file."),
     plots: Path | None = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class IoU PNGs."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    device: str = device_option(),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
@@ -101,6 +102,6 @@ def eval_command(
 def register(app: typer.Typer) -> None:
     app.command("eval", epilog=examples(
         "toolkit eval --data ../shared/camvid",
-        "toolkit eval runs/e16/best.safetensors --data ../shared/camvid --split val --json val.json",
-        "toolkit eval runs/e16/best.safetensors --data ../shared/camvid --plots figures/",
+        "toolkit eval -m runs/e16/best.safetensors --data ../shared/camvid --split val --json val.json",
+        "toolkit eval -m runs/e16/best.safetensors --data ../shared/camvid --plots figures/",
     ))(eval_command)

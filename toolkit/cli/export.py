@@ -7,16 +7,16 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import model_option, output_option, unpool_option
 
 
 @handle_errors
 def export(
-    checkpoint: str | None = typer.Argument(None, help="Zoo name or checkpoint (.safetensors); default: the zoo's "
-                                            "CPU model."),
-    model: str | None = typer.Option(None, "--model", "-m", help="The same as the positional CHECKPOINT."),
-    output: Path = typer.Option(..., "--output", "-o", help="ONNX file to write."),
-    unpool: str = typer.Option("mask", help="Unpooling lowering: maxunpool (ONNX Runtime only), mask (TensorRT, "
-                               "no plugin), plugin (one SegNetMaskUnpool node per unpooling, TensorRT plugin)."),
+    checkpoint: str | None = typer.Argument(None, hidden=True, metavar="MODEL", help="The old spelling of --model."),
+    model: str | None = model_option("Zoo name or checkpoint (.safetensors); default: the zoo's CPU model."),
+    output: Path = output_option("ONNX file to write.", default=...),
+    unpool: str = unpool_option(help="Unpooling lowering: maxunpool (ONNX Runtime only), mask (TensorRT, no "
+                                "plugin), plugin (one SegNetMaskUnpool node per unpooling, TensorRT plugin)."),
     opset: int = typer.Option(18, help="ONNX opset (18 or newer)."),
     dynamic: str = typer.Option("batch,hw", help="Dynamic axes: batch, hw, both (batch,hw) or none."),
     no_simplify: bool = typer.Option(False, "--no-simplify", help="Skip onnxslim simplification."),
@@ -29,9 +29,7 @@ def export(
     from toolkit.core.onnx_file import op_counts, save_onnx
     from toolkit.export import export_checkpoint
     from toolkit.files import check_writable, refuse_output_over_input
-    from toolkit.models.unpool import check_unpool_mode
 
-    check_unpool_mode(unpool)
     ckpt = Path(pick_model(checkpoint, model, "cpu").model)
     refuse_output_over_input(output, [ckpt], "--output")
     check_writable(output)
@@ -65,6 +63,6 @@ def _verify(checkpoint: Path | None, onnx_path: Path) -> tuple[float, float]:
 def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
         "toolkit export -o segnet_mask.onnx",
-        "toolkit export runs/best.safetensors -o segnet_plugin.onnx --unpool plugin",
+        "toolkit export -m runs/best.safetensors -o segnet_plugin.onnx --unpool plugin",
         "toolkit export -o segnet_static.onnx --unpool maxunpool --dynamic none",
     ))(export)

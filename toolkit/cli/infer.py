@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import device_option
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -72,7 +73,7 @@ def infer(
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
-    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
     workers: int = typer.Option(0, "--workers", help="Concurrent inferences (frames stay in order); 0: 2 for files "

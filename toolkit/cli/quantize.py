@@ -7,9 +7,8 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
-from toolkit.errors import ToolkitError, UnknownNameError, suggest
-
-PRECISIONS = ("fp16", "int8")
+from toolkit.cli.options import model_option, one_model, output_option, precision_option, target_option
+from toolkit.errors import ToolkitError
 
 
 def _floats(text: str | None, what: str) -> tuple[float, float, float] | None:
@@ -26,11 +25,12 @@ def _floats(text: str | None, what: str) -> tuple[float, float, float] | None:
 
 @handle_errors
 def quantize(
-    model: Path = typer.Argument(..., help="fp32 ONNX model (from toolkit export)."),
-    output: Path = typer.Option(..., "--output", "-o", help="ONNX file to write."),
-    precision: str = typer.Option(..., help="fp16 or int8."),
-    target: str | None = typer.Option(None, help="int8 only: tensorrt (symmetric int8, zero points 0; the "
-                                      "default) or cpu (uint8 activations + int8 weights, fast in ONNX Runtime)."),
+    positional: Path | None = typer.Argument(None, hidden=True, metavar="MODEL", help="The old spelling of --model."),
+    model: Path | None = model_option("fp32 ONNX model (from toolkit export)."),
+    output: Path = output_option("ONNX file to write.", default=...),
+    precision: str = precision_option(..., help="fp16 or int8."),
+    target: str | None = target_option(help="int8 only: tensorrt (symmetric int8, zero points 0; the default) or "
+                                       "cpu (uint8 activations + int8 weights, fast in ONNX Runtime)."),
     calib_data: Path | None = typer.Option(None, help="int8: CamVid-layout folder (uses --calib-split) or any "
                                            "folder of images."),
     calib_split: str = typer.Option("train", help="Split of a CamVid-layout --calib-data."),
@@ -56,8 +56,10 @@ def quantize(
     from toolkit.core.onnx_file import load_onnx, model_sha256, save_onnx
     from toolkit.files import check_writable, refuse_output_over_input
 
-    if precision not in PRECISIONS:
-        raise UnknownNameError(f"unknown precision '{precision}': {suggest(precision, PRECISIONS)}")
+    model = one_model(positional, model)  # type: ignore[assignment]
+    if model is None:
+        raise ToolkitError("no model given: pass --model MODEL.onnx (the fp32 export)")
+    model = Path(model)
     refuse_output_over_input(output, [model], "--output")
     check_writable(output)
     exclude_list = [e.strip() for e in exclude.split(",") if e.strip()]
@@ -147,8 +149,8 @@ def _smoke_run(path: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
-        "toolkit quantize segnet_mask.onnx --precision fp16 -o segnet_fp16.onnx",
-        "toolkit quantize segnet_mask.onnx --precision int8 --calib-data ../shared/camvid -o segnet_int8_trt.onnx",
-        "toolkit quantize segnet_mask.onnx --precision int8 --target cpu --calib-data ../shared/camvid "
+        "toolkit quantize -m segnet_mask.onnx --precision fp16 -o segnet_fp16.onnx",
+        "toolkit quantize -m segnet_mask.onnx --precision int8 --calib-data ../shared/camvid -o segnet_int8_trt.onnx",
+        "toolkit quantize -m segnet_mask.onnx --precision int8 --target cpu --calib-data ../shared/camvid "
         "--exclude encoder.stage1.0.0,head -o segnet_int8_cpu.onnx",
     ))(quantize)
