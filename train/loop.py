@@ -116,13 +116,13 @@ def _log_tensorboard(out: Path, row: dict) -> None:
 
 def _validate(model: nn.Module, data, meta: ModelMeta, device: torch.device) -> dict:
     from toolkit.backend.torch.runner import TorchRunner
-    from toolkit.evaluate import evaluate_runner
+    from toolkit.evaluate import evaluate_split
 
     info = data.info
     runner = TorchRunner(model, meta, device=str(device), name="val")
-    with runner:
-        scores = evaluate_runner(runner, data.val, info.num_classes, info.ignore_index, info.mean, info.std,
-                                 meta.input_size)
+    with runner:  # frame by frame, as toolkit eval scores (docs/DESIGN.md: one split loop)
+        (cm,) = evaluate_split([runner], data.val, [meta])
+    scores = cm.scores()
     model.train()
     return scores.as_dict(info.class_names)
 

@@ -106,7 +106,7 @@ def test_eval_plots_without_matplotlib_fails_before_evaluating(tmp_path: Path, m
     import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    monkeypatch.setattr("toolkit.cli.eval.evaluate_model", lambda *a, **k: pytest.fail("evaluated before the check"))
+    monkeypatch.setattr("toolkit.evaluate.evaluate_model", lambda *a, **k: pytest.fail("evaluated before the check"))
     result = runner.invoke(app, ["eval", "--data", "synthetic", "--plots", str(tmp_path / "plots")])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == \

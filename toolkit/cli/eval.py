@@ -9,46 +9,7 @@ import typer
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import device_option, model_option
 
-JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")
-
-
-def _dataset(data: str, split: str, limit: int | None):
-    from toolkit.data import CamVid, SyntheticScenes
-
-    if data == "synthetic":  # the same validation scenes `toolkit train --data synthetic` uses
-        from train.data import SYNTHETIC_SIZE, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
-
-        return SyntheticScenes(limit or SYNTHETIC_VAL, size=SYNTHETIC_SIZE, seed=SYNTHETIC_VAL_SEED_OFFSET)
-    return CamVid(data, split, limit=limit)
-
-
-def evaluate_model(model: str | None, data: str, split: str = "val", device: str = "cpu",
-                   limit: int | None = None, progress: bool = False):
-    """(SegScores, confusion matrix, ModelMeta, dataset) through the shared preprocess/postprocess."""
-    from tqdm import tqdm
-
-    from toolkit.backend import make_runner
-    from toolkit.errors import DatasetError, ToolkitError
-    from toolkit.evaluate import iter_frames, predict_logits
-    from toolkit.metrics import ConfusionMatrix
-
-    ds = _dataset(data, split, limit)
-    runner = make_runner(model, device=device)
-    with runner:
-        meta = runner.meta
-        if meta is None:
-            raise ToolkitError(f"{model}: carries no toolkit metadata (classes, normalisation, input size); "
-                               "evaluate its source checkpoint, or compare backends with `toolkit parity`")
-        info = ds.info
-        if meta.dataset.class_names != info.class_names:
-            raise DatasetError(f"model classes {list(meta.dataset.class_names)} differ from the dataset's "
-                               f"{list(info.class_names)}: evaluate on the data it was trained for")
-        cm = ConfusionMatrix(info.num_classes, info.ignore_index)
-        for image, label in tqdm(iter_frames(ds), total=len(ds), disable=not progress, unit="img", leave=False,
-                                 desc="eval"):
-            cm.update(predict_logits(runner, image, meta.dataset.mean, meta.dataset.std, meta.input_size).argmax(0),
-                      label)
-    return cm.scores(), cm.matrix, meta, ds
+JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")  # --json's keys, in order
 
 
 @handle_errors
@@ -75,6 +36,8 @@ def eval_command(
         from toolkit.plots import require_matplotlib
 
         require_matplotlib()
+    from toolkit.evaluate import evaluate_model
+
     scores, matrix, meta, ds = evaluate_model(str(resolved.model), data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
     full = scores.as_dict(names)

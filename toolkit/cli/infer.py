@@ -32,30 +32,6 @@ def print_summary(summary: dict) -> None:
         typer.echo(f"wrote {out}")
 
 
-def _workers_threads(workers: int, threads: int | None, live: bool, model: str | None,
-                     device: str) -> tuple[int, int | None]:
-    """Defaults for --workers 0 and an unset --threads.
-
-    Files: two single-threaded inferences at once keep both cores busy without the intra-op barriers of
-    one two-threaded inference (faster end to end on our 2-core CPU, docs/BENCHMARKS.md). Live sources:
-    one inference with every core, for the lowest latency per frame. TensorRT and remote runners: one.
-    """
-    import os
-
-    from toolkit.backend import backend_for
-    from toolkit.errors import ToolkitError
-    if workers < 0:
-        raise ToolkitError(f"--workers {workers}: expected 0 (auto) or more")
-    cores = os.cpu_count() or 1
-    if workers == 0:
-        cpu = device.split(":")[0] == "cpu"
-        local = backend_for(model) in ("torch", "onnxrt")
-        workers = 2 if (not live and cpu and cores >= 2 and local) else 1
-    if workers > 1 and threads is None:  # N runs at once, each with all cores, would oversubscribe them
-        threads = max(1, cores // workers)
-    return workers, threads
-
-
 @handle_errors
 def infer(
     source: str = typer.Option(..., "--source", "-s",
@@ -92,6 +68,7 @@ def infer(
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source
+    from toolkit.video.workers import workers_threads
 
     choice = pick_model(None, model, device)
     model = str(choice.model)
@@ -109,7 +86,7 @@ def infer(
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
-    workers, threads = _workers_threads(workers, threads, src.live, model, device)
+    workers, threads = workers_threads(workers, threads, src.live, model, device)
     try:
         # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
         options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt, spin=False)
