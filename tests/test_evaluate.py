@@ -13,7 +13,7 @@ from toolkit.backend.torch.runner import TorchRunner
 from toolkit.checkpoint import ModelMeta, save_checkpoint
 from toolkit.data import CamVid, synthetic_info
 from toolkit.errors import InputShapeError, ToolkitError
-from toolkit.evaluate import evaluate_runner, postprocess_logits, predict_logits, preprocess
+from toolkit.evaluate import evaluate_split, postprocess_logits, predict_logits, preprocess
 from toolkit.models import create_model
 
 
@@ -44,14 +44,15 @@ def test_runner_checks_inputs() -> None:
         assert out["logits"].shape == (2, 3, 16, 8) and runner.last_inference_time is not None
 
 
-def test_evaluate_runner_matches_direct_argmax(synthetic_dir: Path, tmp_path: Path) -> None:
+def test_evaluate_split_matches_direct_argmax(synthetic_dir: Path, tmp_path: Path) -> None:
     info = synthetic_info()
     torch.manual_seed(0)
     model = create_model("enhanced", num_classes=info.num_classes, width=4).eval()
     path = save_checkpoint(tmp_path / "m.safetensors", model, ModelMeta("enhanced", 4, info, (64, 96)))
     ds = CamVid(synthetic_dir, "val")
     with make_runner(path) as runner:
-        scores = evaluate_runner(runner, ds, info.num_classes, info.ignore_index, info.mean, info.std)
+        (cm,) = evaluate_split([runner], ds)  # each runner's own meta: normalisation, input size
+        scores = cm.scores()
         image, _ = ds.load(0)
         lg = predict_logits(runner, image, info.mean, info.std)
     assert scores.num_pixels > 0 and 0.0 <= scores.miou <= 1.0

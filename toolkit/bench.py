@@ -48,7 +48,7 @@ def make_input(runner: BaseRunner, shape: Sequence[int], seed: int = 0) -> dict[
     """A seeded normal tensor of ``shape`` in the dtype the runner's input expects (after activate())."""
     (spec,) = runner.input_specs()
     if len(shape) != len(spec.shape):
-        raise ToolkitError(f"--shape {'x'.join(map(str, shape))}: the model takes {len(spec.shape)}-d input "
+        raise ToolkitError(f"--input-shape {'x'.join(map(str, shape))}: the model takes {len(spec.shape)}-d input "
                            f"({'x'.join('?' if d is None else str(d) for d in spec.shape)})")
     x = np.random.default_rng(seed).standard_normal(tuple(shape), dtype=np.float32)
     return {spec.name: x.astype(spec.dtype, copy=False)}
@@ -77,7 +77,7 @@ def make_call(runner: BaseRunner, shape: Sequence[int], io: str = "logits", seed
         raise ToolkitError(f"--io frames: {runner.name} takes preprocessed tensors only (frames on the device: "
                            "PyTorch checkpoints on --device cuda)")
     if len(shape) != 4 or shape[0] != 1 or shape[1] != 3:
-        raise ToolkitError(f"--io frames: one 3-channel frame at a time, --shape 1x3xHxW (got "
+        raise ToolkitError(f"--io frames: one 3-channel frame at a time, --input-shape 1x3xHxW (got "
                            f"{'x'.join(map(str, shape))})")
     frame = np.random.default_rng(seed).integers(0, 256, (shape[2], shape[3], 3), dtype=np.uint8)
     return lambda: runner.infer_frame(frame)

@@ -166,18 +166,18 @@ def parity_table(cands: list[Candidate], basis: str, frames: int) -> str:
     return "\n".join(rows)
 
 
-def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: str, calib: list[Path],
+def _export_variants(ckpt: Path | None, out: Path, lowering: str, calib: list[Path], calib_split: str,
                      steps: _Steps, cands: list[Candidate]) -> None:
-    """ONNX fp32, then fp16 and int8 from it; each a separate step so a failure skips only what needs it."""
-    state: dict = {}
+    """ONNX fp32, then fp16 and int8 from it; each a separate step so a failure skips only what needs it.
+    The files are made by ``toolkit export``'s and ``toolkit quantize``'s library functions, so they carry
+    the same metadata and provenance as the CLI's."""
+    fp32 = out / "model_fp32.onnx"
 
     def export() -> str:
-        from toolkit.core.onnx_file import save_onnx
-        from toolkit.export import export_checkpoint
+        from toolkit.export import export_file
 
-        state["fp32"] = export_checkpoint(ckpt, unpool=lowering)
-        save_onnx(state["fp32"], out / "model_fp32.onnx")
-        cands.append(Candidate("onnxrt fp32", out / "model_fp32.onnx", "fp32"))
+        export_file(ckpt, fp32, unpool=lowering)
+        cands.append(Candidate("onnxrt fp32", fp32, "fp32"))
         return f"model_fp32.onnx ({lowering} unpooling)"
 
     if not steps.run("export ONNX", export):
@@ -186,29 +186,24 @@ def _export_variants(ckpt: Path | None, meta: ModelMeta, out: Path, lowering: st
         return
 
     def fp16() -> str:
-        from toolkit.core.metadata import write_props
-        from toolkit.core.onnx_file import save_onnx
-        from toolkit.quant import convert_fp16
+        from toolkit.quant import quantize_file
 
-        save_onnx(write_props(convert_fp16(state["fp32"]), {"precision": "fp16"}), out / "model_fp16.onnx")
+        quantize_file(fp32, out / "model_fp16.onnx", "fp16")
         cands.append(Candidate("onnxrt fp16", out / "model_fp16.onnx", "fp16"))
         return "model_fp16.onnx (fp16 weights and activations, fp32 I/O)"
 
     def int8() -> str:
         """Both int8 forms: the CPU one is what ONNX Runtime runs fast here, the TensorRT one is the only
         one `toolkit build-engine` accepts (symmetric int8, no uint8 Q/DQ)."""
-        from toolkit.core.metadata import write_props
-        from toolkit.core.onnx_file import save_onnx
-        from toolkit.quant import ImageFeeds, quantize_int8
+        from toolkit.quant import Calibration, quantize_file
 
-        feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size)
+        calibration = Calibration(calib, split=calib_split, cache_dir=out / ".calibration")
         for target, (label, file) in INT8_FORMS.items():
-            model, rep = quantize_int8(state["fp32"], feeds, target=target, cache_dir=out / ".calibration")
-            save_onnx(write_props(model, {"precision": "int8", "quant_target": target}), out / file)
+            quantize_file(fp32, out / file, "int8", target=target, calibration=calibration)
             cands.append(Candidate(f"onnxrt {label}", out / file, "int8"))
         return (f"{INT8_FORMS['cpu'][1]} (uint8 activations, for ONNX Runtime on the CPU) and "
-                f"{INT8_FORMS['tensorrt'][1]} (symmetric int8 Q/DQ, for toolkit build-engine); {rep.method} "
-                f"calibration on {rep.images} images")
+                f"{INT8_FORMS['tensorrt'][1]} (symmetric int8 Q/DQ, for toolkit build-engine); "
+                f"{calibration.shown} calibration on {len(calib)} images")
 
     steps.run("FP16", fp16)
     steps.run("INT8", int8)
@@ -277,7 +272,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     sample = clip_holder["clip"]
     cands = [Candidate("pytorch fp32", None, "fp32")]
     calib = calibration_set(camvid, out, meta, calib_images)
-    _export_variants(ckpt, meta, out, lowering, calib, steps, cands)
+    _export_variants(ckpt, out, lowering, calib, "train" if camvid is not None else "synthetic", steps, cands)
 
     idx = np.linspace(0, sample.frames - 1, min(parity_frames, sample.frames)).round().astype(int)
     images = [sample.images[i] for i in idx]
@@ -351,7 +346,8 @@ def _report_step(report: ParityReport, cands: list[Candidate], out: Path) -> str
     from toolkit.compare.html import write_html
 
     report.speed = [c.speed for c in cands if c.speed]
-    argv = ["toolkit", *sys.argv[1:]] if Path(sys.argv[0]).name == "toolkit" else ["toolkit", "demo", "--out", str(out)]
+    typed = Path(sys.argv[0]).name == "toolkit"
+    argv = ["toolkit", *sys.argv[1:]] if typed else ["toolkit", "demo", "--output", str(out)]
     report.command = shlex.join(argv)
     write_html(report, out / "parity_report.html", title="Parity report: toolkit demo")
     report.save(out / "parity.json")

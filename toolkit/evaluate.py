@@ -1,21 +1,24 @@
 """Frame -> class map through any runner, and whole-split evaluation with the one metrics module.
 
-Used by ``eval``, ``parity`` and ``infer`` alike, so every number is computed the same way: the frame
-is resized to the model's input size (if it has one and differs), padded to a multiple of 8, run,
+Used by ``eval``, ``parity``, training's validation and ``infer`` alike, so every number is computed the
+same way: the frame is resized to the model's input size (if it has one and differs), padded to a multiple of 8, run,
 cropped, and the logits are resized back to the label's resolution before the argmax.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, BaseRunner
+from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.data.transforms import normalize
+from toolkit.errors import ToolkitError
 from toolkit.metrics import ConfusionMatrix, SegScores
 
 
@@ -70,15 +73,74 @@ def iter_frames(dataset: object, indices: Iterable[int] | None = None) -> Iterat
         yield dataset.load(i)  # type: ignore[attr-defined]
 
 
-def evaluate_runner(runner: BaseRunner, dataset: object, num_classes: int, ignore_index: int,
-                    mean: Sequence[float], std: Sequence[float], input_size: tuple[int, int] | None = None,
-                    progress: bool = False) -> SegScores:
-    """mIoU and friends of one runner over a whole split, at the labels' full resolution."""
+FrameHook = Callable[[int, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]], None]
+
+
+def evaluate_split(runners: Sequence[BaseRunner], dataset: object, metas: Sequence[ModelMeta] | None = None,
+                   progress: bool = False, desc: str = "eval", on_frame: FrameHook | None = None
+                   ) -> list[ConfusionMatrix]:
+    """Every frame of a split through every (active) runner, one confusion matrix per runner.
+
+    The one split loop of ``toolkit eval``, the parity Comparator and training's validation, so their numbers
+    agree. Each runner gets the frame with its own normalisation and input size (``metas``, default each
+    runner's ``meta``) and is scored at the labels' full resolution in the label space of ``metas[0]``.
+    ``on_frame(index, image, label, logits, class_maps)`` sees every frame's outputs (the Comparator measures
+    agreement and drift there)."""
     from tqdm import tqdm
 
-    cm = ConfusionMatrix(num_classes, ignore_index)
-    frames = iter_frames(dataset)
-    for image, label in tqdm(frames, total=len(dataset), disable=not progress, desc=runner.name,  # type: ignore[arg-type]
-                             unit="img", leave=False):
-        cm.update(predict_logits(runner, image, mean, std, input_size).argmax(0), label)
-    return cm.scores()
+    metas = list(metas) if metas is not None else [_meta(r) for r in runners]
+    k, ignore = metas[0].num_classes, metas[0].dataset.ignore_index
+    cms = [ConfusionMatrix(k, ignore) for _ in runners]
+    frames = tqdm(iter_frames(dataset), total=len(dataset), disable=not progress, desc=desc,  # type: ignore[arg-type]
+                  unit="img", leave=False)
+    for index, (image, label) in enumerate(frames):
+        logits = [predict_logits(r, image, m.dataset.mean, m.dataset.std, m.input_size)
+                  for r, m in zip(runners, metas, strict=True)]
+        for r, lg in zip(runners, logits, strict=True):
+            if lg.shape[0] != k:
+                raise ToolkitError(f"'{r.name}' outputs {lg.shape[0]} classes, {runners[0].name} {k}: compare "
+                                   "models of the same label space")
+        maps = [lg.argmax(0) for lg in logits]
+        for cm, m in zip(cms, maps, strict=True):
+            cm.update(m, label)
+        if on_frame is not None:
+            on_frame(index, image, label, logits, maps)
+    return cms
+
+
+def _meta(runner: BaseRunner) -> ModelMeta:
+    if runner.meta is None:
+        raise ToolkitError(f"{runner.name}: carries no toolkit metadata (classes, normalisation, input size); "
+                           "evaluate its source checkpoint, or compare backends with `toolkit parity`")
+    return runner.meta
+
+
+def open_split(data: str | Path, split: str = "val", limit: int | None = None) -> object:
+    """A CamVid-layout folder's split, or ``synthetic``: the validation scenes ``toolkit train --data
+    synthetic`` uses (seed 0)."""
+    from toolkit.data import CamVid, SyntheticScenes
+    from toolkit.data.synthetic import SYNTHETIC_SIZE, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
+
+    if str(data) == "synthetic":
+        return SyntheticScenes(limit or SYNTHETIC_VAL, size=SYNTHETIC_SIZE, seed=SYNTHETIC_VAL_SEED_OFFSET)
+    return CamVid(data, split, limit=limit)
+
+
+def evaluate_model(model: str | Path | None, data: str | Path, split: str = "val", device: str = "cpu",
+                   limit: int | None = None, progress: bool = False) -> tuple[SegScores, np.ndarray, ModelMeta, object]:
+    """(scores, confusion matrix, ModelMeta, dataset) of one model file on one split (``toolkit eval``, tools)."""
+    from toolkit.backend import make_runner
+    from toolkit.errors import DatasetError
+
+    ds = open_split(data, split, limit)
+    with make_runner(model, device=device) as runner:
+        meta = runner.meta
+        if meta is None:
+            raise ToolkitError(f"{model}: carries no toolkit metadata (classes, normalisation, input size); "
+                               "evaluate its source checkpoint, or compare backends with `toolkit parity`")
+        info = ds.info  # type: ignore[attr-defined]
+        if meta.dataset.class_names != info.class_names:
+            raise DatasetError(f"model classes {list(meta.dataset.class_names)} differ from the dataset's "
+                               f"{list(info.class_names)}: evaluate on the data it was trained for")
+        (cm,) = evaluate_split([runner], ds, [meta], progress=progress)
+    return cm.scores(), cm.matrix, meta, ds

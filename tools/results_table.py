@@ -22,7 +22,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write all scores here")
     a = p.parse_args()
     from toolkit.checkpoint import read_checkpoint
-    from toolkit.cli.eval import evaluate_model
+    from toolkit.evaluate import evaluate_model
 
     table, budget, dump = [], [], {}
     names: list[str] = []

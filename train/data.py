@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from toolkit.data import CamVid, DatasetInfo, SyntheticScenes, TrainTransform
+from toolkit.data.synthetic import SYNTHETIC_SIZE, SYNTHETIC_TRAIN, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
 from toolkit.errors import DatasetError
 
 SYNTHETIC = "synthetic"
-SYNTHETIC_TRAIN, SYNTHETIC_VAL, SYNTHETIC_SIZE = 64, 16, (96, 128)
-SYNTHETIC_VAL_SEED_OFFSET = 7919
 
 
 @dataclass

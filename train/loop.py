@@ -116,13 +116,13 @@ def _log_tensorboard(out: Path, row: dict) -> None:
 
 def _validate(model: nn.Module, data, meta: ModelMeta, device: torch.device) -> dict:
     from toolkit.backend.torch.runner import TorchRunner
-    from toolkit.evaluate import evaluate_runner
+    from toolkit.evaluate import evaluate_split
 
     info = data.info
     runner = TorchRunner(model, meta, device=str(device), name="val")
-    with runner:
-        scores = evaluate_runner(runner, data.val, info.num_classes, info.ignore_index, info.mean, info.std,
-                                 meta.input_size)
+    with runner:  # frame by frame, as toolkit eval scores (docs/DESIGN.md: one split loop)
+        (cm,) = evaluate_split([runner], data.val, [meta])
+    scores = cm.scores()
     model.train()
     return scores.as_dict(info.class_names)
 
@@ -175,7 +175,7 @@ def train(cfg: TrainConfig) -> dict:
         if diff:
             raise ToolkitError(f"--resume: {out / STATE_FILE} was trained with different "
                                + ", ".join(f"{k}={old.get(k)!r} (now {now.get(k)!r})" for k in diff)
-                               + "; use the same flags or a new --out")
+                               + "; use the same flags or a new --output")
         saved = load_train_state(out / STATE_FILE, model, optimizer)
         start_epoch, best, rows = int(saved["epoch"]), float(saved["best_miou"]), list(saved["log"])
         if old.get("epochs") != cfg.epochs:
@@ -266,7 +266,7 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = Tr
     overwritten: its best checkpoint and log are often the only record of hours of training."""
     existing = [f for f in RUN_FILES if (out / f).exists()]
     if resume and overwrite:
-        raise ToolkitError("--resume continues the run in --out and --overwrite replaces it; pass one of them")
+        raise ToolkitError("--resume continues the run in --output and --overwrite replaces it; pass one of them")
     if not existing or (overwrite and not remove):
         return
     if overwrite:
@@ -276,24 +276,24 @@ def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = Tr
         return
     if resume and STATE_FILE not in existing:
         raise ToolkitError(f"--resume: {out} has {', '.join(existing)} but no {STATE_FILE} to resume from; "
-                           "starting over would replace them: pass --overwrite (without --resume) or another --out")
+                           "starting over would replace them: pass --overwrite (without --resume) or another --output")
     if not resume:
-        raise ToolkitError(f"--out {out} already holds a run; training would replace {', '.join(existing)}. "
-                           "Pass --resume to continue it, --overwrite to replace it, or choose another --out")
+        raise ToolkitError(f"--output {out} already holds a run; training would replace {', '.join(existing)}. "
+                           "Pass --resume to continue it, --overwrite to replace it, or choose another --output")
 
 
 def refuse_init_in_out(out: Path, init: str | None) -> None:
-    """--init must not be one of the files this run writes (or --overwrite deletes) in --out."""
+    """--init must not be one of the files this run writes (or --overwrite deletes) in --output."""
     if init is None:
         return
     for f in RUN_FILES:
         if same_file(out / f, init):
             raise OutputIsInputError(f"--init {init} is {out / f}, which this run replaces; copy it out of "
-                                     "--out first or choose another --out")
+                                     "--output first or choose another --output")
 
 
 def make_out_folder(out: Path) -> None:
-    """Create --out before the first epoch: an unwritable folder fails now, not after an epoch of training."""
+    """Create --output before the first epoch: an unwritable folder fails now, not after an epoch of training."""
     make_folder(out)
 
 

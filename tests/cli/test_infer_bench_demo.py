@@ -63,7 +63,7 @@ def test_bench_two_models_compare_json(tiny: tuple[Path, Path], tmp_path: Path) 
 def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     ckpt, _ = tiny
     out = tmp_path / "demo"
-    result = runner.invoke(app, ["demo", "-m", str(ckpt), "--out", str(out), "--synthetic", "--frames", "4",
+    result = runner.invoke(app, ["demo", "-m", str(ckpt), "--output", str(out), "--synthetic", "--frames", "4",
                                  "--parity-frames", "2", "--calib-images", "2", "--iterations", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
@@ -99,6 +99,27 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     drift = json.loads((out / "parity.json").read_text())["candidates"][2]["drift"]
     assert drift["pixels"] == drift["changed_pixels"] + round(drift["pixels"] * report["candidates"][3]["parity"][
         "pixel_agreement"] / 100)
+    _demo_files_carry_the_clis_provenance(out)
+
+
+def _demo_files_carry_the_clis_provenance(out: Path) -> None:
+    """Issue 17: the demo's quantized files are made by quantize_file, like `toolkit quantize`'s, so they
+    name their parent (it used to write the precision alone); the same command gives the same metadata."""
+    from toolkit.core.metadata import read_props
+    from toolkit.core.onnx_file import load_onnx, model_sha256
+
+    parent = model_sha256(load_onnx(out / "model_fp32.onnx"))
+    fp16 = read_props(load_onnx(out / "model_fp16.onnx"))
+    assert fp16["precision"] == "fp16" and fp16["parent_onnx_sha256"] == parent and fp16["arch"] == "segnet"
+    for target, file in (("cpu", "model_int8_cpu.onnx"), ("tensorrt", "model_int8_trt.onnx")):
+        props = read_props(load_onnx(out / file))
+        assert props["parent_onnx_sha256"] == parent and props["quant_target"] == target
+        assert (props["precision"], props["calib_method"], props["calib_images"], props["calib_data_split"]) == \
+            ("int8", "percentile 99.99", "2", "synthetic")
+    cli = out / "cli_fp16.onnx"
+    assert runner.invoke(app, ["quantize", "-m", str(out / "model_fp32.onnx"), "--precision", "fp16",
+                               "-o", str(cli)]).exit_code == 0
+    assert read_props(load_onnx(cli)) == fp16
 
 
 def test_bench_shape_not_multiple_of_8_is_one_line_for_every_backend(tiny: tuple[Path, Path], tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ TINY = ["--width", "4", "--crop", "32x32", "--size", "32x48", "--batch-size", "2
 
 def test_train_then_eval_agree(synthetic_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--data", str(synthetic_dir), "--out", str(out), "--loss", "wce", *TINY])
+    result = runner.invoke(app, ["train", "--data", str(synthetic_dir), "--output", str(out), "--loss", "wce", *TINY])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["epochs_done"] == 1
@@ -83,20 +83,20 @@ def test_train_into_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path: P
     out.mkdir()
     (out / "best.safetensors").write_bytes(b"best mIoU 0.369")
     (out / "train_log.csv").write_text("epoch,val_miou\n1,0.369\n")
-    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), *TINY])
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--output", str(out), *TINY])
     assert result.exit_code == 2, result.output
     assert "already holds a run" in result.output and "best.safetensors, train_log.csv" in result.output
     assert "--overwrite" in result.output and "Traceback" not in result.output
-    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--resume", *TINY])
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--output", str(out), "--resume", *TINY])
     assert result.exit_code == 2 and "no train_state.safetensors to resume from" in result.output, result.output
-    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--resume", "--overwrite", *TINY])
+    result = runner.invoke(app, ["train", "--data", "synthetic", "-o", str(out), "--resume", "--overwrite", *TINY])
     assert result.exit_code == 2 and "pass one of them" in result.output, result.output
-    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--overwrite", "--init",
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--output", str(out), "--overwrite", "--init",
                                  str(out / "best.safetensors"), *TINY])
     assert result.exit_code == 2 and "which this run replaces" in result.output, result.output
     assert (out / "best.safetensors").read_bytes() == b"best mIoU 0.369"
 
-    result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(out), "--overwrite", *TINY])
+    result = runner.invoke(app, ["train", "--data", "synthetic", "--output", str(out), "--overwrite", *TINY])
     assert result.exit_code == 0, result.output
     assert (out / "best.safetensors").read_bytes() != b"best mIoU 0.369"
     assert (out / "train_log.csv").read_text().count("\n") == 2 and (out / "train_state.safetensors").is_file()
@@ -106,7 +106,7 @@ def test_eval_plots_without_matplotlib_fails_before_evaluating(tmp_path: Path, m
     import sys
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
-    monkeypatch.setattr("toolkit.cli.eval.evaluate_model", lambda *a, **k: pytest.fail("evaluated before the check"))
+    monkeypatch.setattr("toolkit.evaluate.evaluate_model", lambda *a, **k: pytest.fail("evaluated before the check"))
     result = runner.invoke(app, ["eval", "--data", "synthetic", "--plots", str(tmp_path / "plots")])
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == \

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 
 import typer
+from typer.core import TyperCommand
+
+from toolkit.cli.options import ToolkitCommand
 
 app = typer.Typer(
     name="toolkit",
@@ -15,7 +18,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
 
 
 @app.callback()
@@ -31,6 +33,9 @@ COMMAND_MODULES = [
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"toolkit.cli.{_name}").register(app)
+for _command in app.registered_commands:  # the shared option vocabulary's old spellings and value checks
+    if _command.cls in (None, TyperCommand):  # typer fills in its own class when a command names none
+        _command.cls = ToolkitCommand
 
 
 def main() -> None:

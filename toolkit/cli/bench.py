@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
+from toolkit.cli.options import device_option, input_shape_option, run_precision_option
 
 
 @handle_errors
@@ -12,7 +13,7 @@ def bench(
     model: list[str] | None = typer.Option(None, "--model", "-m",
                                            help="Zoo name or model file (.safetensors, .onnx, .engine); repeat to "
                                                 "compare. 'default' or none: the zoo's model for --device."),
-    shape: str = typer.Option("1x3x360x480", "--shape", "--input-shape", help="Input shape NxCxHxW."),
+    shape: str = input_shape_option(),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads for every runtime."),
     warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),
     iterations: int = typer.Option(20, "--iterations", "-n", help="Timed calls per model."),
@@ -21,9 +22,8 @@ def bench(
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
-    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
-    precision: str = typer.Option("auto", "--precision", help="PyTorch checkpoints: auto (fp16 on CUDA, bf16 on "
-                                  "a CPU with AMX, else fp32), fp32, fp16, bf16; ONNX files and engines carry theirs."),
+    device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
+    precision: str = run_precision_option(),
     cuda_graph: bool | None = typer.Option(None, "--cuda-graph/--no-cuda-graph", help="PyTorch on CUDA: replay "
                                            "one captured CUDA graph per input shape (default: on for CUDA)."),
     compile_model: bool = typer.Option(False, "--compile", help="PyTorch: torch.compile the model first "
@@ -44,7 +44,7 @@ def bench(
 
     dims = parse_shape(shape)
     if len(dims) != 4:
-        raise InputShapeError(f"--shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
+        raise InputShapeError(f"--input-shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
     check_shape(shape, dims)
     from toolkit.cli.common import pick_model
 
@@ -73,7 +73,7 @@ def check_shape(text: str, dims: tuple[int, ...]) -> None:
     n, c, h, w = dims
     if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
         ph, pw = pad_to_multiple(h, w)
-        raise InputShapeError(f"--shape {text}: H and W must be multiples of {OUTPUT_STRIDE}; "
+        raise InputShapeError(f"--input-shape {text}: H and W must be multiples of {OUTPUT_STRIDE}; "
                               f"pad to {n}x{c}x{ph}x{pw}")
 
 
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
         "toolkit bench",
         "toolkit bench -m model.safetensors -m model.onnx -m model_int8.onnx --compare --threads 2",
-        "toolkit bench -m model.onnx --shape 1x3x720x960 --iterations 50 --json bench.json",
+        "toolkit bench -m model.onnx --input-shape 1x3x720x960 --iterations 50 --json bench.json",
         "toolkit bench -m enhanced-w64 --device cuda -n 200 --compare   # fp16, CUDA graph",
         "toolkit bench -m enhanced-w64 -m enhanced-w64 --device cuda --precision fp32 --no-cuda-graph",
     ))(bench)

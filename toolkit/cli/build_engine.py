@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import model_option, one_model, output_option, plugin_option
 from toolkit.errors import ToolkitError
 
 ENGINE_SUFFIXES = (".engine", ".plan")
@@ -41,11 +42,12 @@ def _progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None
 
 @handle_errors
 def build_engine(
-    onnx_path: Path = typer.Argument(..., metavar="MODEL.onnx", help="ONNX model (fp32, fp16 or int8 Q/DQ)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Engine file to write (.engine or .plan); "
-                                       "default: the ONNX name with .engine. A sidecar ENGINE.json goes beside it."),
-    plugin: str | None = typer.Option(None, "--plugin", help="libsegnet_plugins.so for graphs exported with "
-                                      "--unpool plugin (default: $SEGNET_PLUGIN_LIB, then build/engines/)."),
+    positional: Path | None = typer.Argument(None, hidden=True, metavar="MODEL", help="The old spelling of --model."),
+    model: Path | None = model_option("ONNX model (fp32, fp16 or int8 Q/DQ)."),
+    output: Path | None = output_option("Engine file to write (.engine or .plan); default: the ONNX name with "
+                                        ".engine. A sidecar ENGINE.json goes beside it."),
+    plugin: str | None = plugin_option("libsegnet_plugins.so for graphs exported with --unpool plugin (default: "
+                                       "$SEGNET_PLUGIN_LIB, then build/engines/)."),
     shapes: str | None = typer.Option(None, "--shapes", help="Optimisation profile MIN:OPT:MAX, e.g. "
                                       "1x3x360x480:1x3x360x480:4x3x720x960 (default: the model's input size)."),
     timing_cache: Path | None = typer.Option(None, "--timing-cache", help="Timing cache file: read if it exists, "
@@ -63,6 +65,10 @@ def build_engine(
     from toolkit.backend.trt.sidecar import model_meta_from_onnx_metadata
     from toolkit.files import refuse_output_over_input
 
+    onnx_path = one_model(positional, model)
+    if onnx_path is None:
+        raise ToolkitError("no model given: pass --model MODEL.onnx")
+    onnx_path = Path(onnx_path)  # type: ignore[arg-type]
     output = output or onnx_path.with_suffix(".engine")
     refuse_output_over_input(output, [onnx_path, plugin], "--output")
     refuse_output_over_input(Path(f"{output}.json"), [onnx_path, plugin], "--output's sidecar")
@@ -102,8 +108,8 @@ def build_engine(
 
 def register(app: typer.Typer) -> None:
     app.command("build-engine", epilog=examples(
-        "toolkit build-engine model_mask.onnx -o model.engine",
-        "toolkit build-engine model_int8.onnx -o model_int8.engine --shapes 1x3x360x480:1x3x360x480:4x3x720x960 "
+        "toolkit build-engine -m model_mask.onnx -o model.engine",
+        "toolkit build-engine -m model_int8.onnx -o model_int8.engine --shapes 1x3x360x480:1x3x360x480:4x3x720x960 "
         "--timing-cache trt.cache",
-        "toolkit build-engine model_plugin.onnx --plugin build/engines/libsegnet_plugins.so --dry-run",
+        "toolkit build-engine -m model_plugin.onnx --plugin build/engines/libsegnet_plugins.so --dry-run",
     ))(build_engine)

@@ -20,6 +20,12 @@ log = logging.getLogger("toolkit")
 IO_EXIT_CODE = 3  # = toolkit.errors.WriteError.exit_code
 
 
+def report_error(e: ToolkitError) -> int:
+    """Print 'error: <message>' on stderr; returns the error's exit code (2 usage, 1 check, 3 I/O)."""
+    typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
+    return e.exit_code
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a ToolkitError into 'error: <message>' on stderr and its exit code (2 usage, 1 check, 3 I/O);
     an OSError that no library call turned into a ToolkitError is still one line, with the I/O exit code."""
@@ -29,8 +35,7 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ToolkitError as e:
-            typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(e.exit_code) from None
+            raise typer.Exit(report_error(e)) from None
         except OSError as e:
             import errno
 
@@ -69,11 +74,10 @@ def setup_logging(verbose: bool = False) -> None:
 def pick_model(positional: str | None, option: str | None, device: str | None = "cpu", quiet: bool = False):
     """Resolve a command's model argument (positional or ``--model``: a zoo name, file or triton:// URL;
     none = the zoo default for ``device``) and, for a zoo model, say on stderr which one runs and why."""
+    from toolkit.cli.options import one_model
     from toolkit.zoo import resolve_model
 
-    if positional is not None and option is not None and str(positional) != str(option):
-        raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")
-    resolved = resolve_model(option if option is not None else positional, device)
+    resolved = resolve_model(one_model(positional, option), device)  # type: ignore[arg-type]
     if not quiet and resolved.name is not None:  # a file the user named needs no explanation
         typer.secho(f"model: {resolved.describe()}", err=True, fg=typer.colors.BRIGHT_BLACK)
     return resolved

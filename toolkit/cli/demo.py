@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import output_option, unpool_option
 
 
 @handle_errors
 def demo(
-    out: str = typer.Option("toolkit-demo", "--out", "-o", help="Folder for every artefact of the run."),
+    out: str = output_option("Folder for every artefact of the run.", default="toolkit-demo"),
     model: str | None = typer.Option(None, "--model", "-m", help="Zoo name or checkpoint to start from; default: "
                                      "the zoo's model for this machine (w=64 with a CUDA GPU, else the CPU one)."),
     data: str | None = typer.Option(None, "--data", help="CamVid folder for the clip, labels and calibration; "
@@ -23,24 +24,19 @@ def demo(
     calib_images: int = typer.Option(16, "--calib-images", help="Images to calibrate INT8 on."),
     iterations: int = typer.Option(10, "--iterations", help="Timed inferences per model in the speed table."),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of every runtime."),
-    lowering: str = typer.Option("mask", "--lowering",
-                                 help="Unpooling form in the ONNX: mask (TensorRT parses it; on ONNX Runtime "
-                                      "CPU as fast as maxunpool in fp32 and faster in int8), maxunpool or plugin."),
+    unpool: str = unpool_option(help="Unpooling form in the ONNX: mask (TensorRT parses it; on ONNX Runtime "
+                                     "CPU as fast as maxunpool in fp32 and faster in int8), maxunpool or plugin."),
 ) -> None:
     """The main job in one command: export, FP16/INT8, parity, speed, annotated video; prints where it all is."""
-    from toolkit.demo import run_demo
-    from toolkit.errors import CheckFailedError, UnknownNameError, suggest
-
-    lowerings = ("maxunpool", "mask", "plugin")
-    if lowering not in lowerings:
-        raise UnknownNameError(f"--lowering {lowering}: {suggest(lowering, lowerings)}")
     from toolkit.cli.common import pick_model
+    from toolkit.demo import run_demo
+    from toolkit.errors import CheckFailedError
     from toolkit.sysinfo import cuda_available
 
     resolved = pick_model(None, model, "cuda" if cuda_available() else "cpu")
     report = run_demo(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
                       parity_frames=parity_frames, calib_images=calib_images, bench_iterations=iterations,
-                      threads=threads, lowering=lowering, say=typer.echo,
+                      threads=threads, lowering=unpool, say=typer.echo,
                       model_label=resolved.describe())
     typer.echo("")
     for name in ("parity.md", "speed.md"):
@@ -60,6 +56,6 @@ def demo(
 def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
         "toolkit demo",
-        "toolkit demo --out /tmp/demo --frames 30 --synthetic",
+        "toolkit demo --output /tmp/demo --frames 30 --synthetic",
         "toolkit demo --model runs/best.safetensors --data ../shared/camvid --threads 2",
     ))(demo)

@@ -7,59 +7,21 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import device_option, model_option
 
-JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")
-
-
-def _dataset(data: str, split: str, limit: int | None):
-    from toolkit.data import CamVid, SyntheticScenes
-
-    if data == "synthetic":  # the same validation scenes `toolkit train --data synthetic` uses
-        from train.data import SYNTHETIC_SIZE, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
-
-        return SyntheticScenes(limit or SYNTHETIC_VAL, size=SYNTHETIC_SIZE, seed=SYNTHETIC_VAL_SEED_OFFSET)
-    return CamVid(data, split, limit=limit)
-
-
-def evaluate_model(model: str | None, data: str, split: str = "val", device: str = "cpu",
-                   limit: int | None = None, progress: bool = False):
-    """(SegScores, confusion matrix, ModelMeta, dataset) through the shared preprocess/postprocess."""
-    from tqdm import tqdm
-
-    from toolkit.backend import make_runner
-    from toolkit.errors import DatasetError, ToolkitError
-    from toolkit.evaluate import iter_frames, predict_logits
-    from toolkit.metrics import ConfusionMatrix
-
-    ds = _dataset(data, split, limit)
-    runner = make_runner(model, device=device)
-    with runner:
-        meta = runner.meta
-        if meta is None:
-            raise ToolkitError(f"{model}: carries no toolkit metadata (classes, normalisation, input size); "
-                               "evaluate its source checkpoint, or compare backends with `toolkit parity`")
-        info = ds.info
-        if meta.dataset.class_names != info.class_names:
-            raise DatasetError(f"model classes {list(meta.dataset.class_names)} differ from the dataset's "
-                               f"{list(info.class_names)}: evaluate on the data it was trained for")
-        cm = ConfusionMatrix(info.num_classes, info.ignore_index)
-        for image, label in tqdm(iter_frames(ds), total=len(ds), disable=not progress, unit="img", leave=False,
-                                 desc="eval"):
-            cm.update(predict_logits(runner, image, meta.dataset.mean, meta.dataset.std, meta.input_size).argmax(0),
-                      label)
-    return cm.scores(), cm.matrix, meta, ds
+JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")  # --json's keys, in order
 
 
 @handle_errors
 def eval_command(
-    checkpoint: str | None = typer.Argument(None, help="Zoo name or checkpoint (.safetensors), also ONNX/engine; "
-                                            "default: the zoo's model for --device."),
-    model: str | None = typer.Option(None, "--model", "-m", help="The same as the positional CHECKPOINT."),
+    checkpoint: str | None = typer.Argument(None, hidden=True, metavar="MODEL", help="The old spelling of --model."),
+    model: str | None = model_option("Zoo name or checkpoint (.safetensors), also ONNX/engine; default: the zoo's "
+                                     "model for --device."),
     data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder (or 'synthetic')."),
     split: str = typer.Option("val", "--split", "-s", help="Split (list file name) to evaluate."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON to this file."),
     plots: Path | None = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class IoU PNGs."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    device: str = device_option(),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
@@ -74,6 +36,8 @@ def eval_command(
         from toolkit.plots import require_matplotlib
 
         require_matplotlib()
+    from toolkit.evaluate import evaluate_model
+
     scores, matrix, meta, ds = evaluate_model(str(resolved.model), data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
     full = scores.as_dict(names)
@@ -101,6 +65,6 @@ def eval_command(
 def register(app: typer.Typer) -> None:
     app.command("eval", epilog=examples(
         "toolkit eval --data ../shared/camvid",
-        "toolkit eval runs/e16/best.safetensors --data ../shared/camvid --split val --json val.json",
-        "toolkit eval runs/e16/best.safetensors --data ../shared/camvid --plots figures/",
+        "toolkit eval -m runs/e16/best.safetensors --data ../shared/camvid --split val --json val.json",
+        "toolkit eval -m runs/e16/best.safetensors --data ../shared/camvid --plots figures/",
     ))(eval_command)

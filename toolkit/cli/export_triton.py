@@ -7,6 +7,7 @@ from enum import Enum
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import output_option, plugin_option
 
 
 class Kind(str, Enum):
@@ -17,7 +18,7 @@ class Kind(str, Enum):
 @handle_errors
 def export_triton(
     models: list[str] = typer.Argument(..., help="ONNX files (.onnx) and TensorRT engines (.engine/.plan)."),
-    output: str = typer.Option(..., "--output", "-o", help="Repository folder (created; one sub-folder per model)."),
+    output: str = output_option("Repository folder (created; one sub-folder per model).", default=...),
     name: str = typer.Option("segnet", "--name", help="Model name prefix: NAME_onnx, NAME_trt."),
     max_batch: int = typer.Option(8, "--max-batch", help="max_batch_size where the batch dimension is dynamic."),
     instances: int = typer.Option(1, "--instances", help="Instances per model (instance_group count)."),
@@ -25,15 +26,14 @@ def export_triton(
                                           help="Write a dynamic_batching block."),
     max_queue_delay_us: int = typer.Option(0, "--max-queue-delay-us", help="Batcher queue delay in microseconds."),
     device: Kind = typer.Option(Kind.cpu, "--device", help="Instance kind of the ONNX models (engines are GPU)."),
-    plugin_lib: str | None = typer.Option(None, "--plugin-lib",
-                                          help="TensorRT plugin library to copy into REPO/plugins/."),
+    plugin: str | None = plugin_option("TensorRT plugin library to copy into REPO/plugins/."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace model folders that exist."),
 ) -> None:
     """Write a Triton model repository: config.pbtxt (from the model's own tensors and metadata), labels.txt and
     version folder 1/ per model; check each config with Triton's protobuf when tritonclient is installed."""
     from toolkit.serve.triton_repo import parse_config, plan_models, write_repository
 
-    planned = plan_models(models, name=name, max_batch=max_batch, device=device.value, plugin_lib=plugin_lib)
+    planned = plan_models(models, name=name, max_batch=max_batch, device=device.value, plugin_lib=plugin)
     configs = write_repository(planned, output, instances=instances, dynamic_batching=dynamic_batching,
                                max_queue_delay_us=max_queue_delay_us, overwrite=overwrite)
     try:
@@ -57,6 +57,6 @@ def export_triton(
 def register(app: typer.Typer) -> None:
     app.command(name="export-triton", epilog=examples(
         "toolkit export-triton model.onnx -o triton_repo",
-        "toolkit export-triton model.onnx model_fp16.engine --plugin-lib engines/build/libsegnet_plugins.so -o repo",
+        "toolkit export-triton model.onnx model_fp16.engine --plugin engines/build/libsegnet_plugins.so -o repo",
         "toolkit export-triton model.onnx -o repo --max-batch 16 --instances 2 --device gpu",
     ))(export_triton)

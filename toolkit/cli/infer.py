@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import device_option, run_precision_option
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -31,30 +32,6 @@ def print_summary(summary: dict) -> None:
         typer.echo(f"wrote {out}")
 
 
-def _workers_threads(workers: int, threads: int | None, live: bool, model: str | None,
-                     device: str) -> tuple[int, int | None]:
-    """Defaults for --workers 0 and an unset --threads.
-
-    Files: two single-threaded inferences at once keep both cores busy without the intra-op barriers of
-    one two-threaded inference (faster end to end on our 2-core CPU, docs/BENCHMARKS.md). Live sources:
-    one inference with every core, for the lowest latency per frame. TensorRT and remote runners: one.
-    """
-    import os
-
-    from toolkit.backend import backend_for
-    from toolkit.errors import ToolkitError
-    if workers < 0:
-        raise ToolkitError(f"--workers {workers}: expected 0 (auto) or more")
-    cores = os.cpu_count() or 1
-    if workers == 0:
-        cpu = device.split(":")[0] == "cpu"
-        local = backend_for(model) in ("torch", "onnxrt")
-        workers = 2 if (not live and cpu and cores >= 2 and local) else 1
-    if workers > 1 and threads is None:  # N runs at once, each with all cores, would oversubscribe them
-        threads = max(1, cores // workers)
-    return workers, threads
-
-
 @handle_errors
 def infer(
     source: str = typer.Option(..., "--source", "-s",
@@ -72,9 +49,8 @@ def infer(
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
-    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
-    precision: str = typer.Option("auto", "--precision", help="PyTorch checkpoints: auto (fp16 on CUDA, bf16 on "
-                                  "a CPU with AMX, else fp32), fp32, fp16, bf16; ONNX files and engines carry theirs."),
+    device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
+    precision: str = run_precision_option(),
     cuda_graph: bool | None = typer.Option(None, "--cuda-graph/--no-cuda-graph", help="PyTorch on CUDA: replay "
                                            "one captured CUDA graph per input shape (default: on for CUDA)."),
     compile_model: bool = typer.Option(False, "--compile", help="PyTorch: torch.compile the model first "
@@ -97,6 +73,7 @@ def infer(
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source
+    from toolkit.video.workers import workers_threads
 
     choice = pick_model(None, model, device)
     model = str(choice.model)
@@ -114,7 +91,7 @@ def infer(
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
-    workers, threads = _workers_threads(workers, threads, src.live, model, device)
+    workers, threads = workers_threads(workers, threads, src.live, model, device)
     try:
         # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
         options = RunnerOptions(device=device, threads=threads, graph_opt=graph_opt, spin=False,

@@ -7,6 +7,7 @@ import json
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
+from toolkit.cli.options import input_shape_option
 
 
 @handle_errors
@@ -15,7 +16,7 @@ def info(
                                      "size) or architecture name (enhanced, segnet) to size."),
     width: int = typer.Option(64, help="Base width w of the architecture."),
     num_classes: int = typer.Option(11, help="Number of classes of the classifier."),
-    input_shape: str = typer.Option("1x3x360x480", "--input-shape", help="Shape NxCxHxW for the FLOP count."),
+    input_shape: str = input_shape_option(help="Shape NxCxHxW for the FLOP count."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Report library versions, GPU and CPU features; with --model, parameter count and FLOPs per frame."""

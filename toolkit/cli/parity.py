@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import device_option
 
 
 @handle_errors
@@ -25,7 +26,7 @@ def parity(
                                                "fp16 0.1, int8 1.0)."),
     min_agreement: float | None = typer.Option(None, help="Fail below this pixel agreement in percent "
                                                "(default: fp32 99.9, fp16 99, int8 98)."),
-    device: str = typer.Option("cpu", help="Device for the candidates (cpu, cuda, tensorrt)."),
+    device: str = device_option(help="Device for the candidates."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report (per-class IoU too) here."),
     per_class: bool = typer.Option(True, help="Also print the per-class delta IoU table."),
     report_out: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here: "

@@ -7,6 +7,7 @@ from enum import Enum
 import typer
 
 from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.options import device_option
 
 
 class ColorOrder(str, Enum):
@@ -34,7 +35,7 @@ def serve(
     grpc_port: int = typer.Option(8001, "--grpc-port", help="gRPC port."),
     metrics_port: int = typer.Option(8002, "--metrics-port", help="Prometheus metrics port."),
     color: ColorOrder = typer.Option(ColorOrder.rgb, "--color", help="Channel order of the uint8 frames clients send."),
-    device: str = typer.Option("cpu", "--device", help="Device for PyTorch/ONNX Runtime models (cpu, cuda)."),
+    device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
     threads: int | None = typer.Option(None, "--threads",
                                        help="Intra-op threads per instance (PyTorch/ONNX Runtime); default: theirs."),
     drain_timeout: int = typer.Option(30, "--drain-timeout",

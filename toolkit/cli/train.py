@@ -7,6 +7,7 @@ import json
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
+from toolkit.cli.options import TORCH_DEVICES, device_option, output_option
 from toolkit.errors import InputShapeError
 
 
@@ -22,7 +23,7 @@ def _hw(text: str | None, name: str) -> tuple[int, int] | None:
 @handle_errors
 def train_command(
     data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder, or 'synthetic' for generated scenes."),
-    out: str = typer.Option("runs/train", "--out", "-o", help="Folder for last/best checkpoints, state and CSV log."),
+    out: str = output_option("Folder for last/best checkpoints, state and CSV log.", default="runs/train"),
     arch: str = typer.Option("enhanced", "--arch", "-a", help="Architecture: enhanced or segnet."),
     loss: str = typer.Option("bce", "--loss", help="ce, bce (balanced CE, docs/MODEL.md) or wce (median frequency)."),
     width: int = typer.Option(64, "--width", "-w", help="Base width w of the network."),
@@ -36,13 +37,13 @@ def train_command(
     size: str | None = typer.Option(None, "--size", help="Rescale frames to HxW first (and infer at it later)."),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
+    device: str = device_option(choices=TORCH_DEVICES, help="Where training runs."),
     amp: str = typer.Option("auto", "--amp", help="auto (bf16 on AMX/AVX512-BF16 CPUs and CUDA), bf16, fp16, off."),
     channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
                                               help="NHWC memory format (default: on CUDA only)."),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/train_state.safetensors if it exists."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --out (its checkpoints, "
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/train_state.safetensors if it exists."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --output (its checkpoints, "
                                    "state and log); without it such a folder is refused."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
     val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
@@ -54,7 +55,7 @@ def train_command(
                                          "loss, in [0, 1] (with --teacher)."),
     temperature: float = typer.Option(2.0, "--temperature", help="Softmax temperature of the distillation term."),
     teacher_cache: str | None = typer.Option(None, "--teacher-cache", help="Folder of cached teacher logits "
-                                             "(default OUT/teacher_logits; share it between students)."),
+                                             "(default OUTPUT/teacher_logits; share it between students)."),
     stop_after: int | None = typer.Option(None, "--stop-after", hidden=True,
                                           help="Stop after this epoch, as if killed (tests of --resume)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
@@ -87,7 +88,7 @@ def train_command(
 
 def register(app: typer.Typer) -> None:
     app.command("train", epilog=examples(
-        "toolkit train --data synthetic --width 8 --epochs 2 --crop 64x96 --out runs/smoke",
-        "toolkit train --data ../shared/camvid --size 180x240 --crop 176x240 --width 16 --epochs 30 --out runs/e16",
-        "torchrun --nproc_per_node=2 \"$(which toolkit)\" train --data ../shared/camvid --device cuda --out runs/ddp",
+        "toolkit train --data synthetic --width 8 --epochs 2 --crop 64x96 --output runs/smoke",
+        "toolkit train --data ../shared/camvid --size 180x240 --crop 176x240 --width 16 --epochs 30 --output runs/e16",
+        "torchrun --nproc_per_node=2 \"$(which toolkit)\" train --data ../shared/camvid --device cuda -o runs/ddp",
     ))(train_command)

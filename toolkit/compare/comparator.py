@@ -1,9 +1,9 @@
 """Comparator (Polygraphy style): run a reference runner and candidate runners on the same frames of a
 whole split, and compare every candidate with the reference.
 
-Each frame goes through ``toolkit.evaluate.predict_logits`` (the path ``toolkit eval`` uses) with each
-runner's own normalisation and input size, so a candidate is judged as it would be deployed. mIoU
-comes from ``toolkit.metrics.ConfusionMatrix``; pixel agreement and |logit difference| are measured at
+The split loop is ``toolkit.evaluate.evaluate_split`` (the loop ``toolkit eval`` uses): each runner gets
+each frame with its own normalisation and input size, so a candidate is judged as it would be deployed, and
+mIoU comes from ``toolkit.metrics.ConfusionMatrix``; pixel agreement and |logit difference| are measured at
 the labels' resolution over every pixel of every frame.
 """
 
@@ -21,8 +21,7 @@ from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityR
 from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
-from toolkit.evaluate import iter_frames, predict_logits
-from toolkit.metrics import ConfusionMatrix
+from toolkit.evaluate import evaluate_split
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +46,14 @@ def check_label_space(reference: ModelMeta, candidate: BaseRunner) -> None:
 
 
 class _Stats:
-    """Running comparison of one candidate with the reference."""
+    """Running comparison of one candidate with the reference (its mIoU comes from evaluate_split)."""
 
-    def __init__(self, num_classes: int, ignore_index: int) -> None:
-        self.cm = ConfusionMatrix(num_classes, ignore_index)
+    def __init__(self) -> None:
         self.agree = self.pixels = 0
         self.max_diff = self.sum_diff = 0.0
         self.values = 0
 
-    def update(self, logits: np.ndarray, pred: np.ndarray, ref: np.ndarray, ref_pred: np.ndarray,
-               label: np.ndarray) -> None:
-        self.cm.update(pred, label)
+    def update(self, logits: np.ndarray, pred: np.ndarray, ref: np.ndarray, ref_pred: np.ndarray) -> None:
         self.agree += int((pred == ref_pred).sum())
         self.pixels += pred.size
         diff = np.abs(logits - ref)
@@ -81,7 +77,6 @@ class Comparator:
 
     def run(self, dataset: object, progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
         """Activate every runner, compare on every frame, deactivate; returns the judged report."""
-        from tqdm import tqdm
 
         runners = [self.reference, *self.candidates]
         try:
@@ -98,29 +93,26 @@ class Comparator:
             for c in self.candidates:
                 check_label_space(ref_meta, c)
             k, ignore = ref_meta.num_classes, ref_meta.dataset.ignore_index
-            ref_cm, stats = ConfusionMatrix(k, ignore), [_Stats(k, ignore) for _ in self.candidates]
+            stats = [_Stats() for _ in self.candidates]
             drift = DriftAccumulator(k, ignore, len(self.candidates), self.drift_options)
             n = len(dataset)  # type: ignore[arg-type]
-            frames = tqdm(iter_frames(dataset), total=n, disable=not progress, desc="parity", unit="img", leave=False)
-            for index, (image, label) in enumerate(frames):
-                ref = self._logits(self.reference, ref_meta, image)
-                ref_pred = ref.argmax(0)
-                ref_cm.update(ref_pred, label)
-                drift.frame(index, frame_name(dataset, index), image, label, ref_pred)
-                for i, (c, st) in enumerate(zip(self.candidates, stats, strict=True)):
-                    logits = self._logits(c, c.meta or ref_meta, image)
-                    if logits.shape[0] != k:
-                        raise ToolkitError(f"candidate '{c.name}' outputs {logits.shape[0]} classes, the reference "
-                                           f"{k}: compare models of the same label space")
-                    pred = logits.argmax(0)
-                    st.update(logits, pred, ref, ref_pred, label)
-                    drift.add(i, pred)
+
+            def compare(index: int, image: np.ndarray, label: np.ndarray, logits: list[np.ndarray],
+                        maps: list[np.ndarray]) -> None:
+                drift.frame(index, frame_name(dataset, index), image, label, maps[0])
+                for i, st in enumerate(stats):
+                    st.update(logits[i + 1], maps[i + 1], logits[0], maps[0])
+                    drift.add(i, maps[i + 1])
+
+            metas = [ref_meta, *(c.meta or ref_meta for c in self.candidates)]
+            ref_cm, *cand_cms = evaluate_split(runners, dataset, metas, progress, desc="parity", on_frame=compare)
         finally:
             for r in runners:
                 r.deactivate()
         ref_scores = ref_cm.scores()
-        results = [self._result(c, st, ref_scores, names) for c, st in zip(self.candidates, stats, strict=True)]
-        for res, summary in zip(results, drift.summaries([st.cm for st in stats], ref_cm, names), strict=True):
+        results = [self._result(c, st, cm.scores(), ref_scores, names)
+                   for c, st, cm in zip(self.candidates, stats, cand_cms, strict=True)]
+        for res, summary in zip(results, drift.summaries(cand_cms, ref_cm, names), strict=True):
             res.drift = summary
         reference = {"name": self.reference.name, "backend": self.reference.backend, "precision": "fp32",
                      "miou": 100 * ref_scores.miou, "global_acc": 100 * ref_scores.global_acc,
@@ -131,12 +123,8 @@ class Comparator:
         return ParityReport(reference, {**(dataset_info or {}), "images": n}, results, names, palette,
                             worst_frames=drift.worst_frames())
 
-    @staticmethod
-    def _logits(runner: BaseRunner, meta: ModelMeta, image: np.ndarray) -> np.ndarray:
-        return predict_logits(runner, image, meta.dataset.mean, meta.dataset.std, meta.input_size)
-
-    def _result(self, runner: BaseRunner, st: _Stats, ref_scores: object, names: list[str]) -> CandidateResult:
-        scores = st.cm.scores()
+    def _result(self, runner: BaseRunner, st: _Stats, scores: object, ref_scores: object,
+                names: list[str]) -> CandidateResult:
         per_class = {nm: _pct(v) for nm, v in zip(names, scores.per_class_iou, strict=True)}
         ref_iou = ref_scores.per_class_iou  # type: ignore[attr-defined]
         delta = {nm: (_pct(c - r) if not (np.isnan(c) or np.isnan(r)) else None)

@@ -17,6 +17,10 @@ from torch.utils.data import Dataset
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.data.camvid import Transform
 
+# `--data synthetic`: the training and validation scenes (training's val seed is its --seed plus the offset)
+SYNTHETIC_TRAIN, SYNTHETIC_VAL, SYNTHETIC_SIZE = 64, 16, (96, 128)
+SYNTHETIC_VAL_SEED_OFFSET = 7919
+
 SYNTHETIC_CLASSES = ("sky", "road", "building", "car", "pole", "tree")
 SYNTHETIC_PALETTE = ((128, 128, 128), (128, 64, 128), (128, 0, 0), (64, 0, 128), (192, 192, 128),
                      (128, 128, 0))

@@ -216,3 +216,14 @@ def export_checkpoint(checkpoint: str | Path | None, unpool: str = "mask", opset
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint_path()
     sha = file_sha256(path) if path.is_file() else ""
     return ExportOnnx(load_checkpoint(path, unpool="maxunpool"), unpool, opset, dynamic, do_simplify, sha)()
+
+
+def export_file(checkpoint: str | Path | None, output: str | Path, unpool: str = "mask", opset: int = DEFAULT_OPSET,
+                dynamic: Sequence[str] = DYNAMIC_AXES, do_simplify: bool = True) -> onnx.ModelProto:
+    """The export step on files (``toolkit export`` and ``toolkit demo``): the checked ONNX model with its
+    metadata, written atomically to ``output``; returns the model."""
+    from toolkit.core.onnx_file import save_onnx
+
+    model = export_checkpoint(checkpoint, unpool, opset, dynamic, do_simplify)
+    save_onnx(model, output)
+    return model

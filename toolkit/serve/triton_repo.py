@@ -139,7 +139,7 @@ def plan_models(sources: list[str | Path], name: str = "segnet", max_batch: int 
         raise ToolkitError(f"--device {device}: expected cpu or gpu")
     lib = Path(plugin_lib) if plugin_lib else None
     if lib is not None and not lib.is_file():
-        raise ToolkitError(f"--plugin-lib {lib}: file not found")
+        raise ToolkitError(f"--plugin {lib}: file not found")
     onnx_sources = {str(p): p for p in paths if p.suffix.lower() == ".onnx"}
     counts = {"onnx": 0, "trt": 0}
     models = []

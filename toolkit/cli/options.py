@@ -1,0 +1,195 @@
+"""One vocabulary for the options every command shares: ``--model/-m``, ``--output/-o``, ``--input-shape``,
+``--unpool``, ``--plugin``, ``--precision``, ``--target``, ``--device``.
+
+Why one module: the same option used to be spelled differently per command (``--shape``, ``--lowering``,
+``--plugin-lib``, ``--out``, a positional model). Each shared option is declared here once, and the old
+spellings stay accepted as hidden aliases (``OLD_SPELLINGS``, applied by ``ToolkitCommand``), so scripts
+keep working while ``--help`` shows one name. Closed sets are str Enums; a value outside them is refused
+while the options are parsed, with one line naming the valid choices (exit 2), like every other bad input.
+Nothing here imports a heavy library, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from toolkit.errors import DeviceError, ToolkitError, UnknownNameError, suggest
+
+
+class Precision(str, Enum):
+    """What ``toolkit quantize`` writes (the fp32 model is ``toolkit export``'s)."""
+
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+class RunPrecision(str, Enum):
+    """What a PyTorch checkpoint runs in (``toolkit.backend.torch.precision.PRECISION_CHOICES``): auto is fp16
+    on CUDA, bf16 on a CPU with AMX, fp32 elsewhere."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    fp16 = "fp16"
+    bf16 = "bf16"
+
+
+class Target(str, Enum):
+    """Which runtime an int8 model is shaped for (``toolkit.quant.TARGETS``)."""
+
+    tensorrt = "tensorrt"
+    cpu = "cpu"
+
+
+class Unpool(str, Enum):
+    """The unpooling lowering in an exported ONNX graph (``toolkit.models.unpool.UNPOOL_MODES``)."""
+
+    maxunpool = "maxunpool"
+    mask = "mask"
+    plugin = "plugin"
+
+
+class Device(str, Enum):
+    """Where a model runs; ``cuda:N`` picks a GPU. ``tensorrt`` is ONNX Runtime's TensorRT provider."""
+
+    cpu = "cpu"
+    cuda = "cuda"
+    tensorrt = "tensorrt"
+
+
+MODEL_DEVICES = (Device.cpu, Device.cuda, Device.tensorrt)  # PyTorch takes cpu/cuda, ONNX Runtime all three
+TORCH_DEVICES = (Device.cpu, Device.cuda)
+
+# old spelling -> the option it now means; only applied where the command has that option
+OLD_SPELLINGS = {"--shape": "--input-shape", "--lowering": "--unpool", "--plugin-lib": "--plugin", "--out": "--output"}
+
+
+def _values(choices: Iterable[Enum]) -> list[str]:
+    return [str(c.value) for c in choices]
+
+
+def choice_parser(option: str, choices: Sequence[Enum]):
+    """A typer ``parser`` that returns the value as a plain str when it is one of ``choices``."""
+    names = _values(choices)
+
+    def parse(value: Any) -> str:
+        text = value.value if isinstance(value, Enum) else str(value)
+        if text not in names:
+            raise UnknownNameError(f"{option} {text}: {suggest(text, names)}")
+        return text
+
+    return parse
+
+
+def device_parser(choices: Sequence[Device]):
+    """Like ``choice_parser``, but ``cuda:N`` is a device too; 'gpu' gets PyTorch's explanation (issue 16)."""
+    names = _values(choices)
+
+    def parse(value: Any) -> str:
+        text = value.value if isinstance(value, Enum) else str(value)
+        base, sep, index = text.strip().lower().partition(":")
+        if base == "gpu":
+            from toolkit.backend.torch.device import torch_device
+
+            torch_device(text)  # raises the one line that says what to type instead (and whether CUDA exists)
+        if base not in names or (sep and (base != "cuda" or not index.isdigit())):
+            shown = [s for n in names for s in ((n, "cuda:N") if n == "cuda" else (n,))]
+            raise DeviceError(f"--device {text}: {suggest(text.strip().lower(), shown)}")
+        return text
+
+    return parse
+
+
+def _metavar(choices: Sequence[Enum]) -> str:
+    return "[" + "|".join("cuda|cuda:N" if c is Device.cuda else str(c.value) for c in choices) + "]"
+
+
+def model_option(help: str, default: Any = None) -> Any:
+    """``--model/-m``: a zoo name, model file or triton:// URL (export, quantize, build-engine and eval also
+    take it positionally, the old spelling)."""
+    return typer.Option(default, "--model", "-m", help=help)
+
+
+def output_option(help: str, default: Any = None) -> Any:
+    """``--output/-o``: the file or folder a command writes (``--out`` is the old spelling)."""
+    return typer.Option(default, "--output", "-o", help=help)
+
+
+def input_shape_option(default: str = "1x3x360x480", help: str = "Input shape NxCxHxW.") -> Any:
+    """``--input-shape NxCxHxW`` (``--shape`` is the old spelling)."""
+    return typer.Option(default, "--input-shape", help=help)
+
+
+def unpool_option(default: str = "mask", help: str = "Unpooling lowering.") -> Any:
+    """``--unpool maxunpool|mask|plugin`` (``--lowering`` is the old spelling)."""
+    return typer.Option(default, "--unpool", help=help, parser=choice_parser("--unpool", list(Unpool)),
+                        metavar=_metavar(list(Unpool)))
+
+
+def plugin_option(help: str) -> Any:
+    """``--plugin FILE``: the TensorRT plugin library (``--plugin-lib`` is the old spelling)."""
+    return typer.Option(None, "--plugin", help=help)
+
+
+def precision_option(default: Any, choices: Sequence[Precision] = tuple(Precision), help: str = "") -> Any:
+    """``--precision`` from a closed set."""
+    return typer.Option(default, "--precision", help=help, parser=choice_parser("--precision", choices),
+                        metavar=_metavar(choices))
+
+
+def run_precision_option() -> Any:
+    """``--precision`` of infer and bench: how a PyTorch checkpoint runs (ONNX files and engines carry theirs)."""
+    choices = list(RunPrecision)
+    return typer.Option("auto", "--precision", help="PyTorch checkpoints: auto (fp16 on CUDA, bf16 on a CPU with "
+                        "AMX, else fp32), fp32, fp16, bf16; ONNX files and engines carry theirs.",
+                        parser=choice_parser("--precision", choices), metavar=_metavar(choices))
+
+
+def target_option(default: Any = None, help: str = "") -> Any:
+    """``--target tensorrt|cpu`` (int8 only)."""
+    return typer.Option(default, "--target", help=help, parser=choice_parser("--target", list(Target)),
+                        metavar=_metavar(list(Target)))
+
+
+def device_option(default: str = "cpu", choices: Sequence[Device] = MODEL_DEVICES,
+                  help: str = "Where the model runs (tensorrt: ONNX Runtime's TensorRT provider).") -> Any:
+    """``--device``: one of ``choices``, or cuda:N."""
+    return typer.Option(default, "--device", help=help, parser=device_parser(choices), metavar=_metavar(choices))
+
+
+def one_model(positional: object | None, option: object | None) -> object | None:
+    """The model given positionally (the old spelling) or with ``--model``; both and different is an error."""
+    if positional is not None and option is not None and str(positional) != str(option):
+        raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")
+    return option if option is not None else positional
+
+
+def rename_old_spellings(args: list[str], known: set[str]) -> list[str]:
+    """``args`` with each old spelling (``--shape X``, ``--shape=X``) renamed to its option, where the command
+    has that option and not one of the old name itself; everything after ``--`` is left as typed."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        name, eq, value = arg.partition("=")
+        new = OLD_SPELLINGS.get(name)
+        out.append(new + eq + value if new in known and name not in known else arg)
+    return out
+
+
+class ToolkitCommand(TyperCommand):
+    """Every ``toolkit`` command: accepts the old option spellings, and reports a bad option value (an enum
+    typo, a device name) as the same one line and exit code as any other ToolkitError."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from toolkit.cli.common import report_error
+
+        known = {opt for p in self.params for opt in (*p.opts, *p.secondary_opts)}
+        try:
+            return super().parse_args(ctx, rename_old_spellings(args, known))
+        except ToolkitError as e:
+            raise typer.Exit(report_error(e)) from None
