@@ -5,6 +5,7 @@
 # PyTorch fp16/bf16 runner against fp32. Results go to docs/BENCHMARKS.md ("GPU"), with the card's name.
 #
 #   tools/gpu_checks.sh [OUT_DIR] [CAMVID_DIR]     (defaults: gpu_out, .camvid-jpeg; parity skips without data)
+#   GPU_CHECKS_SKIP="parity compile" tools/gpu_checks.sh ...   leaves out the named steps (the slow ones)
 #
 # The toolkit runs from this checkout (PYTHONPATH), so nothing needs installing beyond its dependencies.
 # Each step has its own time limit and a failed step does not stop the others; the log says which failed.
@@ -20,6 +21,7 @@ export TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/.gpu_build/torch_extens
 PY=${PYTHON:-python3}
 step() {  # step NAME SECONDS COMMAND...
   local name=$1 limit=$2; shift 2
+  case " ${GPU_CHECKS_SKIP:-} " in *" $name "*) echo; echo "=== $name: skipped (GPU_CHECKS_SKIP)"; return;; esac
   echo; echo "=== $name ($(date -u +%H:%M:%S), limit ${limit}s): $*"
   local t0=$SECONDS
   timeout "$limit" "$@"; local rc=$?
@@ -37,9 +39,13 @@ FAILED=""
   step torch-reference 120 "$PY" tools/torch_cuda_reference.py --json "$OUT/torch_reference.json"
   step bench-cli 90 "$PY" -m toolkit bench --device cuda -m enhanced-w64 -m enhanced-w64 --io frames -n 300 --warmup 20 \
     --rounds 3 --json "$OUT/bench_frames.json"
+  step bench-cli-2-streams 90 "$PY" -m toolkit bench --device cuda -m enhanced-w64 -m enhanced-w64 --io frames -n 300 \
+    --warmup 20 --rounds 3 --streams 2 --json "$OUT/bench_frames_2streams.json"
   step clip 60 "$PY" -c "from toolkit.video.sample import make_sample_clip as m; \
-m('$WORK/clip.mp4', frames=600, size=(360, 480), use_camvid=False, keep_frames=False)"
+m('$WORK/clip.mp4', frames=1500, size=(360, 480), use_camvid=False, keep_frames=False)"
   step infer-no-output 90 "$PY" -m toolkit infer --device cuda --source "$WORK/clip.mp4" --no-progress --json "$OUT/infer_cuda.json"
+  step infer-1-worker 90 "$PY" -m toolkit infer --device cuda --source "$WORK/clip.mp4" --workers 1 --no-progress \
+    --json "$OUT/infer_cuda_1worker.json"
   step infer-mp4 90 "$PY" -m toolkit infer --device cuda --source "$WORK/clip.mp4" --output "$WORK/out.mp4" --no-progress \
     --json "$OUT/infer_cuda_mp4.json"
   if [ -f "$DATA/classes.json" ]; then

@@ -3,7 +3,8 @@
 The reference rows time the model alone, input already on the GPU and logits left there: fp32 eager,
 fp16 channels_last eager, and fp16 channels_last replayed from a CUDA graph (batch 1 and 8). The toolkit
 rows are ``toolkit.bench.bench_models`` on the same checkpoint, in both of its I/O modes (logits: float
-tensor from and logits to the host; frames: uint8 frame up, class map down). Issue 15's target is the
+tensor from and logits to the host; frames: uint8 frame up, class map down), and with two concurrent
+callers (``--streams 2``: one prepares its call while the GPU runs the other's). Issue 15's target is the
 toolkit's fp16 CUDA-graph figure >= 0.9x the reference's graph figure; the ratio is printed. Needs a GPU:
 
     python tools/torch_cuda_reference.py [--model enhanced-w64] [--json out.json]
@@ -91,6 +92,7 @@ def main() -> None:
     kit = []
     for label, kwargs in (("toolkit fp16 graph, logits", {"io": "logits"}),
                           ("toolkit fp16 graph, frames", {"io": "frames"}),
+                          ("toolkit fp16 graph, frames, 2 streams", {"io": "frames", "streams": 2}),
                           ("toolkit fp16 eager, logits", {"io": "logits", "cuda_graph": False}),
                           ("toolkit fp32 graph, logits", {"io": "logits", "precision": "fp32"}),
                           *((("toolkit fp16 compile+graph, frames", {"io": "frames", "compile": True}),)

@@ -131,7 +131,7 @@ def test_bench_shape_not_multiple_of_8_is_one_line_for_every_backend(tiny: tuple
             model.write_bytes(b"not loaded: the shape is refused first")
         result = runner.invoke(app, ["bench", "-m", str(model), "--shape", "1x3x361x480", "-n", "1"])
         assert result.exit_code == 2, result.output
-        assert result.output.strip() == ("error: --shape 1x3x361x480: H and W must be multiples of 8; "
+        assert result.output.strip() == ("error: --input-shape 1x3x361x480: H and W must be multiples of 8; "
                                          "pad to 1x3x368x480"), result.output
 
 

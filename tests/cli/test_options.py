@@ -48,9 +48,9 @@ def test_model_option_documented_positional_hidden(command: str) -> None:
 
 def test_old_spellings_still_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # each old spelling reaches the option it names: the error comes from that option's own check
-    _one_line_error(["bench", "--shape", "1x3x33x48"], "--shape 1x3x33x48: H and W must be multiples of 8; "
+    _one_line_error(["bench", "--shape", "1x3x33x48"], "--input-shape 1x3x33x48: H and W must be multiples of 8; "
                     "pad to 1x3x40x48")
-    _one_line_error(["bench", "--shape=1x3x33x48"], "--shape 1x3x33x48: H and W must be multiples of 8; "
+    _one_line_error(["bench", "--shape=1x3x33x48"], "--input-shape 1x3x33x48: H and W must be multiples of 8; "
                     "pad to 1x3x40x48")
     _one_line_error(["demo", "--lowering", "masc"], "--unpool masc: valid choices: maxunpool, mask, plugin. "
                     "Did you mean 'mask'?")

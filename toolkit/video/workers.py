@@ -18,15 +18,17 @@ def workers_threads(workers: int, threads: int | None, live: bool, model: str | 
 
     Files: two single-threaded inferences at once keep both cores busy without the intra-op barriers of
     one two-threaded inference (faster end to end on our 2-core CPU, docs/BENCHMARKS.md). Live sources:
-    one inference with every core, for the lowest latency per frame. TensorRT and remote runners: one.
+    one inference with every core, for the lowest latency per frame. PyTorch on CUDA, files: two, so one
+    call's host work (copies, the wait) overlaps the other's GPU work. TensorRT and remote runners: one.
     """
     if workers < 0:
         raise ToolkitError(f"--workers {workers}: expected 0 (auto) or more")
     cores = os.cpu_count() or 1
     if workers == 0:
         cpu = device.split(":")[0] == "cpu"
-        local = backend_for(model) in ("torch", "onnxrt")
-        workers = 2 if (not live and cpu and cores >= 2 and local) else 1
-    if workers > 1 and threads is None:  # N runs at once, each with all cores, would oversubscribe them
+        backend = backend_for(model)
+        overlap = (cpu and cores >= 2 and backend in ("torch", "onnxrt")) or (not cpu and backend == "torch")
+        workers = 2 if (not live and overlap) else 1
+    if workers > 1 and threads is None and device.split(":")[0] == "cpu":  # N runs with all cores each: too many
         threads = max(1, cores // workers)
     return workers, threads

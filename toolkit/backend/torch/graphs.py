@@ -74,7 +74,8 @@ class DeviceSlot:
 
 
 def capture_graph(fn: Callable[[Any], Any], device_in: Any, stream: Any) -> tuple[Any, Any]:
-    """(graph, static output) of ``fn(device_in)`` captured on ``stream``, after WARMUP_CALLS eager calls."""
+    """(graph, static output) of ``fn(device_in)`` captured on ``stream`` (one no other thread uses), after
+    WARMUP_CALLS eager calls."""
     import torch
 
     stream.wait_stream(torch.cuda.current_stream(device_in.device))
@@ -83,7 +84,8 @@ def capture_graph(fn: Callable[[Any], Any], device_in: Any, stream: Any) -> tupl
             fn(device_in)
     stream.synchronize()
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, stream=stream):
+    # thread_local: other threads keep replaying their graphs and waiting on their events during this capture
+    with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
         out = fn(device_in)
     stream.synchronize()
     return graph, out

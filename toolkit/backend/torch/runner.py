@@ -41,7 +41,7 @@ class TorchRunner(BaseRunner):
     """
 
     backend = "torch"
-    thread_safe = True  # the CPU path runs concurrently; the CUDA path serialises its static buffers
+    thread_safe = True  # the CPU path runs concurrently; on CUDA each concurrent caller takes its own slots
 
     def __init__(self, model: nn.Module | BaseLoader, meta: ModelMeta | None = None, device: str = "cpu",
                  name: str | None = None, source: str = "", precision: str | None = None,
@@ -58,10 +58,14 @@ class TorchRunner(BaseRunner):
         self._fast = on_cuda or self.precision != "fp32"
         self.model: nn.Module | None = None
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
-        self._lock = threading.Lock()
+        self.graph_capacity = graph_capacity
+        self._lock = threading.Lock()  # keeps each call's copies and replay contiguous on the stream
+        self._pool_lock = threading.Lock()
         self._stream: Any = None
-        self._logit_slots: GraphCache[DeviceSlot] = GraphCache(self._capture_logits, graph_capacity)
-        self._frame_slots: GraphCache[DeviceSlot] = GraphCache(self._capture_frame, graph_capacity)
+        # sets of slots ({'logits': cache, 'frames': cache}): a call takes a free one and gives it back, so
+        # concurrent callers never share static buffers and sequential ones reuse the same graphs
+        self._free: list[dict[str, GraphCache[DeviceSlot]]] = []
+        self._caches: list[GraphCache[DeviceSlot]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _activate_impl(self) -> None:
@@ -82,8 +86,10 @@ class TorchRunner(BaseRunner):
             self._stream = torch.cuda.Stream(self.device)
 
     def _deactivate_impl(self) -> None:
-        self._logit_slots.clear()
-        self._frame_slots.clear()
+        for cache in self._caches:
+            cache.clear()
+        self._caches.clear()
+        self._free.clear()
         self.model = self._fn = self._stream = None
 
     @property
@@ -96,8 +102,25 @@ class TorchRunner(BaseRunner):
 
     @property
     def graphs_captured(self) -> int:
-        """CUDA graphs captured so far (one per input shape seen, again after an eviction)."""
-        return self._logit_slots.captures + self._frame_slots.captures
+        """CUDA graphs captured so far: one per input shape and concurrent caller (again after an eviction)."""
+        with self._pool_lock:
+            return sum(cache.captures for cache in self._caches)
+
+    def _acquire(self) -> dict[str, GraphCache[DeviceSlot]]:
+        """A free set of slots, or a new one when every set is in use: two callers (bench --streams 2, infer
+        --workers 2) each prepare their next call while the GPU runs the other's."""
+        with self._pool_lock:
+            if self._free:
+                return self._free.pop()
+        slots = {"logits": GraphCache(self._capture_logits, self.graph_capacity),
+                 "frames": GraphCache(self._capture_frame, self.graph_capacity)}
+        with self._pool_lock:
+            self._caches.extend(slots.values())
+        return slots
+
+    def _release(self, slots: dict[str, GraphCache[DeviceSlot]]) -> None:
+        with self._pool_lock:
+            self._free.append(slots)
 
     # -- logits: the runner interface ---------------------------------------------------------------
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +136,7 @@ class TorchRunner(BaseRunner):
         if self.device.type == "cpu":
             with torch.inference_mode():
                 return {OUTPUT_NAME: self._forward(torch.from_numpy(np.ascontiguousarray(x))).numpy()}
-        return {OUTPUT_NAME: self._on_device(self._logit_slots, tuple(x.shape), x)}
+        return {OUTPUT_NAME: self._on_device("logits", tuple(x.shape), x)}
 
     # -- frames: uint8 in, class map out ------------------------------------------------------------
     def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
@@ -126,7 +149,7 @@ class TorchRunner(BaseRunner):
         if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
             raise ToolkitError(f"infer_frame: expected an H x W x 3 uint8 frame, got {frame_rgb.dtype} "
                                f"{'x'.join(map(str, frame_rgb.shape))}")
-        return self._on_device(self._frame_slots, tuple(frame_rgb.shape), frame_rgb)
+        return self._on_device("frames", tuple(frame_rgb.shape), frame_rgb)
 
     def _frame_fn(self, frame_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
         assert self.meta is not None
@@ -149,9 +172,9 @@ class TorchRunner(BaseRunner):
         slot = DeviceSlot(device_in=torch.zeros(shape, dtype=dtype, device=self.device),
                           host_in=torch.empty(shape, dtype=dtype, pin_memory=True), fn=fn,
                           events=[torch.cuda.Event(enable_timing=True) for _ in range(4)])
-        if self.cuda_graph:
+        if self.cuda_graph:  # on a stream of its own: other threads keep replaying theirs on the runner's stream
             with torch.inference_mode():
-                slot.graph, slot.device_out = capture_graph(fn, slot.device_in, self._stream)
+                slot.graph, slot.device_out = capture_graph(fn, slot.device_in, torch.cuda.Stream(self.device))
         return slot
 
     def _capture_logits(self, key: Hashable) -> DeviceSlot:
@@ -161,14 +184,21 @@ class TorchRunner(BaseRunner):
         shape = tuple(key)  # type: ignore[arg-type]
         return self._new_slot(shape, torch.uint8, self._frame_fn((shape[0], shape[1])))
 
-    def _on_device(self, cache: GraphCache[DeviceSlot], key: tuple[int, ...], host: np.ndarray) -> np.ndarray:
-        """Pinned upload, graph replay (or eager call), download, on the runner's stream; one call at a time
-        (the slots' buffers are static)."""
-        with self._lock, torch.inference_mode():
-            slot = cache.get(key)
+    def _on_device(self, kind: str, key: tuple[int, ...], host: np.ndarray) -> np.ndarray:
+        """Pinned upload, graph replay (or eager call), download, on the runner's stream. The slot is this
+        call's alone, so the host copy and the wait need no lock; only the enqueueing is serialised, so that a
+        call's copies and replay stay contiguous on the stream (and its stage times its own)."""
+        slots = self._acquire()
+        try:
+            return self._run_slot(slots[kind].get(key), host)
+        finally:
+            self._release(slots)
+
+    def _run_slot(self, slot: DeviceSlot, host: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
             slot.host_in.numpy()[...] = host
             ev = slot.events
-            with torch.cuda.stream(self._stream):
+            with self._lock, torch.cuda.stream(self._stream):
                 ev[0].record()
                 slot.device_in.copy_(slot.host_in, non_blocking=True)
                 ev[1].record()
@@ -177,6 +207,6 @@ class TorchRunner(BaseRunner):
                 host_out = torch.empty(out.shape, dtype=out.dtype, pin_memory=True)
                 host_out.copy_(out, non_blocking=True)
                 ev[3].record()
-            self._stream.synchronize()
+            ev[3].synchronize()
             self.last_stage_ms = {s: ev[i].elapsed_time(ev[i + 1]) for i, s in enumerate(STAGES)}
             return host_out.numpy()
