@@ -138,3 +138,17 @@ def test_bench_frames_mode_and_stage_columns(model_path: Path) -> None:
                        warmup=3, iterations=10, rounds=1, io="frames")
     assert all(r.io == "frames" and r.stages_ms and r.stages_ms["compute"] > 0 for r in res)
     assert "h2d / compute / d2h ms" in format_table(res)
+
+
+def test_class_maps_at_the_frame_size_through_the_serve_handler(model_path: Path) -> None:
+    """``toolkit serve``'s frame model on CUDA: without logits the class maps come from the runner's graph at the
+    frame's own size; with logits the host path runs. Both on the same fp16 model, so they must agree."""
+    from toolkit.serve.handler import SegmentationHandler
+
+    with make_runner(model_path, device="cuda", precision="fp16") as runner:
+        handler = SegmentationHandler(runner, runner.meta, "rgb")
+        imgs = np.stack([frame(i, (240, 320)) for i in range(2)])
+        (device,) = handler.infer_frames([imgs], [False])
+        (host,) = handler.infer_frames([imgs], [True])
+    assert set(device) == {"classes"} and device["classes"].shape == host["classes"].shape == (2, 240, 320)
+    assert (device["classes"] == host["classes"]).mean() > 0.99

@@ -6,6 +6,7 @@ import os
 import socket
 import sysconfig
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -142,3 +143,34 @@ def test_error_line_keeps_the_message_of_a_server_traceback() -> None:
 
     assert tc.error_line(Fake()) == "input 64x100: H and W must be multiples of 8 (InputShapeError)"
     assert tc.error_line(RuntimeError("plain")) == "plain"
+
+
+def test_a_frames_on_device_runner_serves_class_maps_without_logits(tiny_checkpoint: Path) -> None:
+    """PyTorch on CUDA takes the frames itself (``infer_frame``): a request without logits goes there and gets
+    the host path's class maps (a CPU stand-in doing the host steps); one that asks for logits keeps the host
+    path, since logits never leave the GPU in the other."""
+    from toolkit.backend.torch.runner import TorchRunner
+
+    class FramesRunner(TorchRunner):
+        calls: ClassVar[list[bool]] = []
+
+        @property
+        def frames_on_device(self) -> bool:
+            return True
+
+        def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
+            FramesRunner.calls.append(at_frame_size)
+            meta = self.meta
+            return predict_logits(self, frame_rgb, meta.dataset.mean, meta.dataset.std, meta.input_size).argmax(0)
+
+    from toolkit.backend.torch.loader import LoadCheckpoint
+
+    with make_runner(str(tiny_checkpoint)) as host, FramesRunner(LoadCheckpoint(tiny_checkpoint)) as device:
+        imgs = [frames(2, seed=1), frames(1, 50, 60, seed=2)]
+        want = SegmentationHandler(host, host.meta, "bgr").infer_frames(imgs, [False, False])
+        got = SegmentationHandler(device, device.meta, "bgr").infer_frames(imgs, [False, False])
+        assert FramesRunner.calls == [True, True, True]  # class maps at each frame's own size
+        for w, g in zip(want, got, strict=True):
+            assert set(g) == {"classes"} and np.array_equal(w["classes"], g["classes"])
+        SegmentationHandler(device, device.meta, "rgb").infer_frames(imgs[:1], [True])
+        assert len(FramesRunner.calls) == 3  # logits asked for: the host path

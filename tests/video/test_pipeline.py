@@ -262,7 +262,7 @@ def test_frames_on_device_route_gives_the_host_paths_masks(clip: Path, tmp_path:
         frames_on_device = True  # type: ignore[assignment]
         calls = 0
 
-        def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
+        def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
             FramesRunner.calls += 1
             meta = self.meta
             pre = FastPreprocess(meta.dataset.mean, meta.dataset.std, meta.input_size)(frame_rgb)

@@ -7,7 +7,7 @@ from enum import Enum
 import typer
 
 from toolkit.cli.common import examples, handle_errors
-from toolkit.cli.options import device_option
+from toolkit.cli.options import device_option, run_precision_option
 
 
 class ColorOrder(str, Enum):
@@ -36,6 +36,7 @@ def serve(
     metrics_port: int = typer.Option(8002, "--metrics-port", help="Prometheus metrics port."),
     color: ColorOrder = typer.Option(ColorOrder.rgb, "--color", help="Channel order of the uint8 frames clients send."),
     device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
+    precision: str = run_precision_option(),
     threads: int | None = typer.Option(None, "--threads",
                                        help="Intra-op threads per instance (PyTorch/ONNX Runtime); default: theirs."),
     drain_timeout: int = typer.Option(30, "--drain-timeout",
@@ -53,7 +54,8 @@ def serve(
     config = ServeConfig(model=str(resolved), name=name, max_batch=max_batch,
                          instances=instances, dynamic_batching=dynamic_batching,
                          max_queue_delay_us=max_queue_delay_us, host=host, http_port=http_port, grpc_port=grpc_port,
-                         metrics_port=metrics_port, color=color.value, device=device, drain_timeout_s=drain_timeout,
+                         metrics_port=metrics_port, color=color.value, device=device, precision=precision,
+                         drain_timeout_s=drain_timeout,
                          threads=threads, runner_batch=runner_batch,
                          verbose=verbose)
 

@@ -5,7 +5,8 @@ Two models are served from one runner:
   -> ``classes`` uint8 N x H x W and, when the client asks for it, ``logits`` float32 N x K x H x W.
   Each frame goes through exactly what ``infer`` does (``toolkit.evaluate.preprocess`` -> runner ->
   ``postprocess_logits`` -> argmax), so a frame of any size is resized to the model's input size and the
-  class map comes back at the frame's own size.
+  class map comes back at the frame's own size. On a runner with ``frames_on_device`` (PyTorch on CUDA)
+  a request without logits runs those steps in the runner's CUDA graph instead (``infer_frame``).
 - the tensor model: ``input`` float32 N x 3 x H x W (normalised, H and W multiples of 8) -> ``logits``,
   the same I/O as the exported ONNX model, so a remote runner sees what a local one sees.
 
@@ -50,6 +51,8 @@ class SegmentationHandler:
         for arr in images:
             self._check_frames(arr)
             frames.extend(arr[:, :, :, ::-1] if self.color == "bgr" else arr)
+        if self.runner.info.frames_on_device and not any(want_logits):
+            return self._class_maps_on_device(images, frames)
         ds = self.meta.dataset
         pres = [preprocess(np.ascontiguousarray(f), ds.mean, ds.std, self.meta.input_size) for f in frames]
         logits = self._run([p.tensor for p in pres])
@@ -61,6 +64,18 @@ class SegmentationHandler:
             if want:
                 out[OUTPUT_NAME] = np.stack(per_frame)
             outs.append(out)
+        return outs
+
+    def _class_maps_on_device(self, images: Sequence[np.ndarray],
+                              frames: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """A GPU runner that takes frames (PyTorch on CUDA): each frame up as uint8, its class map at the frame's
+        size back, resize/normalise/argmax in the runner's CUDA graph; no logits leave the GPU. Frame by frame:
+        one captured graph per frame size does what the host batches for."""
+        maps = [self.runner.infer_frame(np.ascontiguousarray(f), at_frame_size=True) for f in frames]
+        outs, i = [], 0
+        for arr in images:
+            outs.append({CLASSES_NAME: np.stack(maps[i:i + len(arr)])})
+            i += len(arr)
         return outs
 
     @staticmethod

@@ -61,6 +61,7 @@ class ServeConfig:
     metrics_port: int = 8002
     color: str = "rgb"
     device: str = "cpu"
+    precision: str | None = None  # PyTorch checkpoints: None (fp32), auto, fp32, fp16, bf16
     drain_timeout_s: int = 30
     verbose: bool = False
     threads: int | None = None  # intra-op threads per runner (None: the backend's default)
@@ -230,7 +231,7 @@ class SegmentationServer:
 
         cfg = self.config
         factory = self._runner_factory or (lambda: make_runner(cfg.model, device=cfg.device, threads=cfg.threads,
-                                                               **cfg.runner_kwargs))
+                                                               precision=cfg.precision, **cfg.runner_kwargs))
         handlers = []
         for _ in range(cfg.instances):  # one runner per instance: TensorRT contexts are not shareable
             runner = factory().activate()

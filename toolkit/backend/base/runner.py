@@ -113,9 +113,10 @@ class BaseRunner:
         its device, so only the uint8 frame goes up and a uint8 class map comes back."""
         return False
 
-    def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
-        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size; only where
-        ``frames_on_device`` (elsewhere the caller preprocesses on the host and calls ``infer``)."""
+    def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
+        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size, or with ``at_frame_size``
+        at the frame's own (logits resized bilinearly before the argmax, as ``postprocess_logits``); only
+        where ``frames_on_device`` (elsewhere the caller preprocesses on the host and calls ``infer``)."""
         raise ToolkitError(f"runner '{self.name}' ({self.backend}) takes preprocessed tensors only: use infer()")
 
     # -- inference ---------------------------------------------------------------------------------

@@ -139,9 +139,10 @@ class TorchRunner(BaseRunner):
         return {OUTPUT_NAME: self._on_device("logits", tuple(x.shape), x)}
 
     # -- frames: uint8 in, class map out ------------------------------------------------------------
-    def infer_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
-        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size, all on the GPU:
-        the same steps as ``toolkit.evaluate.preprocess`` + the argmax (``frames.frame_to_input``)."""
+    def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
+        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size (or the frame's, with
+        ``at_frame_size``), all on the GPU: the steps of ``toolkit.evaluate.preprocess`` (``frames.frame_to_input``),
+        the model, ``postprocess_logits``'s bilinear resize where asked, the argmax."""
         self._require_active()
         if not self.frames_on_device:
             raise ToolkitError(f"runner '{self.name}' takes preprocessed tensors only here: frames on the device "
@@ -149,9 +150,9 @@ class TorchRunner(BaseRunner):
         if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
             raise ToolkitError(f"infer_frame: expected an H x W x 3 uint8 frame, got {frame_rgb.dtype} "
                                f"{'x'.join(map(str, frame_rgb.shape))}")
-        return self._on_device("frames", tuple(frame_rgb.shape), frame_rgb)
+        return self._on_device("frames", (*frame_rgb.shape, at_frame_size), frame_rgb)
 
-    def _frame_fn(self, frame_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def _frame_fn(self, frame_hw: tuple[int, int], at_frame_size: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         assert self.meta is not None
         mean = torch.tensor(self.meta.dataset.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.meta.dataset.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -160,9 +161,14 @@ class TorchRunner(BaseRunner):
         area = (area_weights(h, frame_hw[0], self.device), area_weights(w, frame_hw[1], self.device)) \
             if h < frame_hw[0] else None  # made here, outside the graph
 
+        resize_back = at_frame_size and (h, w) != tuple(frame_hw)
+
         def fn(frame: torch.Tensor) -> torch.Tensor:
             x = frame_to_input(frame, mean, std, (h, w), padded, area)
-            return self._forward(x)[0, :, :h, :w].argmax(0).to(torch.uint8)
+            logits = self._forward(x)[:, :, :h, :w]
+            if resize_back:
+                logits = torch.nn.functional.interpolate(logits, size=frame_hw, mode="bilinear", align_corners=False)
+            return logits[0].argmax(0).to(torch.uint8)
 
         return fn
 
@@ -181,8 +187,8 @@ class TorchRunner(BaseRunner):
         return self._new_slot(tuple(key), torch.float32, self._forward)  # type: ignore[arg-type]
 
     def _capture_frame(self, key: Hashable) -> DeviceSlot:
-        shape = tuple(key)  # type: ignore[arg-type]
-        return self._new_slot(shape, torch.uint8, self._frame_fn((shape[0], shape[1])))
+        *shape, at_frame_size = key  # type: ignore[misc]
+        return self._new_slot(tuple(shape), torch.uint8, self._frame_fn((shape[0], shape[1]), bool(at_frame_size)))
 
     def _on_device(self, kind: str, key: tuple[int, ...], host: np.ndarray) -> np.ndarray:
         """Pinned upload, graph replay (or eager call), download, on the runner's stream. The slot is this
