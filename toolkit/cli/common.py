@@ -36,6 +36,15 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except ToolkitError as e:
             raise typer.Exit(report_error(e)) from None
+        except BrokenPipeError:  # the reader left (`toolkit models | head`): not our failure, nothing to say
+            import contextlib
+            import os
+            import sys
+
+            # no second EPIPE when the interpreter flushes stdout at exit (a captured stdout has no file)
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as e:
             import errno
 
