@@ -119,7 +119,7 @@ def _validate(model: nn.Module, data, meta: ModelMeta, device: torch.device) -> 
     from toolkit.evaluate import evaluate_split
 
     info = data.info
-    runner = TorchRunner(model, meta, device=str(device), name="val")
+    runner = TorchRunner(model, meta, device=str(device), name="val", cuda_graph=False)  # fp32 eager, as trained
     with runner:  # frame by frame, as toolkit eval scores (docs/DESIGN.md: one split loop)
         (cm,) = evaluate_split([runner], data.val, [meta])
     scores = cm.scores()

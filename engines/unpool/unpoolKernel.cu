@@ -8,12 +8,14 @@
  * Two kernels, one rule:
  *  - vectorised (the usual case): one thread takes V adjacent windows of a row, V = 8 bytes / sizeof(T) (4 for
  *    fp16/bf16, 2 for fp32), so each of the two x rows is one 16-byte load, y one 8-byte load, and each output row
- *    one 16-byte store. It needs W/2 to be a multiple of V and x/out 16-byte, y 8-byte aligned (true for any
- *    contiguous tensor from a CUDA allocator whose W is a multiple of 8, which the toolkit's padding guarantees).
+ *    one 16-byte store. It needs W/2 to be a multiple of V and x/out 16-byte, y 8-byte aligned: true for
+ *    contiguous tensors from a CUDA allocator at every unpooling level when the network's input width is a
+ *    multiple of 32 (fp16/bf16) or 16 (fp32), e.g. 480 (360x480: levels of width 480, 240, 120). The toolkit
+ *    pads only to a multiple of 8, so a level of another width may take the scalar kernel.
  *    Values move as raw bits; only the comparisons convert them to float, so tie and NaN rules are the scalar ones.
  *  - scalar: one thread per window, for every other shape or alignment.
- * One thread per window with 2-byte accesses used 0.61 of a device-to-device copy's bandwidth at 1x64x360x480 fp16
- * on an H200; tools/unpool_bandwidth.py measures both kernels against a copy (docs/BENCHMARKS.md).
+ * At 1x64x360x480 fp16 on an H100 the vectorised kernel reached 0.98 of a device-to-device copy's bandwidth, the
+ * scalar one 0.71; tools/unpool_bandwidth.py measures both against a copy (docs/BENCHMARKS.md section 6).
  */
 #include "unpoolKernel.h"
 #include "unpoolWindow.h"

@@ -47,7 +47,7 @@ def test_split_precision() -> None:
 # -- the graph cache --------------------------------------------------------------------------------------
 def test_graph_cache_captures_once_per_shape_and_evicts_the_oldest() -> None:
     captured: list[tuple] = []
-    cache: GraphCache[str] = GraphCache(lambda key: captured.append(key) or f"slot{key}", capacity=2)
+    cache: GraphCache[str] = GraphCache(lambda key, graph: captured.append(key) or f"slot{key}", capacity=2)
     assert cache.get((1, 2)) == "slot(1, 2)" and cache.get((1, 2)) == "slot(1, 2)"
     cache.get((3, 4))
     cache.get((1, 2))  # most recent now: (3, 4) is the oldest
@@ -56,7 +56,31 @@ def test_graph_cache_captures_once_per_shape_and_evicts_the_oldest() -> None:
     cache.get((3, 4))  # evicted before: captured again
     assert cache.captures == 4 and cache.keys() == [(5, 6), (3, 4)]
     with pytest.raises(ValueError, match="capacity"):
-        GraphCache(lambda key: key, capacity=0)
+        GraphCache(lambda key, graph: key, capacity=0)
+
+
+def test_graph_cache_stops_capturing_after_max_captures() -> None:
+    """A stream of ever new shapes (a folder of mixed image sizes) must not capture a graph per frame."""
+    made: list[tuple[int, bool]] = []
+    cache: GraphCache[int] = GraphCache(lambda key, graph: made.append((key, graph)) or key, capacity=2,
+                                        max_captures=3)
+    for key in (1, 2, 3, 4, 5, 1):
+        cache.get(key)
+    assert made == [(1, True), (2, True), (3, True), (4, False), (5, False), (1, False)]
+    assert (cache.captures, cache.misses) == (3, 6)
+
+
+def test_last_stage_ms_is_per_thread() -> None:
+    """bench --streams 2 reads each caller's own stage times, not whichever thread wrote last."""
+    import threading
+
+    runner = _StagedRunner()
+    runner.last_stage_ms = {"h2d": 1.0, "compute": 1.0, "d2h": 1.0}
+    seen: list[object] = []
+    thread = threading.Thread(target=lambda: seen.append(runner.last_stage_ms))
+    thread.start()
+    thread.join()
+    assert seen == [None] and runner.last_stage_ms == {"h2d": 1.0, "compute": 1.0, "d2h": 1.0}
 
 
 # -- the runner on the CPU ------------------------------------------------------------------------------
@@ -85,6 +109,20 @@ def test_precision_of_a_file_model_is_refused(tmp_path_factory: pytest.TempPathF
     with pytest.raises(ToolkitError, match="applies to PyTorch checkpoints only"):
         make_runner(onnx, precision="fp16")
     make_runner(onnx, precision="auto")  # 'auto' means "each model its own": no error
+    with pytest.raises(ToolkitError, match="--compile applies to PyTorch checkpoints only"):
+        make_runner(onnx, compile=True)
+    with pytest.raises(ToolkitError, match="--cuda-graph applies to PyTorch checkpoints and TensorRT"):
+        make_runner(onnx, cuda_graph=True)
+    make_runner(onnx, cuda_graph=False)  # --no-cuda-graph asks for nothing ONNX Runtime would do
+
+
+def test_cli_choices_are_the_librarys() -> None:
+    """The CLI's closed sets (toolkit/cli/options.py, torch-free for a fast --help) name what the library takes."""
+    from toolkit.bench import IO_MODES
+    from toolkit.cli.options import Io, RunPrecision
+
+    assert tuple(p.value for p in RunPrecision) == prec.PRECISION_CHOICES
+    assert tuple(m.value for m in Io) == IO_MODES
 
 
 # -- bench ------------------------------------------------------------------------------------------------
@@ -136,6 +174,8 @@ def test_batchnorm_folding_keeps_the_outputs() -> None:
     ((360, 480), (180, 240), 0.0),  # 2x shrink: OpenCV's area filter is a 2x2 mean
     ((300, 400), (180, 240), 0.0),  # a fractional shrink: the same overlap weights
     ((120, 160), (180, 240), 1.0),  # enlarging: OpenCV's fixed-point bilinear rounds a level apart here and there
+    ((180, 480), (180, 240), 1.0),  # rows kept, columns shrink: the host asks for bilinear, no area filter
+    ((120, 480), (180, 240), 1.0),  # rows grow, columns shrink: bilinear too
 ])
 def test_device_preprocessing_equals_the_hosts(src: tuple[int, int], dst: tuple[int, int],
                                                max_levels: float) -> None:

@@ -91,13 +91,19 @@ def split_precision(spec: str | Path) -> tuple[str, str | None]:
     return text, None
 
 
-def _check_precision(model: str | Path | None, backend: str, precision: str | None) -> None:
-    """An ONNX file, engine or served model has its precision in the file (``toolkit quantize``/``export``
-    made it): a different one asked for at run time is refused rather than silently ignored."""
-    if precision is None or precision.strip().lower() == "auto" or backend == "torch":
+def _check_torch_only(model: str | Path | None, backend: str, opts: RunnerOptions) -> None:
+    """Asked-for behaviour that this model cannot have is refused rather than silently ignored: an ONNX
+    file's or engine's precision is in the file (``toolkit quantize``/``export`` made it), torch.compile is
+    PyTorch's, and CUDA graphs are PyTorch's and TensorRT's. 'auto' and --no-cuda-graph ask for nothing."""
+    if backend == "torch":
         return
-    raise ToolkitError(f"{model}: --precision {precision} applies to PyTorch checkpoints only; an ONNX file's or "
-                       "engine's precision is set when it is made (toolkit export/quantize/build-engine)")
+    if opts.precision is not None and opts.precision.strip().lower() != "auto":
+        raise ToolkitError(f"{model}: --precision {opts.precision} applies to PyTorch checkpoints only; an ONNX "
+                           "file's or engine's precision is set when it is made (toolkit export/quantize/build-engine)")
+    if opts.compile:
+        raise ToolkitError(f"{model}: --compile applies to PyTorch checkpoints only")
+    if opts.cuda_graph and backend != "trt":
+        raise ToolkitError(f"{model}: --cuda-graph applies to PyTorch checkpoints and TensorRT engines only")
 
 
 def make_runner(model: str | Path | None = None, options: RunnerOptions | None = None,
@@ -108,7 +114,7 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
     opts = replace(options or _DEFAULTS, **overrides)
     backend = backend_for(model)
     _check_threads(model, backend, opts.threads)
-    _check_precision(model, backend, opts.precision)
+    _check_torch_only(model, backend, opts)
     if backend == "triton":  # a served model, not a file
         from toolkit.backend.triton.runner import TritonRunner
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
-from toolkit.cli.options import device_option, input_shape_option, run_precision_option
+from toolkit.cli.options import (
+    compile_option,
+    cuda_graph_option,
+    device_option,
+    input_shape_option,
+    io_option,
+    run_precision_option,
+)
 
 
 @handle_errors
@@ -24,13 +31,9 @@ def bench(
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
     device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
     precision: str = run_precision_option(),
-    cuda_graph: bool | None = typer.Option(None, "--cuda-graph/--no-cuda-graph", help="PyTorch on CUDA: replay "
-                                           "one captured CUDA graph per input shape (default: on for CUDA)."),
-    compile_model: bool = typer.Option(False, "--compile", help="PyTorch: torch.compile the model first "
-                                       "(slow start; measured against the CUDA graph in docs/BENCHMARKS.md)."),
-    io: str = typer.Option("logits", "--io", help="logits: float tensor in, fp32 logits back to the host (what "
-                           "eval/parity do); frames: uint8 frame in, class map back, pre/post-processing on the "
-                           "GPU (what infer does on CUDA; PyTorch checkpoints on --device cuda)."),
+    cuda_graph: bool | None = cuda_graph_option(),
+    compile_model: bool = compile_option(),
+    io: str = io_option(),
     json_path: str | None = typer.Option(None, "--json", help="Write the results (and the command) to JSON."),
 ) -> None:
     """Time each model on the same random input, warm-up first, interleaved so ratios are fair."""

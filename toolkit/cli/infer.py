@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from toolkit.cli.common import examples, handle_errors
-from toolkit.cli.options import device_option, run_precision_option
+from toolkit.cli.options import compile_option, cuda_graph_option, device_option, run_precision_option
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -51,14 +51,13 @@ def infer(
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
     device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
     precision: str = run_precision_option(),
-    cuda_graph: bool | None = typer.Option(None, "--cuda-graph/--no-cuda-graph", help="PyTorch on CUDA: replay "
-                                           "one captured CUDA graph per input shape (default: on for CUDA)."),
-    compile_model: bool = typer.Option(False, "--compile", help="PyTorch: torch.compile the model first "
-                                       "(slow start; measured against the CUDA graph in docs/BENCHMARKS.md)."),
+    cuda_graph: bool | None = cuda_graph_option(),
+    compile_model: bool = compile_option(),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
     workers: int = typer.Option(0, "--workers", help="Concurrent inferences (frames stay in order); 0: 2 for files "
-                                                     "and images on a multi-core CPU, 1 for live sources."),
+                                                     "and images on a multi-core CPU or with PyTorch on CUDA, 1 "
+                                                     "for live sources."),
     max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     retries: int = typer.Option(5, "--retries", help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),

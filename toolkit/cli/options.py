@@ -38,6 +38,13 @@ class RunPrecision(str, Enum):
     bf16 = "bf16"
 
 
+class Io(str, Enum):
+    """What one ``toolkit bench`` call moves (``toolkit.bench.IO_MODES``)."""
+
+    logits = "logits"
+    frames = "frames"
+
+
 class Target(str, Enum):
     """Which runtime an int8 model is shaped for (``toolkit.quant.TARGETS``)."""
 
@@ -147,6 +154,27 @@ def run_precision_option() -> Any:
     return typer.Option("auto", "--precision", help="PyTorch checkpoints: auto (fp16 on CUDA, bf16 on a CPU with "
                         "AMX, else fp32), fp32, fp16, bf16; ONNX files and engines carry theirs.",
                         parser=choice_parser("--precision", choices), metavar=_metavar(choices))
+
+
+def cuda_graph_option() -> Any:
+    """``--cuda-graph/--no-cuda-graph``: None leaves each backend its default."""
+    return typer.Option(None, "--cuda-graph/--no-cuda-graph", help="Replay one captured CUDA graph per input "
+                        "shape: PyTorch on CUDA (default on) and TensorRT engines (default off).")
+
+
+def compile_option() -> Any:
+    """``--compile``: torch.compile a PyTorch checkpoint (refused for other models)."""
+    return typer.Option(False, "--compile", help="PyTorch checkpoints: torch.compile the model first (halves the "
+                        "GPU compute of the w=64 model on an H100, but 15-20 s at start-up: docs/BENCHMARKS.md).")
+
+
+def io_option() -> Any:
+    """``--io logits|frames`` of bench."""
+    choices = list(Io)
+    return typer.Option("logits", "--io", help="logits: float tensor in, fp32 logits back to the host (what "
+                        "eval/parity do); frames: uint8 frame in, class map back, pre/post-processing on the "
+                        "GPU (what infer does on CUDA; PyTorch checkpoints on --device cuda).",
+                        parser=choice_parser("--io", choices), metavar=_metavar(choices))
 
 
 def target_option(default: Any = None, help: str = "") -> Any:

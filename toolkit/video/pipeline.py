@@ -316,12 +316,13 @@ class Pipeline:
         """One inference per worker, run concurrently, before the clock starts: the first call on a thread,
         and each extra concurrent call, grows the runtime's buffers once (2-3x a steady call)."""
         h, w = self.meta.input_size
-        frame = np.zeros((h, w, 3), np.uint8)
-        pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None)(frame)
+        pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None)(np.zeros((h, w, 3), np.uint8))
         feed = {INPUT_NAME: pre.tensor}
+        # frames on the device: a graph is captured per frame size, so warm up at the source's (a video's
+        # header says it; else the model's, the usual size)
+        frame = np.zeros((*(self.source.frame_hw or (h, w)), 3), np.uint8)
 
         def call(_: int = 0) -> None:
-            # frames on the device: this captures the graph of a frame at the model's size (the usual case)
             self.runner.infer_frame(frame) if self.frames_on_device else self.runner.infer(feed)
 
         if self.workers == 1:

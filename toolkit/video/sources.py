@@ -66,6 +66,11 @@ class FrameSource:
         """Nominal frame rate, when the source has one."""
         return None
 
+    @property
+    def frame_hw(self) -> tuple[int, int] | None:
+        """(height, width) of the frames when known before the first one is read (a video's header)."""
+        return None
+
     def frame_name(self, index: int) -> str | None:
         """A file-name stem for frame ``index``'s outputs (an image's own name), or None: number it."""
         return None
@@ -89,6 +94,7 @@ class CaptureSource(FrameSource):
         self._cap = None
         self._count: int | None = None
         self._fps: float | None = None
+        self._hw: tuple[int, int] | None = None
         self._pos = 0
         self._bad_run = 0
 
@@ -118,6 +124,8 @@ class CaptureSource(FrameSource):
         self._count = n if n > 0 and not self.live else None
         fps = float(cap.get(cv2.CAP_PROP_FPS))
         self._fps = fps if 0 < fps < 1000 else None
+        h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        self._hw = (h, w) if h > 0 and w > 0 else None
         return self
 
     def read(self) -> np.ndarray | None:
@@ -152,6 +160,10 @@ class CaptureSource(FrameSource):
     @property
     def fps(self) -> float | None:
         return self._fps
+
+    @property
+    def frame_hw(self) -> tuple[int, int] | None:
+        return self._hw
 
 
 class ImageSource(FrameSource):
@@ -248,6 +260,10 @@ class RetryingSource(FrameSource):
     @property
     def fps(self) -> float | None:
         return self.inner.fps
+
+    @property
+    def frame_hw(self) -> tuple[int, int] | None:
+        return self.inner.frame_hw
 
     def frame_name(self, index: int) -> str | None:
         return self.inner.frame_name(index)

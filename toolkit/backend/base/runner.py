@@ -8,6 +8,7 @@ input checks; a backend fills ``_activate_impl``, ``_infer_impl``, ``_deactivate
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -63,15 +64,24 @@ class BaseRunner:
         self.source = source
         self.is_active = False
         self.last_inference_time: float | None = None  # seconds, of the last infer() call
-        # GPU runners: ms of the last call's upload, compute and download ('h2d', 'compute', 'd2h'), timed on
-        # the device; None where a runner cannot time them apart
-        self.last_stage_ms: dict[str, float] | None = None
+        self._calls = threading.local()  # what the calling thread's last call measured (last_stage_ms)
         # Filled by the backend, at the latest on activate() (where the model's metadata is read):
         self.meta: ModelMeta | None = None  # label space and normalisation, when the model carries them
         self.precision = "fp32"
         self.lowering = ""
         self.graph_optimization = ""
         self.props: dict[str, str] = {}
+
+    @property
+    def last_stage_ms(self) -> dict[str, float] | None:
+        """GPU runners: ms of this thread's last call's upload, compute and download ('h2d', 'compute',
+        'd2h'), timed on the device; None where a runner cannot time them apart. Per thread, so that
+        concurrent callers (bench --streams) each read their own call's."""
+        return getattr(self._calls, "stage_ms", None)
+
+    @last_stage_ms.setter
+    def last_stage_ms(self, value: dict[str, float] | None) -> None:
+        self._calls.stage_ms = value
 
     @property
     def info(self) -> RunnerInfo:

@@ -1,10 +1,11 @@
 """The host's frame preprocessing (``toolkit.video.ops.FastPreprocess``), written in torch ops so a GPU runner
 can run it inside its CUDA graph: uint8 H x W x 3 frame -> resize -> normalise -> zero-pad to a multiple of 8.
 
-The resize follows OpenCV's choice (its area filter when shrinking, as two small matrix products with the
-same overlap weights; bilinear with half-pixel centres when enlarging) and rounds back to uint8 levels half
-up, as OpenCV's uint8 resize does. Shrinking then gives the host's input exactly, or within a level where
-float sums land on .5; enlarging within a level, where OpenCV's fixed-point weights round differently
+The resize follows the host's choice: OpenCV's area filter when the rows shrink (as two small matrix
+products with the same overlap weights), bilinear with half-pixel centres otherwise. Rows shrinking while
+columns grow, where OpenCV's area filter does something of its own, is resized on the host by the runner.
+Values are rounded back to uint8 levels half up, as OpenCV's uint8 resize does. Shrinking then gives the
+host's input exactly; enlarging is within a level, where OpenCV's fixed-point weights round differently
 (tests/backend/test_torch_fast_path.py measures both).
 """
 
@@ -33,7 +34,7 @@ def frame_to_input(frame: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, s
     h, w = size
     x = frame.permute(2, 0, 1).unsqueeze(0).float()
     if (h, w) != tuple(frame.shape[:2]):
-        if h < frame.shape[0]:
+        if h < frame.shape[0] and w <= frame.shape[1]:  # the host's area filter (rows shrink, columns do not grow)
             rows, cols = area or (area_weights(h, frame.shape[0], x.device), area_weights(w, frame.shape[1], x.device))
             x = rows @ x @ cols.T
         else:

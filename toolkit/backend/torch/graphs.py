@@ -1,10 +1,10 @@
 """Captured CUDA graphs by input shape: what makes a small model's GPU path as fast as the GPU.
 
-A 360x480 SegNet runs ~60 kernels per frame; launched one by one from Python they cost more than the
-kernels themselves (fp16 eager 1.53 ms against 1.14 ms replayed, on an H200: docs/BENCHMARKS.md). A graph
-is captured once per input shape, with static input and output buffers, and replayed for every frame of
-that shape; a new shape captures a new graph, and the least recently used one is dropped beyond
-``capacity`` (each holds its own memory pool). The cache is plain bookkeeping, so it is tested on the CPU
+A 360x480 SegNet runs ~60 kernels per frame, launched one by one from Python; replayed from a graph the
+w=64 model's compute took 1.24 ms per frame against 1.77 ms eager (fp16, H100: docs/BENCHMARKS.md
+section 6). A graph is captured once per input shape, with static input and output buffers, and replayed
+for every frame of that shape; a new shape captures a new graph, and the least recently used one is
+dropped beyond ``capacity`` (each holds its own memory pool). The cache is plain bookkeeping, so it is tested on the CPU
 with a fake capture; the capture itself is ``capture_graph``.
 """
 
@@ -20,14 +20,21 @@ WARMUP_CALLS = 3  # eager calls on the capture stream first: cuDNN picks its alg
 
 
 class GraphCache(Generic[SlotT]):
-    """Slots (a captured graph and its buffers) keyed by shape; ``get`` captures on a miss."""
+    """Slots (a captured graph and its buffers) keyed by shape; ``get`` makes one on a miss.
 
-    def __init__(self, capture: Callable[[Hashable], SlotT], capacity: int = 4) -> None:
+    ``capture(key, graph)`` makes the slot; ``graph`` is False once ``max_captures`` graphs were captured,
+    so a stream of ever new shapes (a folder of mixed image sizes) runs eagerly instead of capturing for
+    every frame."""
+
+    def __init__(self, capture: Callable[[Hashable, bool], SlotT], capacity: int = 4,
+                 max_captures: int | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity={capacity}: expected 1 or more")
         self._capture, self.capacity = capture, capacity
+        self.max_captures = max_captures
         self._slots: OrderedDict[Hashable, SlotT] = OrderedDict()
         self.captures = 0  # how many graphs were captured (a re-capture after eviction counts again)
+        self.misses = 0  # slots made, with a graph or not
 
     def get(self, key: Hashable) -> SlotT:
         slot = self._slots.get(key)
@@ -36,8 +43,10 @@ class GraphCache(Generic[SlotT]):
             return slot
         while len(self._slots) >= self.capacity:
             self._slots.popitem(last=False)
-        slot = self._capture(key)
-        self.captures += 1
+        graph = self.max_captures is None or self.captures < self.max_captures
+        slot = self._capture(key, graph)
+        self.captures += int(graph)
+        self.misses += 1
         self._slots[key] = slot
         return slot
 

@@ -54,11 +54,14 @@ class TorchRunner(BaseRunner):
             raise ToolkitError("--cuda-graph: CUDA graphs need --device cuda")
         self.cuda_graph = on_cuda if cuda_graph is None else cuda_graph
         self.compile = compile
-        # the fast path (CUDA, or a low precision on the CPU): BatchNorm folded into the convolutions, channels_last
-        self._fast = on_cuda or self.precision != "fp32"
+        # the fast path (CUDA graphs, or a low precision): BatchNorm folded into the convolutions, channels_last,
+        # cuDNN autotuning; plain fp32 eager (the CPU reference, training's validation) runs the model as trained
+        self._fast = self.cuda_graph or self.precision != "fp32"
+        self._cudnn_benchmark: bool | None = None  # the process's setting, put back on deactivate()
         self.model: nn.Module | None = None
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.graph_capacity = graph_capacity
+        self.max_captures = 2 * graph_capacity  # then new shapes run eagerly: no capture per frame of a mixed folder
         self._lock = threading.Lock()  # keeps each call's copies and replay contiguous on the stream
         self._pool_lock = threading.Lock()
         self._stream: Any = None
@@ -74,7 +77,7 @@ class TorchRunner(BaseRunner):
             loaded, self.meta = loaded
         dtype = DTYPES[self.precision]
         model = loaded.eval()
-        if self._fast:  # the CPU fp32 reference stays the checkpoint as trained, unfolded
+        if self._fast:
             model = fold_batchnorm(model)
         model = model.to(self.device, dtype=dtype)
         if self._fast:  # what cuDNN/oneDNN's fast kernels want
@@ -82,7 +85,9 @@ class TorchRunner(BaseRunner):
         self.model = model
         self._fn = torch.compile(model) if self.compile else model
         if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed shapes: pick the fastest convolution once per shape
+            if self._fast:  # fixed shapes: pick the fastest convolution once per shape (process-wide, so undone)
+                self._cudnn_benchmark = torch.backends.cudnn.benchmark
+                torch.backends.cudnn.benchmark = True
             self._stream = torch.cuda.Stream(self.device)
 
     def _deactivate_impl(self) -> None:
@@ -90,6 +95,8 @@ class TorchRunner(BaseRunner):
             cache.clear()
         self._caches.clear()
         self._free.clear()
+        if self._cudnn_benchmark is not None:
+            torch.backends.cudnn.benchmark, self._cudnn_benchmark = self._cudnn_benchmark, None
         self.model = self._fn = self._stream = None
 
     @property
@@ -112,8 +119,8 @@ class TorchRunner(BaseRunner):
         with self._pool_lock:
             if self._free:
                 return self._free.pop()
-        slots = {"logits": GraphCache(self._capture_logits, self.graph_capacity),
-                 "frames": GraphCache(self._capture_frame, self.graph_capacity)}
+        slots = {"logits": GraphCache(self._capture_logits, self.graph_capacity, self.max_captures),
+                 "frames": GraphCache(self._capture_frame, self.graph_capacity, self.max_captures)}
         with self._pool_lock:
             self._caches.extend(slots.values())
         return slots
@@ -150,9 +157,19 @@ class TorchRunner(BaseRunner):
         if frame_rgb.dtype != np.uint8 or frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
             raise ToolkitError(f"infer_frame: expected an H x W x 3 uint8 frame, got {frame_rgb.dtype} "
                                f"{'x'.join(map(str, frame_rgb.shape))}")
-        return self._on_device("frames", (*frame_rgb.shape, at_frame_size), frame_rgb)
+        out_hw = tuple(frame_rgb.shape[:2]) if at_frame_size else None
+        h, w = self.meta.input_size  # type: ignore[union-attr]
+        if h < frame_rgb.shape[0] and w > frame_rgb.shape[1]:
+            # rows shrink, columns grow: OpenCV's area filter does something of its own there; resizing on the
+            # host keeps this rare aspect change equal to the host path (only the uint8 frame moves)
+            import cv2
 
-    def _frame_fn(self, frame_hw: tuple[int, int], at_frame_size: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+            frame_rgb = cv2.resize(frame_rgb, (w, h), interpolation=cv2.INTER_AREA)
+        return self._on_device("frames", (*frame_rgb.shape, out_hw), frame_rgb)
+
+    def _frame_fn(self, frame_hw: tuple[int, int], out_hw: tuple[int, int] | None
+                  ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The graph's function for frames of ``frame_hw``: class map at the model's size, or at ``out_hw``."""
         assert self.meta is not None
         mean = torch.tensor(self.meta.dataset.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.meta.dataset.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -161,34 +178,35 @@ class TorchRunner(BaseRunner):
         area = (area_weights(h, frame_hw[0], self.device), area_weights(w, frame_hw[1], self.device)) \
             if h < frame_hw[0] else None  # made here, outside the graph
 
-        resize_back = at_frame_size and (h, w) != tuple(frame_hw)
+        resize_back = out_hw is not None and tuple(out_hw) != (h, w)
 
         def fn(frame: torch.Tensor) -> torch.Tensor:
             x = frame_to_input(frame, mean, std, (h, w), padded, area)
             logits = self._forward(x)[:, :, :h, :w]
             if resize_back:
-                logits = torch.nn.functional.interpolate(logits, size=frame_hw, mode="bilinear", align_corners=False)
+                logits = torch.nn.functional.interpolate(logits, size=out_hw, mode="bilinear", align_corners=False)
             return logits[0].argmax(0).to(torch.uint8)
 
         return fn
 
     # -- the device path ------------------------------------------------------------------------------
-    def _new_slot(self, shape: tuple[int, ...], dtype: torch.dtype, fn: Callable[[torch.Tensor], torch.Tensor]
-                  ) -> DeviceSlot:
+    def _new_slot(self, shape: tuple[int, ...], dtype: torch.dtype, fn: Callable[[torch.Tensor], torch.Tensor],
+                  graph: bool) -> DeviceSlot:
         slot = DeviceSlot(device_in=torch.zeros(shape, dtype=dtype, device=self.device),
                           host_in=torch.empty(shape, dtype=dtype, pin_memory=True), fn=fn,
                           events=[torch.cuda.Event(enable_timing=True) for _ in range(4)])
-        if self.cuda_graph:  # on a stream of its own: other threads keep replaying theirs on the runner's stream
+        if self.cuda_graph and graph:  # on a stream of its own: other threads replay theirs on the runner's
             with torch.inference_mode():
                 slot.graph, slot.device_out = capture_graph(fn, slot.device_in, torch.cuda.Stream(self.device))
         return slot
 
-    def _capture_logits(self, key: Hashable) -> DeviceSlot:
-        return self._new_slot(tuple(key), torch.float32, self._forward)  # type: ignore[arg-type]
+    def _capture_logits(self, key: Hashable, graph: bool) -> DeviceSlot:
+        return self._new_slot(tuple(key), torch.float32, self._forward, graph)  # type: ignore[arg-type]
 
-    def _capture_frame(self, key: Hashable) -> DeviceSlot:
-        *shape, at_frame_size = key  # type: ignore[misc]
-        return self._new_slot(tuple(shape), torch.uint8, self._frame_fn((shape[0], shape[1]), bool(at_frame_size)))
+    def _capture_frame(self, key: Hashable, graph: bool) -> DeviceSlot:
+        *shape, out_hw = key  # type: ignore[misc]
+        fn = self._frame_fn((shape[0], shape[1]), out_hw)
+        return self._new_slot(tuple(shape), torch.uint8, fn, graph)
 
     def _on_device(self, kind: str, key: tuple[int, ...], host: np.ndarray) -> np.ndarray:
         """Pinned upload, graph replay (or eager call), download, on the runner's stream. The slot is this
@@ -214,5 +232,5 @@ class TorchRunner(BaseRunner):
                 host_out.copy_(out, non_blocking=True)
                 ev[3].record()
             ev[3].synchronize()
-            self.last_stage_ms = {s: ev[i].elapsed_time(ev[i + 1]) for i, s in enumerate(STAGES)}
+            self.last_stage_ms = {s: ev[i].elapsed_time(ev[i + 1]) for i, s in enumerate(STAGES)}  # this thread's
             return host_out.numpy()
