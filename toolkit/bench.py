@@ -54,6 +54,27 @@ def make_input(runner: BaseRunner, shape: Sequence[int], seed: int = 0) -> dict[
     return {spec.name: x.astype(spec.dtype, copy=False)}
 
 
+def cuda_ms_per_call(fn: Callable[[], object], calls: int, repeats: int, warmup: int = 3) -> float:
+    """Median GPU ms per call of ``fn`` over ``repeats`` blocks of ``calls`` back-to-back calls, timed with CUDA
+    events (a sync per block, none per call): for code that stays on the device (a kernel, a graph replay),
+    where ``bench_runners``' host wall time per call would measure Python instead. Needs a CUDA GPU."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    blocks = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        end.synchronize()
+        blocks.append(start.elapsed_time(end) / calls)
+    return float(np.median(blocks))
+
+
 def latency_stats(values_ms: Sequence[float]) -> dict[str, float]:
     a = np.asarray(values_ms, np.float64)
     return {k: round(float(v), 3) for k, v in (("p50", np.percentile(a, 50)), ("p90", np.percentile(a, 90)),

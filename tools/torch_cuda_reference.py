@@ -14,47 +14,33 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from toolkit.bench import bench_models
+from toolkit.bench import bench_models, cuda_ms_per_call
 from toolkit.checkpoint import load_checkpoint
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.zoo import resolve_model_path
 
 
-def per_call_ms(fn: Callable[[], object], calls: int, repeats: int) -> float:
-    """Median ms per call over ``repeats`` blocks of ``calls`` (CUDA events, a sync per block)."""
-    for _ in range(5):
-        fn()
-    torch.cuda.synchronize()
-    blocks = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(calls):
-            fn()
-        end.record()
-        end.synchronize()
-        blocks.append(start.elapsed_time(end) / calls)
-    return statistics.median(blocks)
-
-
 def reference_rows(model: torch.nn.Module, hw: tuple[int, int], calls: int, repeats: int) -> list[dict]:
     rows = []
     model = model.cuda().eval()
+
+    def ms(fn: Callable[[], object]) -> float:
+        return cuda_ms_per_call(fn, calls, repeats, warmup=5)
+
     with torch.inference_mode():
         x32 = torch.randn(1, 3, *hw, device="cuda")
-        rows.append({"what": "fp32 eager", "batch": 1, "ms": per_call_ms(lambda: model(x32), calls, repeats)})
+        rows.append({"what": "fp32 eager", "batch": 1, "ms": ms(lambda: model(x32))})
         half = model.half().to(memory_format=torch.channels_last)
         for batch in (1, 8):
             x = torch.randn(batch, 3, *hw, device="cuda").half().contiguous(memory_format=torch.channels_last)
             if batch == 1:
                 rows.append({"what": "fp16 channels_last eager", "batch": 1,
-                             "ms": per_call_ms(lambda x=x: half(x), calls, repeats)})
+                             "ms": ms(lambda x=x: half(x))})
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
@@ -65,7 +51,7 @@ def reference_rows(model: torch.nn.Module, hw: tuple[int, int], calls: int, repe
             with torch.cuda.graph(graph):
                 half(x)
             rows.append({"what": "fp16 channels_last CUDA graph", "batch": batch,
-                         "ms": per_call_ms(graph.replay, calls, repeats)})
+                         "ms": ms(graph.replay)})
     for r in rows:
         r["ms"] = round(r["ms"], 4)
         r["fps"] = round(1e3 * r["batch"] / r["ms"], 1)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from toolkit.bench import cuda_ms_per_call
 
 REPO = Path(__file__).resolve().parents[1]
 SHAPES = ((1, 64, 360, 480), (8, 64, 360, 480))
@@ -33,22 +33,6 @@ def build_extension() -> Any:
     unpool = REPO / "engines" / "unpool"
     return load(name="segnet_unpool_ext", sources=[str(unpool / "torch_binding.cpp"), str(unpool / "unpoolKernel.cu")],
                 extra_include_paths=[str(unpool)], extra_cflags=["-O2"], extra_cuda_cflags=["-O2"], verbose=False)
-
-
-def time_ms(fn: Callable[[], object], calls: int, repeats: int) -> float:
-    """Median ms per call of ``fn`` over ``repeats`` blocks of ``calls`` launches."""
-    for _ in range(3):
-        fn()
-    per_call = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(calls):
-            fn()
-        end.record()
-        end.synchronize()
-        per_call.append(start.elapsed_time(end) / calls)
-    return statistics.median(per_call)
 
 
 def misaligned_like(t: torch.Tensor) -> torch.Tensor:
@@ -67,13 +51,13 @@ def measure(ext: Any, shape: tuple[int, ...], dtype_name: str, calls: int, repea
     out = torch.empty_like(x)
     traffic = (x.numel() + y.numel() + out.numel()) * x.element_size()
     assert ext.vectorised(x, y, out)
-    kernel = time_ms(lambda: ext.mask_unpool_into(x, y, out), calls, repeats)
+    kernel = cuda_ms_per_call(lambda: ext.mask_unpool_into(x, y, out), calls, repeats)
     xs, outs = misaligned_like(x), misaligned_like(out)
     assert not ext.vectorised(xs, y, outs)
-    scalar = time_ms(lambda: ext.mask_unpool_into(xs, y, outs), calls, repeats)
+    scalar = cuda_ms_per_call(lambda: ext.mask_unpool_into(xs, y, outs), calls, repeats)
     src = torch.empty(traffic // 2, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
-    copy = time_ms(lambda: dst.copy_(src), calls, repeats)
+    copy = cuda_ms_per_call(lambda: dst.copy_(src), calls, repeats)
 
     def tbps(ms: float) -> float:
         return traffic / (ms * 1e-3) / 1e12
