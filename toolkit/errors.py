@@ -13,6 +13,10 @@ class InputShapeError(ToolkitError, ValueError):
     """A tensor or image has a shape the model cannot take."""
 
 
+class RequestTooLargeError(InputShapeError):
+    """A served request over one of the server's size limits (frame, request or logits size)."""
+
+
 class CheckpointError(ToolkitError):
     """A checkpoint file is missing, truncated, inconsistent or of an unknown architecture."""
 

@@ -59,6 +59,35 @@ def postprocess_logits(logits: np.ndarray, pre: Preprocessed, out_hw: tuple[int,
     return np.ascontiguousarray(lg, dtype=np.float32)
 
 
+def class_map_at_size(logits: np.ndarray, pre: Preprocessed, out_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """1 x K x Hp x Wp logits -> uint8 H x W class map at ``out_hw`` (default: the frame size), in bounded memory.
+
+    ``postprocess_logits(...).argmax(0)`` holds K float32 planes at the frame's size (44 bytes a pixel for 11
+    classes, plus the argmax's copy); this resizes one class plane at a time and keeps a running maximum
+    (about 10 bytes a pixel), the server's way for large frames. Same interpolation, same first-index tie rule;
+    OpenCV's one-channel resize rounds differently from its K-channel one in the last bit, so a pixel whose two
+    best classes tie within float rounding can differ (measured: 5 in a million on random logits,
+    tests/serve/test_limits.py)."""
+    h, w = pre.valid_hw
+    oh, ow = out_hw or pre.source_hw
+    planes = logits[0, :, :h, :w]
+    if (oh, ow) == (h, w):
+        return planes.argmax(0).astype(np.uint8)
+    best = np.empty((oh, ow), np.float32)
+    plane = np.empty((oh, ow), np.float32)  # resized into, so one plane is alive at a time
+    out = np.zeros((oh, ow), np.uint8)
+    more = np.empty((oh, ow), bool)
+    for k in range(planes.shape[0]):
+        src = np.ascontiguousarray(planes[k], dtype=np.float32)
+        cv2.resize(src, (ow, oh), dst=best if k == 0 else plane, interpolation=cv2.INTER_LINEAR)
+        if k == 0:
+            continue
+        np.greater(plane, best, out=more)
+        out[more] = k
+        np.maximum(best, plane, out=best)
+    return out
+
+
 def predict_logits(runner: BaseRunner, image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float],
                    input_size: tuple[int, int] | None = None) -> np.ndarray:
     """K x H x W logits for one RGB frame at its own resolution."""

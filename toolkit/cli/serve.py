@@ -8,6 +8,7 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import device_option, run_precision_option
+from toolkit.core.limits import RequestLimits
 
 
 class ColorOrder(str, Enum):
@@ -39,12 +40,24 @@ def serve(
     precision: str = run_precision_option(),
     threads: int | None = typer.Option(None, "--threads",
                                        help="Intra-op threads per instance (PyTorch/ONNX Runtime); default: theirs."),
+    max_frame_pixels: int = typer.Option(
+        RequestLimits.max_frame_pixels, "--max-frame-pixels",
+        help="Largest frame accepted, H x W pixels (default: 3840x2160); larger ones are refused before any work."),
+    max_request_pixels: int = typer.Option(
+        RequestLimits.max_request_pixels, "--max-request-pixels",
+        help="Largest request accepted, N x H x W pixels over its frames (default: four 3840x2160 frames)."),
+    max_logits_mb: float = typer.Option(
+        RequestLimits.max_logits_mb, "--max-logits-mb",
+        help="Largest logits tensor one request may ask for, MiB (N x K x H x W float32); class maps are not "
+             "limited by it."),
     drain_timeout: int = typer.Option(30, "--drain-timeout",
                                       help="Seconds SIGTERM/Ctrl-C waits for accepted requests before exiting."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print tritonserver's own log."),
 ) -> None:
     """Serve a model on Triton: NAME takes uint8 frames (N x H x W x 3) and returns class maps (and logits on
-    request); NAME_tensor takes the normalised N x 3 x H x W tensor. Stops cleanly on SIGTERM or Ctrl-C."""
+    request); NAME_tensor takes the normalised N x 3 x H x W tensor. Requests over --max-frame-pixels,
+    --max-request-pixels or --max-logits-mb are refused with a message naming the limit. Stops cleanly on
+    SIGTERM or Ctrl-C."""
     from toolkit.serve.server import ServeConfig, require_pytriton, serve_forever
 
     require_pytriton()
@@ -57,6 +70,7 @@ def serve(
                          metrics_port=metrics_port, color=color.value, device=device, precision=precision,
                          drain_timeout_s=drain_timeout,
                          threads=threads, runner_batch=runner_batch,
+                         limits=RequestLimits(max_frame_pixels, max_request_pixels, max_logits_mb),
                          verbose=verbose)
 
     def ready(_server: object) -> None:
@@ -73,4 +87,5 @@ def register(app: typer.Typer) -> None:
         "toolkit serve",
         "toolkit serve --model model.onnx --max-batch 8 --instances 2 --http-port 8000",
         "toolkit serve --model model.safetensors --color bgr --no-dynamic-batching --host 0.0.0.0",
+        "toolkit serve --max-frame-pixels 2073600 --max-request-pixels 8294400 --max-logits-mb 64",
     ))(serve)

@@ -12,6 +12,11 @@ Two models are served from one runner:
 
 Triton's dynamic batcher hands several requests over at once; frames of one call are stacked into
 batches of at most ``max_batch`` and run together.
+
+Every request is held to the server's ``RequestLimits`` (``toolkit.core.limits``) on its shape alone,
+before any of it is processed; a class map without logits is made one class plane at a time
+(``class_map_at_size``), so a large frame costs about 10 bytes a pixel instead of the 44+ of full-size
+float logits.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
+from toolkit.core.limits import RequestLimits
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import InputShapeError, ToolkitError
-from toolkit.evaluate import Preprocessed, postprocess_logits, preprocess
+from toolkit.evaluate import Preprocessed, class_map_at_size, postprocess_logits, preprocess
 from toolkit.models.segnet import check_input_hw
 
 log = logging.getLogger(__name__)
@@ -37,19 +43,23 @@ COLOR_ORDERS = ("rgb", "bgr")
 class SegmentationHandler:
     """Turns the inputs of a list of requests into their outputs through one active runner."""
 
-    def __init__(self, runner: BaseRunner, meta: ModelMeta, color: str = "rgb", max_batch: int = 8) -> None:
+    def __init__(self, runner: BaseRunner, meta: ModelMeta, color: str = "rgb", max_batch: int = 8,
+                 limits: RequestLimits | None = None) -> None:
         if color not in COLOR_ORDERS:
             raise ToolkitError(f"color order '{color}': expected one of {', '.join(COLOR_ORDERS)}")
         if meta.num_classes > 255:
             raise ToolkitError(f"{meta.num_classes} classes do not fit the uint8 class map (at most 255)")
         self.runner, self.meta, self.color, self.max_batch = runner, meta, color, max(1, max_batch)
+        self.limits = limits or RequestLimits()
 
     # -- frames -----------------------------------------------------------------------------------
     def infer_frames(self, images: Sequence[np.ndarray], want_logits: Sequence[bool]) -> list[dict[str, np.ndarray]]:
         """One output dict per request; request i holds images[i], an N x H x W x 3 uint8 array."""
         frames: list[np.ndarray] = []
-        for arr in images:
+        for arr, want in zip(images, want_logits, strict=True):  # every request checked before any is processed
             self._check_frames(arr)
+            self.limits.check_frames(arr.shape, self.meta.num_classes, want)
+        for arr in images:
             frames.extend(arr[:, :, :, ::-1] if self.color == "bgr" else arr)
         if self.runner.info.frames_on_device and not any(want_logits):
             return self._class_maps_on_device(images, frames)
@@ -58,11 +68,14 @@ class SegmentationHandler:
         logits = self._run([p.tensor for p in pres])
         outs, i = [], 0
         for arr, want in zip(images, want_logits, strict=True):
-            per_frame = [self._post(logits[i + j], pres[i + j]) for j in range(len(arr))]
+            if want:  # logits at the frame's size were asked for (bounded by --max-logits-mb)
+                per_frame = [self._post(logits[i + j], pres[i + j]) for j in range(len(arr))]
+                out = {CLASSES_NAME: np.stack([lg.argmax(0).astype(np.uint8) for lg in per_frame]),
+                       OUTPUT_NAME: np.stack(per_frame)}
+            else:
+                out = {CLASSES_NAME: np.stack([class_map_at_size(logits[i + j][None], pres[i + j])
+                                               for j in range(len(arr))])}
             i += len(arr)
-            out = {CLASSES_NAME: np.stack([lg.argmax(0).astype(np.uint8) for lg in per_frame])}
-            if want:
-                out[OUTPUT_NAME] = np.stack(per_frame)
             outs.append(out)
         return outs
 
@@ -99,6 +112,7 @@ class SegmentationHandler:
                 raise InputShapeError(f"'{INPUT_NAME}': got {arr.dtype} {'x'.join(map(str, arr.shape))}; "
                                       "expected float32 N x 3 x H x W with N >= 1")
             check_input_hw(arr.shape[2], arr.shape[3])
+            self.limits.check_tensors(arr.shape, self.meta.num_classes)
         logits = self._run([t[i:i + 1] for t in tensors for i in range(len(t))])
         outs, i = [], 0
         for arr in tensors:

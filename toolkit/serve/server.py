@@ -33,6 +33,7 @@ import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
 from toolkit.backend.triton.client import INSTALL_HINT
+from toolkit.core.limits import LIMITS_PARAM, RequestLimits
 from toolkit.errors import ToolkitError
 from toolkit.serve.handler import CLASSES_NAME, IMAGE_NAME, SegmentationHandler
 
@@ -66,6 +67,7 @@ class ServeConfig:
     verbose: bool = False
     threads: int | None = None  # intra-op threads per runner (None: the backend's default)
     runner_batch: int | None = None  # frames per runner call within a Triton batch (None: max_batch)
+    limits: RequestLimits = field(default_factory=RequestLimits)  # largest frame / request / logits accepted
     runner_kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -240,16 +242,19 @@ class SegmentationServer:
                 self.stop()
                 raise ToolkitError(f"{cfg.model}: the model carries no metadata (classes, mean/std, input size); "
                                    "serve a toolkit checkpoint or an ONNX file exported by `toolkit export`")
-            handlers.append(SegmentationHandler(runner, runner.meta, cfg.color, cfg.runner_batch or cfg.max_batch))
+            handlers.append(SegmentationHandler(runner, runner.meta, cfg.color, cfg.runner_batch or cfg.max_batch,
+                                                cfg.limits))
         return handlers
 
     def _add_parameters(self, handler: SegmentationHandler) -> None:
-        """Put color order and metadata into both models' config.pbtxt ``parameters`` (read by clients).
+        """Put color order, metadata and request limits into both models' config.pbtxt ``parameters`` (read by
+        clients).
 
         PyTriton 0.7 has no public field for this; its per-model config object keeps a
         ``backend_parameters`` dict that it writes out as ``parameters``.
         """
-        params = {COLOR_PARAM: handler.color.upper(), META_PARAM: handler.meta.to_json()}
+        params = {COLOR_PARAM: handler.color.upper(), META_PARAM: handler.meta.to_json(),
+                  LIMITS_PARAM: handler.limits.to_json()}
         for model in self.triton._model_manager.models:
             model._get_triton_model_config().backend_parameters.update(params)
 

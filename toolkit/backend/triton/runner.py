@@ -4,7 +4,9 @@ The served model must take the runner's tensor (``input``: N x 3 x H x W float32
 give ``logits``: that is the ``NAME_tensor`` model of ``toolkit serve`` and every model of an
 ``export-triton`` repository. Pre- and post-processing stay on the client, in the same code as for a
 local runner, so ``parity --candidate triton://...`` measures the server alone. The model's metadata
-(classes, normalisation, input size) comes from the ``toolkit_meta`` parameter of its config.
+(classes, normalisation, input size) comes from the ``toolkit_meta`` parameter of its config, and the
+server's request limits from ``toolkit_limits`` (``toolkit.core.limits``): a batch is split into requests
+that fit them, and an item larger than the server takes is refused here, before anything is sent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, TensorSpec
 from toolkit.backend.triton import client as tc
+from toolkit.core.limits import LIMITS_PARAM, RequestLimits
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
 
@@ -42,6 +45,7 @@ class TritonRunner(BaseRunner):
         self._clients: list[Any] = []
         self._lock = threading.Lock()
         self.max_batch = 0
+        self.limits: RequestLimits | None = None  # the server's, when it publishes them (toolkit serve does)
         self._specs: list[TensorSpec] = []
 
     def _activate_impl(self) -> None:
@@ -72,6 +76,12 @@ class TritonRunner(BaseRunner):
         dims = [int(d) for d in inputs[INPUT_NAME].get("dims", [])]
         shape = ([None] if self.max_batch > 0 else []) + [None if d < 0 else d for d in dims]
         self._specs = [TensorSpec(INPUT_NAME, np.dtype(np.float32), tuple(shape))]
+        raw_limits = config.get("parameters", {}).get(LIMITS_PARAM, {}).get("string_value")
+        if raw_limits:
+            try:
+                self.limits = RequestLimits.from_json(raw_limits)
+            except (json.JSONDecodeError, TypeError, ToolkitError) as e:
+                log.warning("%s: ignoring unreadable %s parameter (%s)", where, LIMITS_PARAM, e)
         raw_meta = config.get("parameters", {}).get(META_PARAM, {}).get("string_value")
         if raw_meta:
             try:
@@ -106,6 +116,12 @@ class TritonRunner(BaseRunner):
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         (x,) = feed.values()
         step = self.max_batch if self.max_batch > 0 else len(x)
+        if self.limits is not None and x.ndim == 4:
+            k = self.meta.num_classes if self.meta is not None else 1
+            fit = self.limits.frames_per_request(int(x.shape[2]), int(x.shape[3]), k)
+            if fit < 1:  # the server would refuse even one item: say so without sending it
+                self.limits.check_tensors((1, *x.shape[1:]), k)
+            step = min(step, fit)
         client = self._client()
         parts = [tc.infer(client, self.url, {INPUT_NAME: x[i:i + step]}, [OUTPUT_NAME],
                           self.timeout_s)[OUTPUT_NAME] for i in range(0, len(x), step)]
