@@ -25,6 +25,9 @@ from toolkit.evaluate import predict_logits
 
 pytestmark = needs_serve
 
+# small enough that oversized requests stay cheap to send; every good request of this module fits them
+SMALL_LIMITS_ARGS = {"max_frame_pixels": 256 * 256, "max_request_pixels": 3 * 256 * 256, "max_logits_mb": 2.0}
+
 
 class DelayRunner(BaseRunner):
     """Passes through to a real runner; sleeps first while ``delay`` is set (for the drain test)."""
@@ -51,11 +54,12 @@ class DelayRunner(BaseRunner):
 
 @pytest.fixture(scope="module")
 def server(tiny_checkpoint: Path) -> Iterator[object]:
+    from toolkit.core.limits import RequestLimits
     from toolkit.serve.server import SegmentationServer, ServeConfig
 
     http, grpc, metrics = free_ports(3)
     config = ServeConfig(model=str(tiny_checkpoint), max_batch=4, instances=2, http_port=http, grpc_port=grpc,
-                         metrics_port=metrics, drain_timeout_s=10)
+                         metrics_port=metrics, drain_timeout_s=10, limits=RequestLimits(**SMALL_LIMITS_ARGS))
     srv = SegmentationServer(config, runner_factory=lambda: DelayRunner(make_runner(str(tiny_checkpoint))))
     with srv:
         yield srv
@@ -214,6 +218,41 @@ def test_bad_requests_get_clear_errors_and_server_keeps_serving(server: object, 
     assert np.array_equal(out["classes"][0], ref)
     assert server.is_alive()
     c.close()
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_oversized_requests_are_refused_naming_the_limit(server: object, local: BaseRunner, protocol: str) -> None:
+    """Over each limit: one clear line naming it and its option; the server keeps serving; the limits are in the
+    model config, and the triton:// runner refuses a tensor over them without sending it."""
+    from toolkit.backend.triton import client as tc
+    from toolkit.errors import ToolkitError
+
+    u = tc.parse_triton_url(url(server, protocol))
+    c = tc.connect(u)
+    k = local.meta.num_classes
+    with pytest.raises(ToolkitError, match=r"frame 300x300 \(0\.1 MP\) is over this server's limit .*"
+                                           r"\(--max-frame-pixels 65536\)"):
+        tc.infer(c, u, {"image": frames(1, 300, 300)}, ["classes"])
+    with pytest.raises(ToolkitError, match=r"4 frames of 200x250 .*\(--max-request-pixels 196608\); send at most 3"):
+        tc.infer(c, u, {"image": frames(4, 200, 250)}, ["classes"])
+    assert 3 * k * 250 * 250 * 4 > 2 * 2**20  # the next request is over the logits limit only
+    with pytest.raises(ToolkitError, match=r"\(--max-logits-mb 2\); ask for 'classes' only"):
+        tc.infer(c, u, {"image": frames(3, 250, 250)}, ["classes", "logits"])
+    out = tc.infer(c, u, {"image": frames(3, 250, 250)}, ["classes"])  # the same frames without logits: served
+    assert out["classes"].shape == (3, 250, 250)
+    img = frames(1)
+    ref = predict_logits(local, img[0], local.meta.dataset.mean, local.meta.dataset.std, local.meta.input_size)
+    assert np.array_equal(tc.infer(c, u, {"image": img}, ["classes"])["classes"][0], ref.argmax(0))
+    c.close()
+    from toolkit.core.limits import RequestLimits
+
+    with make_runner(url(server, protocol, "segnet_tensor")) as remote:
+        assert remote.limits == RequestLimits(**SMALL_LIMITS_ARGS)
+        failures = counts(server, "segnet_tensor").get("nv_inference_request_failure", 0.0)
+        with pytest.raises(ToolkitError, match=r"tensor 264x264 .*\(--max-frame-pixels 65536\)"):
+            remote.infer({"input": np.zeros((1, 3, 264, 264), np.float32)})
+        assert counts(server, "segnet_tensor").get("nv_inference_request_failure", 0.0) == failures  # never sent
+    assert server.is_alive()
 
 
 def test_concurrent_clients_are_batched_and_answered(server: object, local: BaseRunner) -> None:
