@@ -104,14 +104,14 @@ class Server:
     """`toolkit serve` in a subprocess on free loopback ports; stopped with SIGTERM."""
 
     def __init__(self, model: str, max_batch: int, instances: int, dynamic: bool, delay_us: int,
-                 threads: int | None, runner_batch: int | None = None) -> None:
+                 threads: int | None, runner_batch: int | None = None, extra: tuple[str, ...] = ()) -> None:
         self.http, self.grpc, self.metrics = free_ports(3)
         cmd = [TOOLKIT, "serve", "--model", model,
                "--host", HOST, "--http-port", str(self.http), "--grpc-port", str(self.grpc),
                "--metrics-port", str(self.metrics), "--max-batch", str(max_batch), "--instances", str(instances),
                "--max-queue-delay-us", str(delay_us), "--dynamic-batching" if dynamic else "--no-dynamic-batching",
                *(["--threads", str(threads)] if threads else []),
-               *(["--runner-batch", str(runner_batch)] if runner_batch else [])]
+               *(["--runner-batch", str(runner_batch)] if runner_batch else []), *extra]
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
