@@ -206,3 +206,16 @@ def test_triton_runner_splits_and_refuses_by_the_servers_limits(monkeypatch: pyt
     with pytest.raises(RequestTooLargeError, match=r"tensor 72x96 .*\(--max-frame-pixels 6144\)"):
         runner._infer_impl({"input": np.zeros((1, 3, 72, 96), np.float32)})
     assert sent == []  # refused on the client: nothing was sent
+
+
+@pytest.mark.parametrize(("option", "value"), [("--max-frame-pixels", "0"), ("--max-logits-mb", "-1")])
+def test_serve_refuses_a_non_positive_limit_in_one_line(option: str, value: str) -> None:
+    """Checked before PyTriton is looked for or a model loaded, so it says the same with or without the extra."""
+    from typer.testing import CliRunner
+
+    from toolkit.cli.app import app
+
+    result = CliRunner().invoke(app, ["serve", option, value])
+    lines = [ln for ln in result.output.splitlines() if ln.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert lines[0].startswith("error:") and option in lines[0] and "expected a number > 0" in lines[0]

@@ -60,6 +60,7 @@ def serve(
     SIGTERM or Ctrl-C."""
     from toolkit.serve.server import ServeConfig, require_pytriton, serve_forever
 
+    limits = RequestLimits(max_frame_pixels, max_request_pixels, max_logits_mb)  # cheap checks first
     require_pytriton()
     from toolkit.cli.common import pick_model
 
@@ -70,7 +71,7 @@ def serve(
                          metrics_port=metrics_port, color=color.value, device=device, precision=precision,
                          drain_timeout_s=drain_timeout,
                          threads=threads, runner_batch=runner_batch,
-                         limits=RequestLimits(max_frame_pixels, max_request_pixels, max_logits_mb),
+                         limits=limits,
                          verbose=verbose)
 
     def ready(_server: object) -> None:
