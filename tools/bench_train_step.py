@@ -15,8 +15,11 @@ import torch
 
 def bench(arch: str, width: int, batch: int, hw: tuple[int, int], dtype: str, channels_last: bool,
           iters: int, warmup: int) -> dict:
+    from toolkit.cli.train import training_package
     from toolkit.models import create_model
-    from train.losses import BalancedCrossEntropy
+
+    training_package()  # train/, imported under its installed name
+    from segnet_train.losses import BalancedCrossEntropy
 
     torch.manual_seed(0)
     model = create_model(arch, num_classes=11, width=width).train()

@@ -50,6 +50,6 @@ def build_data(data: str, crop: tuple[int, int], size: tuple[int, int] | None, s
 def training_label_counts(dataset: CamVid | SyntheticScenes, num_classes: int, ignore_index: int
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Class pixel counts over the un-augmented training labels (decodes, and so caches, every frame)."""
-    from train.losses import class_pixel_counts
+    from .losses import class_pixel_counts
 
     return class_pixel_counts((dataset.load(i)[1] for i in range(len(dataset))), num_classes, ignore_index)

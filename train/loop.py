@@ -23,9 +23,10 @@ from toolkit.backend.torch.device import torch_device
 from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
 from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import make_folder, same_file
-from train import ddp
-from train.schedule import lr_at, make_sgd, set_lr
-from train.state import load_train_state, read_train_state_info, save_train_state
+
+from . import ddp
+from .schedule import lr_at, make_sgd, set_lr
+from .state import load_train_state, read_train_state_info, save_train_state
 
 log = logging.getLogger("toolkit.train")
 
@@ -132,14 +133,15 @@ def train(cfg: TrainConfig) -> dict:
     from tqdm import tqdm
 
     from toolkit.models import create_model
-    from train.data import build_data, training_label_counts
-    from train.losses import make_loss
+
+    from .data import build_data, training_label_counts
+    from .losses import make_loss
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch_device(cfg.device)  # a CPU-only PyTorch or a typo: one line, before anything starts
     if cfg.teacher:
-        from train.distill import check_distill_options
+        from .distill import check_distill_options
 
         check_distill_options(cfg.distill_weight, cfg.temperature)
     env = ddp.init_distributed(cfg.device)
@@ -188,7 +190,7 @@ def train(cfg: TrainConfig) -> dict:
         _load_init(model, cfg, info)
     teacher_sha = None
     if cfg.teacher:
-        from train.distill import distillation_loss, prepare_teacher
+        from .distill import distillation_loss, prepare_teacher
 
         if env.enabled:
             raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")

@@ -2,13 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
 from toolkit.cli.options import TORCH_DEVICES, device_option, output_option
 from toolkit.errors import InputShapeError
+
+TRAINING_PACKAGE = "segnet_train"  # train/ installed under a name no other project's ``train`` takes
+
+
+def training_package() -> ModuleType:
+    """The training package (``train/``), imported as ``segnet_train``.
+
+    In a source checkout (``pyproject.toml`` beside ``toolkit/``) the checkout's own ``train/`` is loaded
+    under that name, so a worktree on PYTHONPATH trains with its own code even where another checkout is
+    installed; otherwise the installed ``segnet_train``. Only this command imports it, and only here.
+    """
+    if TRAINING_PACKAGE in sys.modules:
+        return sys.modules[TRAINING_PACKAGE]
+    root = Path(__file__).resolve().parents[2]
+    folder = root / "train"
+    if (root / "pyproject.toml").is_file() and (folder / "__init__.py").is_file():
+        spec = importlib.util.spec_from_file_location(TRAINING_PACKAGE, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[TRAINING_PACKAGE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[TRAINING_PACKAGE]
+            raise
+        return module
+    return importlib.import_module(TRAINING_PACKAGE)
 
 
 def _hw(text: str | None, name: str) -> tuple[int, int] | None:
@@ -62,8 +95,8 @@ def train_command(
 ) -> None:
     """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
     from toolkit.zoo import resolve_model_path
-    from train.loop import TrainConfig
-    from train.loop import train as run_training
+    training = training_package()
+    TrainConfig, run_training = training.TrainConfig, training.train
 
     init = None if init is None else str(resolve_model_path(init))
     teacher = None if teacher is None else str(resolve_model_path(teacher))
