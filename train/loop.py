@@ -25,6 +25,7 @@ from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import make_folder, same_file
 
 from . import ddp
+from .feed import EpochBatches, LossMeter, make_loader
 from .schedule import lr_at, make_sgd, set_lr
 from .state import load_train_state, read_train_state_info, save_train_state
 
@@ -33,7 +34,8 @@ log = logging.getLogger("toolkit.train")
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"
 RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE)
-RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher")
+RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher",
+                     "lr_for_batch")
 DISTILL_MUST_MATCH = ("distill_weight", "temperature")  # compared when a teacher is set
 
 
@@ -72,6 +74,19 @@ class TrainConfig:
     temperature: float = 2.0  # softmax temperature of the KD term
     teacher_cache: str | None = None  # folder of cached teacher logits (default OUT/teacher_logits)
     synthetic_count: tuple[int, int] = field(default=(64, 16))
+    unpool: str = "mask"  # training's unpool form: the same function as maxunpool, indices-free (docs/MODEL.md)
+    compile: bool = False  # torch.compile the training network
+    lr_for_batch: int | None = None  # --lr is for this global batch; the run scales it linearly to its own
+    log_every: int = 50  # steps between reads of the loss on the host (progress, finiteness check)
+
+
+def effective_lr(cfg: TrainConfig, world_size: int = 1) -> float:
+    """--lr, scaled by the linear rule (Goyal et al. 2017) when --lr-for-batch names the batch it was tuned for."""
+    if cfg.lr_for_batch is None:
+        return cfg.lr
+    if cfg.lr_for_batch < 1:
+        raise ToolkitError(f"--lr-for-batch {cfg.lr_for_batch}: expected a batch size >= 1")
+    return cfg.lr * cfg.batch_size * world_size / cfg.lr_for_batch
 
 
 def pick_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -132,7 +147,7 @@ def train(cfg: TrainConfig) -> dict:
     """Run (or resume) training; returns a summary (best/last val mIoU, epochs, seconds)."""
     from tqdm import tqdm
 
-    from toolkit.models import create_model
+    from toolkit.models import create_model, set_unpool_mode
 
     from .data import build_data, training_label_counts
     from .losses import make_loss
@@ -161,10 +176,12 @@ def train(cfg: TrainConfig) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes=info.num_classes, width=cfg.width).to(device)
+    set_unpool_mode(model, cfg.unpool)
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
+    base_lr = effective_lr(cfg, env.world_size)
+    optimizer = make_sgd(model, base_lr, cfg.momentum, cfg.weight_decay)
     amp_dtype = pick_amp(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 and device.type == "cuda" else None
 
@@ -197,26 +214,29 @@ def train(cfg: TrainConfig) -> dict:
         data.train, teacher_sha = prepare_teacher(cfg.teacher, data, info.class_names,
                                                   Path(cfg.teacher_cache or out / "teacher_logits"), cfg.progress)
     net = ddp.wrap_model(model, env, device)
+    if cfg.compile:
+        net = torch.compile(net)  # the weights stay model's: checkpoints and validation use the eager module
     meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
 
-    steps_per_epoch = len(ddp.epoch_batches(len(data.train), cfg.batch_size, cfg.seed, 0, env))
+    sampler = EpochBatches(len(data.train), cfg.batch_size, cfg.seed, env)
+    steps_per_epoch = len(sampler)
     if steps_per_epoch == 0:
         raise ToolkitError(f"batch size {cfg.batch_size} x {env.world_size} process(es) is larger than the "
                            f"{len(data.train)} training images; lower --batch-size")
+    loader = make_loader(data.train, sampler, cfg.workers, pin=device.type == "cuda")
     total_steps = steps_per_epoch * cfg.epochs
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    log_every = max(1, cfg.log_every)
     run_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
-        data.train.set_epoch(epoch)
-        batches = ddp.epoch_batches(len(data.train), cfg.batch_size, cfg.seed, epoch, env)
-        loader = torch.utils.data.DataLoader(data.train, batch_sampler=batches, num_workers=cfg.workers)
+        sampler.epoch = epoch
         net.train()
-        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, total=len(batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+        t0, meter = time.perf_counter(), LossMeter(device)
+        bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and env.is_main), leave=False, mininterval=2)
         for i, batch in enumerate(bar):
             step = epoch * steps_per_epoch + i
-            lr = lr_at(step, total_steps, cfg.lr, warmup)
+            lr = lr_at(step, total_steps, base_lr, warmup)
             set_lr(optimizer, lr)
             x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             if channels_last:
@@ -235,19 +255,18 @@ def train(cfg: TrainConfig) -> dict:
             else:
                 loss.backward()
                 optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise ToolkitError(f"epoch {epoch + 1}, step {i}: loss is {value}; lower --lr or use --amp off")
-            loss_sum += value * len(x)
-            seen += len(x)
-            speed = seen * env.world_size / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.4f}", img_s=f"{speed:.1f}")
-            if not cfg.progress and env.is_main and (i + 1) % 10 == 0:
-                log.info("epoch %d step %d/%d  loss %.4f  lr %.4f  %.2f img/s", epoch + 1, i + 1, len(batches),
-                         value, lr, speed)
+            meter.add(loss, len(x))  # no host sync here: the loss stays on the device until read
+            if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch:
+                mean, value = meter.read(f"epoch {epoch + 1}, steps up to {i + 1}")
+                speed = meter.images * env.world_size / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.4f}", img_s=f"{speed:.1f}", refresh=False)
+                if not cfg.progress and env.is_main and (i + 1) % log_every == 0:
+                    log.info("epoch %d step %d/%d  loss %.4f (mean %.4f)  lr %.4f  %.2f img/s", epoch + 1, i + 1,
+                             steps_per_epoch, value, mean, lr, speed)
         bar.close()
+        seen = meter.images
         train_seconds = time.perf_counter() - t0
-        train_loss = ddp.mean_across(loss_sum / max(seen, 1), env)
+        train_loss = ddp.mean_across(meter.read(f"epoch {epoch + 1}")[0], env)
         if env.is_main:
             row = _finish_epoch(cfg, model, meta, data, device, optimizer, epoch, train_loss, lr, train_seconds,
                                 seen * env.world_size, best, rows, out, teacher_sha)

@@ -12,7 +12,7 @@ from types import ModuleType
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
-from toolkit.cli.options import TORCH_DEVICES, device_option, output_option
+from toolkit.cli.options import TORCH_DEVICES, Unpool, choice_parser, device_option, output_option
 from toolkit.errors import InputShapeError
 
 TRAINING_PACKAGE = "segnet_train"  # train/ installed under a name no other project's ``train`` takes
@@ -42,6 +42,9 @@ def training_package() -> ModuleType:
             raise
         return module
     return importlib.import_module(TRAINING_PACKAGE)
+
+
+TRAIN_UNPOOL = [Unpool.mask, Unpool.maxunpool]  # plugin: an inference-only custom op
 
 
 def _hw(text: str | None, name: str) -> tuple[int, int] | None:
@@ -92,6 +95,16 @@ def train_command(
     stop_after: int | None = typer.Option(None, "--stop-after", hidden=True,
                                           help="Stop after this epoch, as if killed (tests of --resume)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
+    compile_net: bool = typer.Option(False, "--compile", help="torch.compile the training network (start-up "
+                                     "cost; worth it on a GPU for long runs)."),
+    lr_for_batch: int | None = typer.Option(None, "--lr-for-batch", help="--lr was tuned for this global batch: "
+                                            "scale it linearly to this run's batch (e.g. --batch-size 32 "
+                                            "--lr-for-batch 8: 4x --lr)."),
+    unpool: str = typer.Option("mask", "--unpool", help="Unpool form while training: mask "
+                               "(indices-free, same function and weights as maxunpool, fusable) or maxunpool.",
+                               parser=choice_parser("--unpool", TRAIN_UNPOOL), metavar="mask|maxunpool"),
+    log_every: int = typer.Option(50, "--log-every", help="Steps between host reads of "
+                                  "the loss (progress, NaN check); the step itself never waits for the host."),
 ) -> None:
     """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
     from toolkit.zoo import resolve_model_path
@@ -107,7 +120,8 @@ def train_command(
                       workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
                       resume=resume, overwrite=overwrite, limit=limit, val_split=val_split or None,
                       progress=not no_progress, init=init, stop_after=stop_after, teacher=teacher,
-                      distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache)
+                      distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache,
+                      compile=compile_net, lr_for_batch=lr_for_batch, unpool=unpool, log_every=log_every)
     from toolkit.models import list_models
 
     if arch not in list_models():
@@ -123,5 +137,6 @@ def register(app: typer.Typer) -> None:
     app.command("train", epilog=examples(
         "toolkit train --data synthetic --width 8 --epochs 2 --crop 64x96 --output runs/smoke",
         "toolkit train --data ../shared/camvid --size 180x240 --crop 176x240 --width 16 --epochs 30 --output runs/e16",
+        "toolkit train --data ../shared/camvid --device cuda --workers 8 --batch-size 32 --lr-for-batch 8 --compile",
         "torchrun --nproc_per_node=2 \"$(which toolkit)\" train --data ../shared/camvid --device cuda -o runs/ddp",
     ))(train_command)
