@@ -35,7 +35,8 @@ STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.sa
     "train_log.csv"
 RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE)
 RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher",
-                     "lr_for_batch")
+                     "lr_for_batch", "scale_range", "jitter", "class_weights", "hard_pixels", "train_splits",
+                     "label_res")
 DISTILL_MUST_MATCH = ("distill_weight", "temperature")  # compared when a teacher is set
 
 
@@ -78,6 +79,12 @@ class TrainConfig:
     compile: bool = False  # torch.compile the training network
     lr_for_batch: int | None = None  # --lr is for this global batch; the run scales it linearly to its own
     log_every: int = 50  # steps between reads of the loss on the host (progress, finiteness check)
+    scale_range: tuple[float, float] = (0.75, 1.5)  # random scale of each training frame
+    jitter: float = 0.2  # colour jitter strength (brightness, contrast, saturation factors in 1 +- jitter)
+    class_weights: str = "none"  # none | enet | medfreq, on B-CE's positive term (train/losses.py)
+    hard_pixels: float | None = None  # online hard-pixel mining: keep this share of the hardest pixels
+    train_splits: str = "train"  # comma list of splits trained on (train,val: ship the last epoch)
+    label_res: str = "input"  # input: labels resized with the frame; full: loss at the label's own resolution
 
 
 def effective_lr(cfg: TrainConfig, world_size: int = 1) -> float:
@@ -168,11 +175,15 @@ def train(cfg: TrainConfig) -> dict:
     check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
     if env.is_main:
         make_out_folder(out)
-    data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, val_split=cfg.val_split, limit=cfg.limit,
-                      synthetic_count=cfg.synthetic_count)
+    if cfg.label_res not in ("input", "full"):
+        raise ToolkitError(f"--label-res '{cfg.label_res}': expected input or full")
+    data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, train_split=cfg.train_splits,
+                      val_split=cfg.val_split, limit=cfg.limit, synthetic_count=cfg.synthetic_count,
+                      scale=cfg.scale_range, jitter=cfg.jitter, label_full_res=cfg.label_res == "full")
     info = data.info
     counts, present = training_label_counts(data.train, info.num_classes, info.ignore_index)
-    criterion = make_loss(cfg.loss, counts, present, info.ignore_index).to(device)
+    criterion = make_loss(cfg.loss, counts, present, info.ignore_index, cfg.class_weights,
+                          cfg.hard_pixels).to(device)
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes=info.num_classes, width=cfg.width).to(device)
@@ -243,10 +254,11 @@ def train(cfg: TrainConfig) -> dict:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 logits = net(x)
-                loss = criterion(logits, y)
+                loss = criterion(at_label_size(logits, y), y)
             if teacher_sha is not None:
+                r = y.shape[-1] // logits.shape[-1]  # the KD term at the logits' size: the label's every r-th pixel
                 loss = distillation_loss(loss, logits, batch[2].to(device, non_blocking=True),
-                                         y != info.ignore_index, cfg.distill_weight, cfg.temperature)
+                                         y[:, ::r, ::r] != info.ignore_index, cfg.distill_weight, cfg.temperature)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -280,6 +292,13 @@ def train(cfg: TrainConfig) -> dict:
             "last_val_miou": rows[-1]["val_miou"] if rows else None,
             "seconds": round(time.perf_counter() - run_start, 2), "out": str(out), "rank": env.rank,
             "weights_sha256": weights_digest(model), "params_sha256": weights_digest(model, buffers=False)}
+
+
+def at_label_size(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Logits bilinearly upsampled to the labels' size when they are smaller (``--label-res full``), else as is."""
+    if logits.shape[-2:] == labels.shape[-2:]:
+        return logits
+    return torch.nn.functional.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = True) -> None:
@@ -347,7 +366,7 @@ def _load_init(model: nn.Module, cfg: TrainConfig, info) -> None:
 
 def json_config(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
-    for k in ("crop", "size", "synthetic_count"):
+    for k in ("crop", "size", "synthetic_count", "scale_range"):
         d[k] = list(d[k]) if d[k] is not None else None
     return d
 

@@ -13,7 +13,7 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
 from toolkit.cli.options import TORCH_DEVICES, Unpool, choice_parser, device_option, output_option
-from toolkit.errors import InputShapeError
+from toolkit.errors import DatasetError, InputShapeError
 
 TRAINING_PACKAGE = "segnet_train"  # train/ installed under a name no other project's ``train`` takes
 
@@ -45,6 +45,14 @@ def training_package() -> ModuleType:
 
 
 TRAIN_UNPOOL = [Unpool.mask, Unpool.maxunpool]  # plugin: an inference-only custom op
+
+
+def _pair(text: str, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise DatasetError(f"{name} '{text}': expected MIN,MAX, e.g. 0.5,2.0") from None
+    return lo, hi
 
 
 def _hw(text: str | None, name: str) -> tuple[int, int] | None:
@@ -103,6 +111,20 @@ def train_command(
     unpool: str = typer.Option("mask", "--unpool", help="Unpool form while training: mask "
                                "(indices-free, same function and weights as maxunpool, fusable) or maxunpool.",
                                parser=choice_parser("--unpool", TRAIN_UNPOOL), metavar="mask|maxunpool"),
+    scale_range: str = typer.Option("0.75,1.5", "--scale-range", help="Random scale range MIN,MAX of the "
+                                    "training frames (the long recipe: 0.5,2.0)."),
+    jitter: float = typer.Option(0.2, "--jitter", help="Colour jitter strength: brightness, contrast and "
+                                 "saturation factors drawn in 1 +- JITTER (stronger: 0.4)."),
+    class_weights: str = typer.Option("none", "--class-weights", help="With --loss bce: weight its positive term "
+                                      "by class, enet (1/ln(1.10+p)) or medfreq; none is the paper's loss.",
+                                      metavar="none|enet|medfreq"),
+    hard_pixels: float | None = typer.Option(None, "--hard-pixels", help="Online hard-pixel mining: average the "
+                                             "loss over this share of the hardest labelled pixels (e.g. 0.25)."),
+    train_splits: str = typer.Option("train", "--train-splits", help="Splits to train on, comma-separated; "
+                                     "train,val needs --val-split '' and ships the last epoch."),
+    label_res: str = typer.Option("input", "--label-res", help="input: labels resized with the frames (--size); "
+                                  "full: the loss at the label's own resolution (logits upsampled).",
+                                  metavar="input|full"),
     log_every: int = typer.Option(50, "--log-every", help="Steps between host reads of "
                                   "the loss (progress, NaN check); the step itself never waits for the host."),
 ) -> None:
@@ -121,7 +143,9 @@ def train_command(
                       resume=resume, overwrite=overwrite, limit=limit, val_split=val_split or None,
                       progress=not no_progress, init=init, stop_after=stop_after, teacher=teacher,
                       distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache,
-                      compile=compile_net, lr_for_batch=lr_for_batch, unpool=unpool, log_every=log_every)
+                      compile=compile_net, lr_for_batch=lr_for_batch, unpool=unpool, log_every=log_every,
+                      scale_range=_pair(scale_range, "--scale-range"), jitter=jitter, class_weights=class_weights,
+                      hard_pixels=hard_pixels, train_splits=train_splits, label_res=label_res)
     from toolkit.models import list_models
 
     if arch not in list_models():
@@ -138,5 +162,7 @@ def register(app: typer.Typer) -> None:
         "toolkit train --data synthetic --width 8 --epochs 2 --crop 64x96 --output runs/smoke",
         "toolkit train --data ../shared/camvid --size 180x240 --crop 176x240 --width 16 --epochs 30 --output runs/e16",
         "toolkit train --data ../shared/camvid --device cuda --workers 8 --batch-size 32 --lr-for-batch 8 --compile",
+        "toolkit train --data ../shared/camvid --device cuda --scale-range 0.5,2.0 --jitter 0.4 --class-weights enet "
+        "--train-splits train,val --val-split '' --epochs 800 -o runs/w64_trainval",
         "torchrun --nproc_per_node=2 \"$(which toolkit)\" train --data ../shared/camvid --device cuda -o runs/ddp",
     ))(train_command)
