@@ -75,7 +75,7 @@ class TrainConfig:
     temperature: float = 2.0  # softmax temperature of the KD term
     teacher_cache: str | None = None  # folder of cached teacher logits (default OUT/teacher_logits)
     synthetic_count: tuple[int, int] = field(default=(64, 16))
-    unpool: str = "mask"  # training's unpool form: the same function as maxunpool, indices-free (docs/MODEL.md)
+    unpool: str = "auto"  # training's unpool form (same function, same weights): auto = mask on CUDA, else maxunpool
     compile: bool = False  # torch.compile the training network
     lr_for_batch: int | None = None  # --lr is for this global batch; the run scales it linearly to its own
     log_every: int = 50  # steps between reads of the loss on the host (progress, finiteness check)
@@ -187,7 +187,7 @@ def train(cfg: TrainConfig) -> dict:
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes=info.num_classes, width=cfg.width).to(device)
-    set_unpool_mode(model, cfg.unpool)
+    set_unpool_mode(model, training_unpool(cfg.unpool, device))
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -292,6 +292,16 @@ def train(cfg: TrainConfig) -> dict:
             "last_val_miou": rows[-1]["val_miou"] if rows else None,
             "seconds": round(time.perf_counter() - run_start, 2), "out": str(out), "rank": env.rank,
             "weights_sha256": weights_digest(model), "params_sha256": weights_digest(model, buffers=False)}
+
+
+def training_unpool(unpool: str, device: torch.device) -> str:
+    """auto: the indices-free mask form on CUDA (elementwise, fusable by --compile, no scatter), the scatter form
+    elsewhere (fewer eager ops: faster on a CPU, measured in docs/RESULTS.md). Both train the same weights."""
+    if unpool not in ("auto", "mask", "maxunpool"):
+        raise ToolkitError(f"--unpool '{unpool}': expected auto, mask or maxunpool")
+    if unpool != "auto":
+        return unpool
+    return "mask" if device.type == "cuda" else "maxunpool"
 
 
 def at_label_size(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

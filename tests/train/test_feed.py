@@ -60,6 +60,10 @@ def test_mask_unpool_trains_bit_identical_weights(tmp_path: Path) -> None:
     mask = train(_cfg(tmp_path / "m", epochs=2, unpool="mask"))
     scatter = train(_cfg(tmp_path / "s", epochs=2, unpool="maxunpool"))
     assert mask["weights_sha256"] == scatter["weights_sha256"]
+    from segnet_train.loop import training_unpool
+
+    assert training_unpool("auto", torch.device("cpu")) == "maxunpool"
+    assert training_unpool("auto", torch.device("cuda")) == "mask"
 
 
 def test_loss_meter_reads_the_image_weighted_mean_and_refuses_nan() -> None:

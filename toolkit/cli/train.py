@@ -6,13 +6,14 @@ import importlib
 import importlib.util
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from types import ModuleType
 
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
-from toolkit.cli.options import TORCH_DEVICES, Unpool, choice_parser, device_option, output_option
+from toolkit.cli.options import TORCH_DEVICES, choice_parser, device_option, output_option
 from toolkit.errors import DatasetError, InputShapeError
 
 TRAINING_PACKAGE = "segnet_train"  # train/ installed under a name no other project's ``train`` takes
@@ -44,7 +45,15 @@ def training_package() -> ModuleType:
     return importlib.import_module(TRAINING_PACKAGE)
 
 
-TRAIN_UNPOOL = [Unpool.mask, Unpool.maxunpool]  # plugin: an inference-only custom op
+class TrainUnpool(str, Enum):
+    """Training's unpool forms (plugin is an inference-only custom op)."""
+
+    auto = "auto"
+    mask = "mask"
+    maxunpool = "maxunpool"
+
+
+TRAIN_UNPOOL = list(TrainUnpool)
 
 
 def _pair(text: str, name: str) -> tuple[float, float]:
@@ -108,9 +117,9 @@ def train_command(
     lr_for_batch: int | None = typer.Option(None, "--lr-for-batch", help="--lr was tuned for this global batch: "
                                             "scale it linearly to this run's batch (e.g. --batch-size 32 "
                                             "--lr-for-batch 8: 4x --lr)."),
-    unpool: str = typer.Option("mask", "--unpool", help="Unpool form while training: mask "
-                               "(indices-free, same function and weights as maxunpool, fusable) or maxunpool.",
-                               parser=choice_parser("--unpool", TRAIN_UNPOOL), metavar="mask|maxunpool"),
+    unpool: str = typer.Option("auto", "--unpool", help="Unpool form while training (the same function and "
+                               "weights): mask (indices-free, fusable), maxunpool (scatter), auto (mask on CUDA).",
+                               parser=choice_parser("--unpool", TRAIN_UNPOOL), metavar="auto|mask|maxunpool"),
     scale_range: str = typer.Option("0.75,1.5", "--scale-range", help="Random scale range MIN,MAX of the "
                                     "training frames (the long recipe: 0.5,2.0)."),
     jitter: float = typer.Option(0.2, "--jitter", help="Colour jitter strength: brightness, contrast and "
