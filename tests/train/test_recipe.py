@@ -127,3 +127,13 @@ def test_a_recipe_run_trains_and_resumes_exactly(synthetic_dir: Path, tmp_path: 
     assert straight["epochs_done"] == 2 and resumed["weights_sha256"] == straight["weights_sha256"]
     a, b = (tmp_path / "a" / n for n in ("best.safetensors", "last.safetensors"))
     assert a.read_bytes() == b.read_bytes()  # the last epoch is what ships
+
+
+def test_a_student_distils_with_its_loss_at_label_resolution(synthetic_dir: Path, tmp_path: Path) -> None:
+    """--label-res full with --teacher: the task loss at the labels' 64x96, the KD term at the logits' 32x48."""
+    kw = dict(data=str(synthetic_dir), width=4, crop=(32, 32), size=(32, 48), batch_size=2, threads=1,
+              progress=False, epochs=1, warmup_epochs=0.5)
+    train(TrainConfig(out=str(tmp_path / "t"), **kw))  # type: ignore[arg-type]
+    summary = train(TrainConfig(out=str(tmp_path / "s"), teacher=str(tmp_path / "t" / "last.safetensors"),
+                                label_res="full", **kw))  # type: ignore[arg-type]
+    assert summary["epochs_done"] == 1 and math.isfinite(summary["last_val_miou"])
