@@ -7,6 +7,7 @@ per epoch). All are written atomically after each epoch, so a kill loses at most
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -25,6 +26,7 @@ from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import make_folder, same_file
 
 from . import ddp
+from .ema import WeightEMA
 from .feed import EpochBatches, LossMeter, make_loader
 from .schedule import lr_at, make_sgd, set_lr
 from .state import load_train_state, read_train_state_info, save_train_state
@@ -33,10 +35,11 @@ log = logging.getLogger("toolkit.train")
 
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"
-RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE)
+EMA_FILE = "ema.safetensors"  # the weights' moving average (--ema), a model checkpoint like last
+RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE, EMA_FILE)
 RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher",
                      "lr_for_batch", "scale_range", "jitter", "class_weights", "hard_pixels", "train_splits",
-                     "label_res")
+                     "label_res", "ema")
 DISTILL_MUST_MATCH = ("distill_weight", "temperature")  # compared when a teacher is set
 
 
@@ -85,6 +88,7 @@ class TrainConfig:
     hard_pixels: float | None = None  # online hard-pixel mining: keep this share of the hardest pixels
     train_splits: str = "train"  # comma list of splits trained on (train,val: ship the last epoch)
     label_res: str = "input"  # input: labels resized with the frame; full: loss at the label's own resolution
+    ema: float | None = None  # decay of a moving average of the weights (train/ema.py), e.g. 0.999
 
 
 def effective_lr(cfg: TrainConfig, world_size: int = 1) -> float:
@@ -197,6 +201,7 @@ def train(cfg: TrainConfig) -> dict:
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 and device.type == "cuda" else None
 
     start_epoch, best, rows = 0, -math.inf, []
+    ema_state: dict[str, torch.Tensor] = {}
     if cfg.resume and (out / STATE_FILE).is_file():
         old = read_train_state_info(out / STATE_FILE)["config"]
         now = json_config(cfg)
@@ -206,7 +211,7 @@ def train(cfg: TrainConfig) -> dict:
             raise ToolkitError(f"--resume: {out / STATE_FILE} was trained with different "
                                + ", ".join(f"{k}={old.get(k)!r} (now {now.get(k)!r})" for k in diff)
                                + "; use the same flags or a new --output")
-        saved = load_train_state(out / STATE_FILE, model, optimizer)
+        saved = load_train_state(out / STATE_FILE, model, optimizer, ema_state)
         start_epoch, best, rows = int(saved["epoch"]), float(saved["best_miou"]), list(saved["log"])
         if old.get("epochs") != cfg.epochs:
             log.warning("resuming with --epochs %d (was %s): the poly schedule now ends at epoch %d",
@@ -216,6 +221,7 @@ def train(cfg: TrainConfig) -> dict:
         log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
     if cfg.init and start_epoch == 0:
         _load_init(model, cfg, info)
+    ema = WeightEMA(model, cfg.ema, ema_state) if cfg.ema is not None else None
     teacher_sha = None
     if cfg.teacher:
         from .distill import distillation_loss, prepare_teacher
@@ -267,6 +273,8 @@ def train(cfg: TrainConfig) -> dict:
             else:
                 loss.backward()
                 optimizer.step()
+            if ema is not None:
+                ema.update(model)
             meter.add(loss, len(x))  # no host sync here: the loss stays on the device until read
             if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch:
                 mean, value = meter.read(f"epoch {epoch + 1}, steps up to {i + 1}")
@@ -281,7 +289,7 @@ def train(cfg: TrainConfig) -> dict:
         train_loss = ddp.mean_across(meter.read(f"epoch {epoch + 1}")[0], env)
         if env.is_main:
             row = _finish_epoch(cfg, model, meta, data, device, optimizer, epoch, train_loss, lr, train_seconds,
-                                seen * env.world_size, best, rows, out, teacher_sha)
+                                seen * env.world_size, best, rows, out, teacher_sha, ema)
             best = max(best, row["val_miou"]) if not math.isnan(row["val_miou"]) else best
         ddp.barrier(env)
         if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
@@ -383,7 +391,8 @@ def json_config(cfg: TrainConfig) -> dict:
 
 def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, device: torch.device,
                   optimizer: torch.optim.Optimizer, epoch: int, train_loss: float, lr: float, train_seconds: float,
-                  images: int, best: float, rows: list[dict], out: Path, teacher_sha: str | None = None) -> dict:
+                  images: int, best: float, rows: list[dict], out: Path, teacher_sha: str | None = None,
+                  ema: WeightEMA | None = None) -> dict:
     """Validate, log, and write state -> last -> best -> CSV (each atomically); returns the log row."""
     t0 = time.perf_counter()
     scores = _validate(model, data, meta, device) if data.val is not None else None
@@ -393,6 +402,10 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
            "val_class_avg_acc": scores["class_avg_acc"] if scores else float("nan"),
            "train_seconds": round(train_seconds, 2), "val_seconds": round(time.perf_counter() - t0, 2),
            "train_img_per_s": round(images / max(train_seconds, 1e-9), 3)}
+    if ema is not None:
+        ema_scores = _validate(ema.model, data, meta, device) if data.val is not None else None
+        row["val_miou_ema"] = float(ema_scores["miou"]) if ema_scores else float("nan")
+        ema.model.eval()
     if scores:
         row.update({f"iou_{k}": (np.nan if v is None else v) for k, v in scores["per_class_iou"].items()})
     rows.append(row)
@@ -401,12 +414,18 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
     cfg_json = json_config(cfg)
     out.mkdir(parents=True, exist_ok=True)
     save_train_state(out / STATE_FILE, model, optimizer,
-                     {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json})
+                     {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json},
+                     extra=ema.state() if ema is not None else None)
     meta.provenance = {"trained_by": "toolkit train", "epoch": epoch + 1, "val_miou": miou,
                        "val_split": cfg.val_split, "config": cfg_json}
     if teacher_sha:
         meta.provenance["teacher_sha256"] = teacher_sha
     save_checkpoint(out / LAST_FILE, model, meta)
+    if ema is not None:
+        ema_meta = copy.copy(meta)
+        ema_meta.provenance = {**meta.provenance, "ema_decay": cfg.ema,
+                               "val_miou": row.get("val_miou_ema", float("nan"))}
+        save_checkpoint(out / EMA_FILE, ema.model, ema_meta)
     if is_best or (data.val is None):
         save_checkpoint(out / BEST_FILE, model, meta)
     _write_csv(out / LOG_FILE, rows)

@@ -137,3 +137,31 @@ def test_a_student_distils_with_its_loss_at_label_resolution(synthetic_dir: Path
     summary = train(TrainConfig(out=str(tmp_path / "s"), teacher=str(tmp_path / "t" / "last.safetensors"),
                                 label_res="full", **kw))  # type: ignore[arg-type]
     assert summary["epochs_done"] == 1 and math.isfinite(summary["last_val_miou"])
+
+
+def test_ema_follows_the_weights_and_resumes_exactly(tmp_path: Path) -> None:
+    from segnet_train.ema import WeightEMA
+    from toolkit.checkpoint import read_checkpoint
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1), torch.nn.BatchNorm2d(1))
+    ema = WeightEMA(net, 0.75)
+    before = net[0].weight.detach().clone()
+    with torch.no_grad():
+        net[0].weight.add_(4.0)
+        net[1].running_mean.fill_(3.0)
+    ema.update(net)
+    assert torch.allclose(ema.model[0].weight, before + 1.0)  # 0.75 x old + 0.25 x (old + 4)
+    assert float(ema.model[1].running_mean) == 3.0
+    with pytest.raises(ToolkitError, match="--ema 1.0"):
+        WeightEMA(net, 1.0)
+
+    kw = dict(data="synthetic", width=4, crop=(32, 32), size=(32, 48), batch_size=2, synthetic_count=(6, 2),
+              threads=1, progress=False, warmup_epochs=0.5, epochs=3, ema=0.9)
+    train(TrainConfig(out=str(tmp_path / "a"), **kw))  # type: ignore[arg-type]
+    train(TrainConfig(out=str(tmp_path / "b"), stop_after=1, **kw))  # type: ignore[arg-type]
+    train(TrainConfig(out=str(tmp_path / "b"), resume=True, **kw))  # type: ignore[arg-type]
+    a, b = (read_checkpoint(str(tmp_path / r / "ema.safetensors")) for r in ("a", "b"))
+    assert all(torch.equal(a[0][k], b[0][k]) for k in a[0])  # the average continued exactly
+    last = read_checkpoint(str(tmp_path / "a" / "last.safetensors"))[0]
+    assert not all(torch.equal(a[0][k], last[k]) for k in last)  # its own weights, not a copy of last
+    assert a[1].provenance["ema_decay"] == 0.9 and "val_miou_ema" in (tmp_path / "a" / "train_log.csv").read_text()

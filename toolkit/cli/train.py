@@ -134,6 +134,8 @@ def train_command(
     label_res: str = typer.Option("input", "--label-res", help="input: labels resized with the frames (--size); "
                                   "full: the loss at the label's own resolution (logits upsampled).",
                                   metavar="input|full"),
+    ema: float | None = typer.Option(None, "--ema", help="Keep a moving average of the weights with this decay "
+                                     "(e.g. 0.999): validated each epoch, saved as OUTPUT/ema.safetensors."),
     log_every: int = typer.Option(50, "--log-every", help="Steps between host reads of "
                                   "the loss (progress, NaN check); the step itself never waits for the host."),
 ) -> None:
@@ -154,7 +156,7 @@ def train_command(
                       distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache,
                       compile=compile_net, lr_for_batch=lr_for_batch, unpool=unpool, log_every=log_every,
                       scale_range=_pair(scale_range, "--scale-range"), jitter=jitter, class_weights=class_weights,
-                      hard_pixels=hard_pixels, train_splits=train_splits, label_res=label_res)
+                      hard_pixels=hard_pixels, train_splits=train_splits, label_res=label_res, ema=ema)
     from toolkit.models import list_models
 
     if arch not in list_models():
