@@ -26,6 +26,7 @@ from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import make_folder, same_file
 
 from . import ddp
+from .aux import AuxHeads
 from .ema import WeightEMA
 from .feed import EpochBatches, LossMeter, make_loader
 from .schedule import lr_at, make_sgd, set_lr
@@ -39,7 +40,7 @@ EMA_FILE = "ema.safetensors"  # the weights' moving average (--ema), a model che
 RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE, EMA_FILE)
 RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher",
                      "lr_for_batch", "scale_range", "jitter", "class_weights", "hard_pixels", "train_splits",
-                     "label_res", "ema")
+                     "label_res", "ema", "aux_weight")
 DISTILL_MUST_MATCH = ("distill_weight", "temperature")  # compared when a teacher is set
 
 
@@ -89,6 +90,7 @@ class TrainConfig:
     train_splits: str = "train"  # comma list of splits trained on (train,val: ship the last epoch)
     label_res: str = "input"  # input: labels resized with the frame; full: loss at the label's own resolution
     ema: float | None = None  # decay of a moving average of the weights (train/ema.py), e.g. 0.999
+    aux_weight: float | None = None  # training-only auxiliary heads on the decoder (train/aux.py), e.g. 0.4
 
 
 def effective_lr(cfg: TrainConfig, world_size: int = 1) -> float:
@@ -196,12 +198,18 @@ def train(cfg: TrainConfig) -> dict:
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     base_lr = effective_lr(cfg, env.world_size)
-    optimizer = make_sgd(model, base_lr, cfg.momentum, cfg.weight_decay)
+    aux = None
+    if cfg.aux_weight is not None:
+        if env.enabled:
+            raise ToolkitError("--aux-weight is not supported under torchrun yet: train on one process")
+        aux = AuxHeads(model, info.num_classes, cfg.aux_weight).to(device)
+    trained = model if aux is None else nn.ModuleList([model, aux])  # what the optimizer steps
+    optimizer = make_sgd(trained, base_lr, cfg.momentum, cfg.weight_decay)
     amp_dtype = pick_amp(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 and device.type == "cuda" else None
 
     start_epoch, best, rows = 0, -math.inf, []
-    ema_state: dict[str, torch.Tensor] = {}
+    extra_state: dict[str, torch.Tensor] = {}  # EMA and auxiliary-head tensors of a resumed run
     if cfg.resume and (out / STATE_FILE).is_file():
         old = read_train_state_info(out / STATE_FILE)["config"]
         now = json_config(cfg)
@@ -211,7 +219,9 @@ def train(cfg: TrainConfig) -> dict:
             raise ToolkitError(f"--resume: {out / STATE_FILE} was trained with different "
                                + ", ".join(f"{k}={old.get(k)!r} (now {now.get(k)!r})" for k in diff)
                                + "; use the same flags or a new --output")
-        saved = load_train_state(out / STATE_FILE, model, optimizer, ema_state)
+        saved = load_train_state(out / STATE_FILE, model, optimizer, extra_state)
+        if aux is not None:
+            aux.load_state_dict(_prefixed(extra_state, "aux."))
         start_epoch, best, rows = int(saved["epoch"]), float(saved["best_miou"]), list(saved["log"])
         if old.get("epochs") != cfg.epochs:
             log.warning("resuming with --epochs %d (was %s): the poly schedule now ends at epoch %d",
@@ -221,7 +231,7 @@ def train(cfg: TrainConfig) -> dict:
         log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
     if cfg.init and start_epoch == 0:
         _load_init(model, cfg, info)
-    ema = WeightEMA(model, cfg.ema, ema_state) if cfg.ema is not None else None
+    ema = WeightEMA(model, cfg.ema, _prefixed(extra_state, "ema.")) if cfg.ema is not None else None
     teacher_sha = None
     if cfg.teacher:
         from .distill import distillation_loss, prepare_teacher
@@ -261,6 +271,8 @@ def train(cfg: TrainConfig) -> dict:
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 logits = net(x)
                 loss = criterion(at_label_size(logits, y), y)
+                if aux is not None:
+                    loss = loss + aux.loss(criterion, y)
             if teacher_sha is not None:
                 r = y.shape[-1] // logits.shape[-1]  # the KD term at the logits' size: the label's every r-th pixel
                 loss = distillation_loss(loss, logits, batch[2].to(device, non_blocking=True),
@@ -289,7 +301,7 @@ def train(cfg: TrainConfig) -> dict:
         train_loss = ddp.mean_across(meter.read(f"epoch {epoch + 1}")[0], env)
         if env.is_main:
             row = _finish_epoch(cfg, model, meta, data, device, optimizer, epoch, train_loss, lr, train_seconds,
-                                seen * env.world_size, best, rows, out, teacher_sha, ema)
+                                seen * env.world_size, best, rows, out, teacher_sha, ema, aux)
             best = max(best, row["val_miou"]) if not math.isnan(row["val_miou"]) else best
         ddp.barrier(env)
         if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
@@ -310,6 +322,17 @@ def training_unpool(unpool: str, device: torch.device) -> str:
     if unpool != "auto":
         return unpool
     return "mask" if device.type == "cuda" else "maxunpool"
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _extra_state(ema: WeightEMA | None, aux: nn.Module | None) -> dict[str, torch.Tensor]:
+    """What --resume needs beyond the model and optimizer: the EMA weights and the auxiliary heads."""
+    extra = {f"ema.{k}": v for k, v in ema.state().items()} if ema is not None else {}
+    extra.update({f"aux.{k}": v.detach() for k, v in aux.state_dict().items()} if aux is not None else {})
+    return extra
 
 
 def at_label_size(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -392,7 +415,7 @@ def json_config(cfg: TrainConfig) -> dict:
 def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, device: torch.device,
                   optimizer: torch.optim.Optimizer, epoch: int, train_loss: float, lr: float, train_seconds: float,
                   images: int, best: float, rows: list[dict], out: Path, teacher_sha: str | None = None,
-                  ema: WeightEMA | None = None) -> dict:
+                  ema: WeightEMA | None = None, aux: nn.Module | None = None) -> dict:
     """Validate, log, and write state -> last -> best -> CSV (each atomically); returns the log row."""
     t0 = time.perf_counter()
     scores = _validate(model, data, meta, device) if data.val is not None else None
@@ -415,7 +438,7 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
     out.mkdir(parents=True, exist_ok=True)
     save_train_state(out / STATE_FILE, model, optimizer,
                      {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json},
-                     extra=ema.state() if ema is not None else None)
+                     extra=_extra_state(ema, aux))
     meta.provenance = {"trained_by": "toolkit train", "epoch": epoch + 1, "val_miou": miou,
                        "val_split": cfg.val_split, "config": cfg_json}
     if teacher_sha:

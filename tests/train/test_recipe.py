@@ -165,3 +165,25 @@ def test_ema_follows_the_weights_and_resumes_exactly(tmp_path: Path) -> None:
     last = read_checkpoint(str(tmp_path / "a" / "last.safetensors"))[0]
     assert not all(torch.equal(a[0][k], last[k]) for k in last)  # its own weights, not a copy of last
     assert a[1].provenance["ema_decay"] == 0.9 and "val_miou_ema" in (tmp_path / "a" / "train_log.csv").read_text()
+
+
+def test_aux_heads_train_but_never_reach_the_checkpoint_or_the_export(tmp_path: Path) -> None:
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.export import export_checkpoint
+
+    kw = dict(data="synthetic", width=4, crop=(32, 32), size=(32, 48), batch_size=2, synthetic_count=(6, 2),
+              threads=1, progress=False, warmup_epochs=0.5, epochs=2)
+    plain = train(TrainConfig(out=str(tmp_path / "p"), **kw))  # type: ignore[arg-type]
+    aux = train(TrainConfig(out=str(tmp_path / "a"), aux_weight=0.4, **kw))  # type: ignore[arg-type]
+    assert aux["weights_sha256"] != plain["weights_sha256"]  # the heads' gradient changed the training
+    train(TrainConfig(out=str(tmp_path / "b"), aux_weight=0.4, stop_after=1, **kw))  # type: ignore[arg-type]
+    resumed = train(TrainConfig(out=str(tmp_path / "b"), aux_weight=0.4, resume=True, **kw))  # type: ignore[arg-type]
+    assert resumed["weights_sha256"] == aux["weights_sha256"]  # the heads' weights resumed too
+    (tp, _), (ta, _) = (read_checkpoint(str(tmp_path / r / "last.safetensors")) for r in ("p", "a"))
+    assert tp.keys() == ta.keys() and all(tp[k].shape == ta[k].shape for k in tp)
+    gp, ga = (export_checkpoint(tmp_path / r / "last.safetensors", unpool="mask", do_simplify=False).graph
+              for r in ("p", "a"))
+    assert [(n.op_type, list(n.input), list(n.output)) for n in gp.node] == \
+           [(n.op_type, list(n.input), list(n.output)) for n in ga.node]
+    assert [(i.name, tuple(i.dims)) for i in gp.initializer] == [(i.name, tuple(i.dims)) for i in ga.initializer]
+    assert [o.name for o in ga.output] == [o.name for o in gp.output]

@@ -136,6 +136,9 @@ def train_command(
                                   metavar="input|full"),
     ema: float | None = typer.Option(None, "--ema", help="Keep a moving average of the weights with this decay "
                                      "(e.g. 0.999): validated each epoch, saved as OUTPUT/ema.safetensors."),
+    aux_weight: float | None = typer.Option(None, "--aux-weight", help="Training-only auxiliary heads on the "
+                                            "decoder's H/4 and H/2 stages, their loss at this weight (e.g. 0.4); "
+                                            "never in a checkpoint or export."),
     log_every: int = typer.Option(50, "--log-every", help="Steps between host reads of "
                                   "the loss (progress, NaN check); the step itself never waits for the host."),
 ) -> None:
@@ -156,7 +159,8 @@ def train_command(
                       distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache,
                       compile=compile_net, lr_for_batch=lr_for_batch, unpool=unpool, log_every=log_every,
                       scale_range=_pair(scale_range, "--scale-range"), jitter=jitter, class_weights=class_weights,
-                      hard_pixels=hard_pixels, train_splits=train_splits, label_res=label_res, ema=ema)
+                      hard_pixels=hard_pixels, train_splits=train_splits, label_res=label_res, ema=ema,
+                      aux_weight=aux_weight)
     from toolkit.models import list_models
 
     if arch not in list_models():
