@@ -125,3 +125,13 @@ def test_train_speed_options_reach_the_trainer(synthetic_dir: Path, tmp_path: Pa
     result = runner.invoke(app, ["train", "--data", str(synthetic_dir), "--output", str(tmp_path / "p"), *TINY,
                                  "--unpool", "plugin"])
     assert result.exit_code == 2 and "--unpool" in result.output
+
+
+def test_train_choices_match_the_trainers() -> None:
+    """The CLI's closed choices (it may not import the training package at import time) are the trainer's."""
+    from toolkit.cli.train import ClassWeights, training_package
+
+    training_package()
+    from segnet_train.losses import CLASS_WEIGHTS
+
+    assert tuple(c.value for c in ClassWeights) == CLASS_WEIGHTS

@@ -54,6 +54,8 @@ class TrainUnpool(str, Enum):
 
 
 TRAIN_UNPOOL = list(TrainUnpool)
+ClassWeights = Enum("ClassWeights", {n: n for n in ("none", "enet", "medfreq")}, type=str)  # train/losses.py
+LabelRes = Enum("LabelRes", {n: n for n in ("input", "full")}, type=str)
 
 
 def _pair(text: str, name: str) -> tuple[float, float]:
@@ -126,6 +128,7 @@ def train_command(
                                  "saturation factors drawn in 1 +- JITTER (stronger: 0.4)."),
     class_weights: str = typer.Option("none", "--class-weights", help="With --loss bce: weight its positive term "
                                       "by class, enet (1/ln(1.10+p)) or medfreq; none is the paper's loss.",
+                                      parser=choice_parser("--class-weights", list(ClassWeights)),
                                       metavar="none|enet|medfreq"),
     hard_pixels: float | None = typer.Option(None, "--hard-pixels", help="Online hard-pixel mining: average the "
                                              "loss over this share of the hardest labelled pixels (e.g. 0.25)."),
@@ -133,7 +136,7 @@ def train_command(
                                      "train,val needs --val-split '' and ships the last epoch."),
     label_res: str = typer.Option("input", "--label-res", help="input: labels resized with the frames (--size); "
                                   "full: the loss at the label's own resolution (logits upsampled).",
-                                  metavar="input|full"),
+                                  parser=choice_parser("--label-res", list(LabelRes)), metavar="input|full"),
     ema: float | None = typer.Option(None, "--ema", help="Keep a moving average of the weights with this decay "
                                      "(e.g. 0.999): validated each epoch, saved as OUTPUT/ema.safetensors."),
     aux_weight: float | None = typer.Option(None, "--aux-weight", help="Training-only auxiliary heads on the "
