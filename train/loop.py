@@ -316,7 +316,8 @@ def train(cfg: TrainConfig) -> dict:
 
 def training_unpool(unpool: str, device: torch.device) -> str:
     """auto: the indices-free mask form on CUDA (elementwise, fusable by --compile, no scatter), the scatter form
-    elsewhere (fewer eager ops: faster on a CPU, measured in docs/RESULTS.md). Both train the same weights."""
+    elsewhere (the CPU's form so far; the mask form was not shown faster there: docs/RESULTS.md). Both train the
+    same weights (tests/train/test_feed.py)."""
     if unpool not in ("auto", "mask", "maxunpool"):
         raise ToolkitError(f"--unpool '{unpool}': expected auto, mask or maxunpool")
     if unpool != "auto":
