@@ -37,6 +37,7 @@ class Splits(torch.utils.data.Dataset):
         self.parts = parts
         self.info = parts[0].info
         self.offsets = np.cumsum([0] + [len(p) for p in parts])
+        self.samples = [sample for p in parts for sample in p.samples]  # (image, label) paths, as CamVid's
         self.epoch = 0
 
     def __len__(self) -> int:

@@ -108,6 +108,7 @@ def test_train_splits_and_the_validation_split(synthetic_dir: Path) -> None:
     data = build_data(str(synthetic_dir), (32, 32), (32, 48), 0, train_split="train,val", val_split=None)
     assert len(data.train) == 12 and data.val is None  # 8 + 4
     assert data.train.name(8).startswith("val/")
+    assert len(data.train.samples) == 12 and data.train.samples[8] == data.train.parts[1].samples[0]
     assert not torch.equal(data.train[0][0], data.train[8][0])
     with pytest.raises(DatasetError, match="its score would be a training score"):
         build_data(str(synthetic_dir), (32, 32), (32, 48), 0, train_split="train,val", val_split="val")
