@@ -112,3 +112,86 @@ def test_core_is_the_bottom_layer() -> None:
 def test_the_check_sees_a_cycle() -> None:
     graph = {"export": {"backend": {"a.py"}}, "backend": {"export": {"b.py"}}, "core": {}}
     assert find_cycles(graph) == [["backend", "export"]]  # type: ignore[arg-type]
+
+
+# The training package: ``train/`` installed as ``segnet_train`` (setup.py); docs/DESIGN.md, "The training package".
+REPO = ROOT.parent
+TRAIN_DIR = REPO / "train"
+TRAINING_NAMES = ("segnet_train", "train")
+TRAIN_COMMAND = ROOT / "cli" / "train.py"
+
+
+def _is_training(name: str) -> bool:
+    return any(name == n or name.startswith(n + ".") for n in TRAINING_NAMES)
+
+
+def _training_references(path: Path) -> list[tuple[int, bool]]:
+    """(line, at module level) of each import of the training package in ``path``, also through
+    ``importlib`` (a string constant naming it passed to a call)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = set(map(id, tree.body))
+    found: list[tuple[int, bool]] = []
+    for stmt in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(stmt, ast.Import):
+            names = [a.name for a in stmt.names]
+        elif isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module:
+            names = [stmt.module]
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign) and isinstance(stmt.value, ast.Constant):
+            value = stmt.value.value  # the installed name spelled for importlib; "train" alone is a split name
+            names = [value] if isinstance(value, str) and value.startswith("segnet_train") else []
+        if any(_is_training(n) for n in names):
+            found.append((stmt.lineno, id(stmt) in top and isinstance(stmt, ast.Import | ast.ImportFrom)))
+    return found
+
+
+def test_only_the_train_command_imports_training_lazily() -> None:
+    """toolkit stays importable without the training code: one module names it, and never at import time."""
+    refs = {str(p.relative_to(REPO)): r for p in sorted(ROOT.rglob("*.py")) if (r := _training_references(p))}
+    assert set(refs) <= {str(TRAIN_COMMAND.relative_to(REPO))}, f"toolkit modules import the training package: {refs}"
+    assert refs, "toolkit/cli/train.py no longer names segnet_train: update this test with the new entry point"
+    eager = [line for line, top in refs[str(TRAIN_COMMAND.relative_to(REPO))] if top]
+    assert not eager, f"toolkit/cli/train.py imports the training package at module level (lines {eager})"
+
+
+def test_training_imports_only_itself_relatively_and_toolkit() -> None:
+    """Inside train/, its own modules by relative import (so the package works under its installed name), never
+    ``tools`` or a top-level ``train``; toolkit through its public modules."""
+    bad = {}
+    for path in sorted(TRAIN_DIR.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level and n.module]
+        wrong = [n for n in names if _is_training(n) or n == "tools" or n.startswith("tools.")]
+        if wrong:
+            bad[path.name] = wrong
+    assert not bad, f"train/ modules import {bad}: use relative imports inside train/"
+
+
+def test_nothing_imports_a_top_level_train_module() -> None:
+    """Tests and tools import the training package by its installed name, never as ``train`` (which collides)."""
+    bad = {}
+    for folder in (REPO / "tests", REPO / "tools"):
+        for path in sorted(folder.rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+            names += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level and n.module]
+            if wrong := [n for n in names if n == "train" or n.startswith("train.")]:
+                bad[str(path.relative_to(REPO))] = wrong
+    assert not bad, f"imports of a top-level 'train': {bad}; import segnet_train (toolkit.cli.train.training_package)"
+
+
+def test_the_wheel_installs_train_as_segnet_train() -> None:
+    """setup.py maps the folder to the collision-free name, and pyproject does not install a ``train`` too."""
+    setup = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    call = next(n for n in ast.walk(setup) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup")
+    kw = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg == "package_dir"}
+    assert kw["package_dir"] == {"segnet_train": "train"}
+    assert "train*" not in (REPO / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_the_check_sees_an_eager_import(tmp_path: Path) -> None:
+    f = tmp_path / "m.py"
+    f.write_text("import segnet_train.loop\n\ndef f():\n    from train import x\n    NAME = 'segnet_train'\n"
+                 "    split = 'train'\n")
+    assert _training_references(f) == [(1, True), (4, False), (5, False)]

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 
+from toolkit.cli.train import training_package
 from toolkit.data import CamVid
-from train.losses import balanced_betas, class_pixel_counts, median_frequency_weights
+
+training_package()  # train/, imported under its installed name
+from segnet_train.losses import balanced_betas, class_pixel_counts, median_frequency_weights  # noqa: E402
 
 
 def main() -> None:

@@ -3,6 +3,6 @@
 Imports ``toolkit``; ``toolkit`` imports it only inside the ``train`` command.
 """
 
-from train.loop import TrainConfig, train
+from .loop import TrainConfig, train
 
 __all__ = ["TrainConfig", "train"]

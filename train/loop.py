@@ -7,6 +7,7 @@ per epoch). All are written atomically after each epoch, so a kill loses at most
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -23,16 +24,23 @@ from toolkit.backend.torch.device import torch_device
 from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
 from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import make_folder, same_file
-from train import ddp
-from train.schedule import lr_at, make_sgd, set_lr
-from train.state import load_train_state, read_train_state_info, save_train_state
+
+from . import ddp
+from .aux import AuxHeads
+from .ema import WeightEMA
+from .feed import EpochBatches, LossMeter, make_loader
+from .schedule import lr_at, make_sgd, set_lr
+from .state import load_train_state, read_train_state_info, save_train_state
 
 log = logging.getLogger("toolkit.train")
 
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"
-RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE)
-RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher")
+EMA_FILE = "ema.safetensors"  # the weights' moving average (--ema), a model checkpoint like last
+RUN_FILES = (STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE, EMA_FILE)
+RESUME_MUST_MATCH = ("data", "arch", "width", "loss", "batch_size", "crop", "size", "seed", "lr", "teacher",
+                     "lr_for_batch", "scale_range", "jitter", "class_weights", "hard_pixels", "train_splits",
+                     "label_res", "ema", "aux_weight")
 DISTILL_MUST_MATCH = ("distill_weight", "temperature")  # compared when a teacher is set
 
 
@@ -71,6 +79,27 @@ class TrainConfig:
     temperature: float = 2.0  # softmax temperature of the KD term
     teacher_cache: str | None = None  # folder of cached teacher logits (default OUT/teacher_logits)
     synthetic_count: tuple[int, int] = field(default=(64, 16))
+    unpool: str = "auto"  # training's unpool form (same function, same weights): auto = mask on CUDA, else maxunpool
+    compile: bool = False  # torch.compile the training network
+    lr_for_batch: int | None = None  # --lr is for this global batch; the run scales it linearly to its own
+    log_every: int = 50  # steps between reads of the loss on the host (progress, finiteness check)
+    scale_range: tuple[float, float] = (0.75, 1.5)  # random scale of each training frame
+    jitter: float = 0.2  # colour jitter strength (brightness, contrast, saturation factors in 1 +- jitter)
+    class_weights: str = "none"  # none | enet | medfreq, on B-CE's positive term (train/losses.py)
+    hard_pixels: float | None = None  # online hard-pixel mining: keep this share of the hardest pixels
+    train_splits: str = "train"  # comma list of splits trained on (train,val: ship the last epoch)
+    label_res: str = "input"  # input: labels resized with the frame; full: loss at the label's own resolution
+    ema: float | None = None  # decay of a moving average of the weights (train/ema.py), e.g. 0.999
+    aux_weight: float | None = None  # training-only auxiliary heads on the decoder (train/aux.py), e.g. 0.4
+
+
+def effective_lr(cfg: TrainConfig, world_size: int = 1) -> float:
+    """--lr, scaled by the linear rule (Goyal et al. 2017) when --lr-for-batch names the batch it was tuned for."""
+    if cfg.lr_for_batch is None:
+        return cfg.lr
+    if cfg.lr_for_batch < 1:
+        raise ToolkitError(f"--lr-for-batch {cfg.lr_for_batch}: expected a batch size >= 1")
+    return cfg.lr * cfg.batch_size * world_size / cfg.lr_for_batch
 
 
 def pick_amp(amp: str, device: torch.device) -> torch.dtype | None:
@@ -131,15 +160,16 @@ def train(cfg: TrainConfig) -> dict:
     """Run (or resume) training; returns a summary (best/last val mIoU, epochs, seconds)."""
     from tqdm import tqdm
 
-    from toolkit.models import create_model
-    from train.data import build_data, training_label_counts
-    from train.losses import make_loss
+    from toolkit.models import create_model, set_unpool_mode
+
+    from .data import build_data, training_label_counts
+    from .losses import make_loss
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = torch_device(cfg.device)  # a CPU-only PyTorch or a typo: one line, before anything starts
     if cfg.teacher:
-        from train.distill import check_distill_options
+        from .distill import check_distill_options
 
         check_distill_options(cfg.distill_weight, cfg.temperature)
     env = ddp.init_distributed(cfg.device)
@@ -151,22 +181,35 @@ def train(cfg: TrainConfig) -> dict:
     check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
     if env.is_main:
         make_out_folder(out)
-    data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, val_split=cfg.val_split, limit=cfg.limit,
-                      synthetic_count=cfg.synthetic_count)
+    if cfg.label_res not in ("input", "full"):
+        raise ToolkitError(f"--label-res '{cfg.label_res}': expected input or full")
+    data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, train_split=cfg.train_splits,
+                      val_split=cfg.val_split, limit=cfg.limit, synthetic_count=cfg.synthetic_count,
+                      scale=cfg.scale_range, jitter=cfg.jitter, label_full_res=cfg.label_res == "full")
     info = data.info
     counts, present = training_label_counts(data.train, info.num_classes, info.ignore_index)
-    criterion = make_loss(cfg.loss, counts, present, info.ignore_index).to(device)
+    criterion = make_loss(cfg.loss, counts, present, info.ignore_index, cfg.class_weights,
+                          cfg.hard_pixels).to(device)
 
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.arch, num_classes=info.num_classes, width=cfg.width).to(device)
+    set_unpool_mode(model, training_unpool(cfg.unpool, device))
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_sgd(model, cfg.lr, cfg.momentum, cfg.weight_decay)
+    base_lr = effective_lr(cfg, env.world_size)
+    aux = None
+    if cfg.aux_weight is not None:
+        if env.enabled:
+            raise ToolkitError("--aux-weight is not supported under torchrun yet: train on one process")
+        aux = AuxHeads(model, info.num_classes, cfg.aux_weight).to(device)
+    trained = model if aux is None else nn.ModuleList([model, aux])  # what the optimizer steps
+    optimizer = make_sgd(trained, base_lr, cfg.momentum, cfg.weight_decay)
     amp_dtype = pick_amp(cfg.amp, device)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 and device.type == "cuda" else None
 
     start_epoch, best, rows = 0, -math.inf, []
+    extra_state: dict[str, torch.Tensor] = {}  # EMA and auxiliary-head tensors of a resumed run
     if cfg.resume and (out / STATE_FILE).is_file():
         old = read_train_state_info(out / STATE_FILE)["config"]
         now = json_config(cfg)
@@ -176,7 +219,9 @@ def train(cfg: TrainConfig) -> dict:
             raise ToolkitError(f"--resume: {out / STATE_FILE} was trained with different "
                                + ", ".join(f"{k}={old.get(k)!r} (now {now.get(k)!r})" for k in diff)
                                + "; use the same flags or a new --output")
-        saved = load_train_state(out / STATE_FILE, model, optimizer)
+        saved = load_train_state(out / STATE_FILE, model, optimizer, extra_state)
+        if aux is not None:
+            aux.load_state_dict(_prefixed(extra_state, "aux."))
         start_epoch, best, rows = int(saved["epoch"]), float(saved["best_miou"]), list(saved["log"])
         if old.get("epochs") != cfg.epochs:
             log.warning("resuming with --epochs %d (was %s): the poly schedule now ends at epoch %d",
@@ -186,45 +231,52 @@ def train(cfg: TrainConfig) -> dict:
         log.info("--resume: no %s yet, starting from scratch", out / STATE_FILE)
     if cfg.init and start_epoch == 0:
         _load_init(model, cfg, info)
+    ema = WeightEMA(model, cfg.ema, _prefixed(extra_state, "ema.")) if cfg.ema is not None else None
     teacher_sha = None
     if cfg.teacher:
-        from train.distill import distillation_loss, prepare_teacher
+        from .distill import distillation_loss, prepare_teacher
 
         if env.enabled:
             raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")
         data.train, teacher_sha = prepare_teacher(cfg.teacher, data, info.class_names,
                                                   Path(cfg.teacher_cache or out / "teacher_logits"), cfg.progress)
     net = ddp.wrap_model(model, env, device)
+    if cfg.compile:
+        net = torch.compile(net)  # the weights stay model's: checkpoints and validation use the eager module
     meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
 
-    steps_per_epoch = len(ddp.epoch_batches(len(data.train), cfg.batch_size, cfg.seed, 0, env))
+    sampler = EpochBatches(len(data.train), cfg.batch_size, cfg.seed, env)
+    steps_per_epoch = len(sampler)
     if steps_per_epoch == 0:
         raise ToolkitError(f"batch size {cfg.batch_size} x {env.world_size} process(es) is larger than the "
                            f"{len(data.train)} training images; lower --batch-size")
+    loader = make_loader(data.train, sampler, cfg.workers, pin=device.type == "cuda")
     total_steps = steps_per_epoch * cfg.epochs
     warmup = round(cfg.warmup_epochs * steps_per_epoch)
+    log_every = max(1, cfg.log_every)
     run_start = time.perf_counter()
     for epoch in range(start_epoch, cfg.epochs):
-        data.train.set_epoch(epoch)
-        batches = ddp.epoch_batches(len(data.train), cfg.batch_size, cfg.seed, epoch, env)
-        loader = torch.utils.data.DataLoader(data.train, batch_sampler=batches, num_workers=cfg.workers)
+        sampler.epoch = epoch
         net.train()
-        t0, loss_sum, seen = time.perf_counter(), 0.0, 0
-        bar = tqdm(loader, total=len(batches), desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+        t0, meter = time.perf_counter(), LossMeter(device)
+        bar = tqdm(loader, total=steps_per_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and env.is_main), leave=False, mininterval=2)
         for i, batch in enumerate(bar):
             step = epoch * steps_per_epoch + i
-            lr = lr_at(step, total_steps, cfg.lr, warmup)
+            lr = lr_at(step, total_steps, base_lr, warmup)
             set_lr(optimizer, lr)
             x, y = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 logits = net(x)
-                loss = criterion(logits, y)
+                loss = criterion(at_label_size(logits, y), y)
+                if aux is not None:
+                    loss = loss + aux.loss(criterion, y)
             if teacher_sha is not None:
+                r = y.shape[-1] // logits.shape[-1]  # the KD term at the logits' size: the label's every r-th pixel
                 loss = distillation_loss(loss, logits, batch[2].to(device, non_blocking=True),
-                                         y != info.ignore_index, cfg.distill_weight, cfg.temperature)
+                                         y[:, ::r, ::r] != info.ignore_index, cfg.distill_weight, cfg.temperature)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -233,22 +285,23 @@ def train(cfg: TrainConfig) -> dict:
             else:
                 loss.backward()
                 optimizer.step()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise ToolkitError(f"epoch {epoch + 1}, step {i}: loss is {value}; lower --lr or use --amp off")
-            loss_sum += value * len(x)
-            seen += len(x)
-            speed = seen * env.world_size / (time.perf_counter() - t0)
-            bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.4f}", img_s=f"{speed:.1f}")
-            if not cfg.progress and env.is_main and (i + 1) % 10 == 0:
-                log.info("epoch %d step %d/%d  loss %.4f  lr %.4f  %.2f img/s", epoch + 1, i + 1, len(batches),
-                         value, lr, speed)
+            if ema is not None:
+                ema.update(model)
+            meter.add(loss, len(x))  # no host sync here: the loss stays on the device until read
+            if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch:
+                mean, value = meter.read(f"epoch {epoch + 1}, steps up to {i + 1}")
+                speed = meter.images * env.world_size / (time.perf_counter() - t0)
+                bar.set_postfix(loss=f"{value:.3f}", lr=f"{lr:.4f}", img_s=f"{speed:.1f}", refresh=False)
+                if not cfg.progress and env.is_main and (i + 1) % log_every == 0:
+                    log.info("epoch %d step %d/%d  loss %.4f (mean %.4f)  lr %.4f  %.2f img/s", epoch + 1, i + 1,
+                             steps_per_epoch, value, mean, lr, speed)
         bar.close()
+        seen = meter.images
         train_seconds = time.perf_counter() - t0
-        train_loss = ddp.mean_across(loss_sum / max(seen, 1), env)
+        train_loss = ddp.mean_across(meter.read(f"epoch {epoch + 1}")[0], env)
         if env.is_main:
             row = _finish_epoch(cfg, model, meta, data, device, optimizer, epoch, train_loss, lr, train_seconds,
-                                seen * env.world_size, best, rows, out, teacher_sha)
+                                seen * env.world_size, best, rows, out, teacher_sha, ema, aux)
             best = max(best, row["val_miou"]) if not math.isnan(row["val_miou"]) else best
         ddp.barrier(env)
         if cfg.stop_after is not None and epoch + 1 >= cfg.stop_after and epoch + 1 < cfg.epochs:
@@ -259,6 +312,35 @@ def train(cfg: TrainConfig) -> dict:
             "last_val_miou": rows[-1]["val_miou"] if rows else None,
             "seconds": round(time.perf_counter() - run_start, 2), "out": str(out), "rank": env.rank,
             "weights_sha256": weights_digest(model), "params_sha256": weights_digest(model, buffers=False)}
+
+
+def training_unpool(unpool: str, device: torch.device) -> str:
+    """auto: the indices-free mask form on CUDA (elementwise, fusable by --compile, no scatter), the scatter form
+    elsewhere (the CPU's form so far; the mask form was not shown faster there: docs/RESULTS.md). Both train the
+    same weights (tests/train/test_feed.py)."""
+    if unpool not in ("auto", "mask", "maxunpool"):
+        raise ToolkitError(f"--unpool '{unpool}': expected auto, mask or maxunpool")
+    if unpool != "auto":
+        return unpool
+    return "mask" if device.type == "cuda" else "maxunpool"
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _extra_state(ema: WeightEMA | None, aux: nn.Module | None) -> dict[str, torch.Tensor]:
+    """What --resume needs beyond the model and optimizer: the EMA weights and the auxiliary heads."""
+    extra = {f"ema.{k}": v for k, v in ema.state().items()} if ema is not None else {}
+    extra.update({f"aux.{k}": v.detach() for k, v in aux.state_dict().items()} if aux is not None else {})
+    return extra
+
+
+def at_label_size(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Logits bilinearly upsampled to the labels' size when they are smaller (``--label-res full``), else as is."""
+    if logits.shape[-2:] == labels.shape[-2:]:
+        return logits
+    return torch.nn.functional.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = True) -> None:
@@ -326,14 +408,15 @@ def _load_init(model: nn.Module, cfg: TrainConfig, info) -> None:
 
 def json_config(cfg: TrainConfig) -> dict:
     d = asdict(cfg)
-    for k in ("crop", "size", "synthetic_count"):
+    for k in ("crop", "size", "synthetic_count", "scale_range"):
         d[k] = list(d[k]) if d[k] is not None else None
     return d
 
 
 def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, device: torch.device,
                   optimizer: torch.optim.Optimizer, epoch: int, train_loss: float, lr: float, train_seconds: float,
-                  images: int, best: float, rows: list[dict], out: Path, teacher_sha: str | None = None) -> dict:
+                  images: int, best: float, rows: list[dict], out: Path, teacher_sha: str | None = None,
+                  ema: WeightEMA | None = None, aux: nn.Module | None = None) -> dict:
     """Validate, log, and write state -> last -> best -> CSV (each atomically); returns the log row."""
     t0 = time.perf_counter()
     scores = _validate(model, data, meta, device) if data.val is not None else None
@@ -343,6 +426,10 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
            "val_class_avg_acc": scores["class_avg_acc"] if scores else float("nan"),
            "train_seconds": round(train_seconds, 2), "val_seconds": round(time.perf_counter() - t0, 2),
            "train_img_per_s": round(images / max(train_seconds, 1e-9), 3)}
+    if ema is not None:
+        ema_scores = _validate(ema.model, data, meta, device) if data.val is not None else None
+        row["val_miou_ema"] = float(ema_scores["miou"]) if ema_scores else float("nan")
+        ema.model.eval()
     if scores:
         row.update({f"iou_{k}": (np.nan if v is None else v) for k, v in scores["per_class_iou"].items()})
     rows.append(row)
@@ -351,12 +438,18 @@ def _finish_epoch(cfg: TrainConfig, model: nn.Module, meta: ModelMeta, data, dev
     cfg_json = json_config(cfg)
     out.mkdir(parents=True, exist_ok=True)
     save_train_state(out / STATE_FILE, model, optimizer,
-                     {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json})
+                     {"epoch": epoch + 1, "best_miou": new_best, "log": rows, "config": cfg_json},
+                     extra=_extra_state(ema, aux))
     meta.provenance = {"trained_by": "toolkit train", "epoch": epoch + 1, "val_miou": miou,
                        "val_split": cfg.val_split, "config": cfg_json}
     if teacher_sha:
         meta.provenance["teacher_sha256"] = teacher_sha
     save_checkpoint(out / LAST_FILE, model, meta)
+    if ema is not None:
+        ema_meta = copy.copy(meta)
+        ema_meta.provenance = {**meta.provenance, "ema_decay": cfg.ema,
+                               "val_miou": row.get("val_miou_ema", float("nan"))}
+        save_checkpoint(out / EMA_FILE, ema.model, ema_meta)
     if is_best or (data.val is None):
         save_checkpoint(out / BEST_FILE, model, meta)
     _write_csv(out / LOG_FILE, rows)

@@ -37,14 +37,16 @@ def _split_optimizer_state(opt_state: dict) -> tuple[dict[str, torch.Tensor], di
 
 
 def save_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     info: dict[str, Any]) -> Path:
-    """Write model, optimizer, torch RNG and ``info`` (JSON-able: epoch, best, log...) atomically."""
+                     info: dict[str, Any], extra: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write model, optimizer, torch RNG, ``extra`` tensors (the EMA weights) and ``info`` (JSON-able: epoch,
+    best, log...) atomically."""
     from safetensors.torch import save
 
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     opt_tensors, opt_json = _split_optimizer_state(optimizer.state_dict())
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
+    tensors.update({f"extra.{k}": v.detach().to("cpu").contiguous() for k, v in (extra or {}).items()})
     header = {"version": STATE_VERSION, "optimizer": opt_json, "info": info, "sha256": tensors_sha256(tensors)}
     data = save(tensors, metadata={STATE_KEY: json.dumps(header)})  # bytes: a full disk is then an OSError
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
@@ -84,8 +86,10 @@ def read_train_state_info(path: str | Path) -> dict[str, Any]:
     return _read_header(Path(path), tensors=False)[0]["info"]
 
 
-def load_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, optimizer and torch RNG from ``path`` in place; returns the saved ``info``."""
+def load_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     extra: dict[str, torch.Tensor] | None = None) -> dict[str, Any]:
+    """Restore model, optimizer and torch RNG from ``path`` in place (and fill ``extra`` with the saved extra
+    tensors); returns the saved ``info``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no training state to resume from (run without --resume first)")
@@ -111,4 +115,6 @@ def load_train_state(path: str | Path, model: nn.Module, optimizer: torch.optim.
     optimizer.load_state_dict({"state": state, "param_groups": opt_json["param_groups"]})
     if "rng.torch" in tensors:
         torch.set_rng_state(tensors["rng.torch"])
+    if extra is not None:
+        extra.update({k[len("extra."):]: v for k, v in tensors.items() if k.startswith("extra.")})
     return header["info"]

@@ -111,3 +111,27 @@ def test_eval_plots_without_matplotlib_fails_before_evaluating(tmp_path: Path, m
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == \
         "error: --plots needs matplotlib: pip install 'segnet-toolkit[plots]'"
+
+
+def test_train_speed_options_reach_the_trainer(synthetic_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fast"
+    result = runner.invoke(app, ["train", "--data", str(synthetic_dir), "--output", str(out), *TINY,
+                                 "--unpool", "maxunpool", "--lr-for-batch", "4", "--log-every", "1"])
+    assert result.exit_code == 0, result.output
+    from toolkit.checkpoint import read_checkpoint
+
+    config = read_checkpoint(str(out / "last.safetensors"))[1].provenance["config"]
+    assert (config["lr_for_batch"], config["unpool"], config["log_every"]) == (4, "maxunpool", 1)
+    result = runner.invoke(app, ["train", "--data", str(synthetic_dir), "--output", str(tmp_path / "p"), *TINY,
+                                 "--unpool", "plugin"])
+    assert result.exit_code == 2 and "--unpool" in result.output
+
+
+def test_train_choices_match_the_trainers() -> None:
+    """The CLI's closed choices (it may not import the training package at import time) are the trainer's."""
+    from toolkit.cli.train import ClassWeights, training_package
+
+    training_package()
+    from segnet_train.losses import CLASS_WEIGHTS
+
+    assert tuple(c.value for c in ClassWeights) == CLASS_WEIGHTS

@@ -167,6 +167,11 @@ def test_bench_train_step(run_tool: RunTool, capsys: pytest.CaptureFixture[str])
              "--dtypes", "fp32", "--channels-last", "0,1")
     lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
     assert [ln["channels_last"] for ln in lines] == [False, True] and all(ln["median_step_s"] > 0 for ln in lines)
+    run_tool("bench_train_step.py", "--width", 4, "--batch", 1, "--hw", "16x16", "--iters", 1, "--warmup", 0,
+             "--dtypes", "fp32", "--unpool", "maxunpool,mask", "--sync", "step,end")
+    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [(ln["unpool"], ln["sync"]) for ln in lines] == [("maxunpool", "step"), ("maxunpool", "end"),
+                                                            ("mask", "step"), ("mask", "end")]
 
 
 def test_parity_doc_render(run_tool: RunTool, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ def _free_port() -> int:
 def _worker(rank: int, world: int, port: int, out: str) -> None:
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
-    from train.loop import TrainConfig, train
+    from segnet_train.loop import TrainConfig, train
 
     summary = train(TrainConfig(data="synthetic", out=out, width=4, crop=(32, 32), size=(32, 48), batch_size=2,
                                 epochs=1, synthetic_count=(8, 2), threads=1, progress=False))

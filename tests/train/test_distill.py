@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from segnet_train.distill import distillation_loss, kd_kl
+from segnet_train.loop import TrainConfig, train
 from toolkit.data import TrainTransform
 from toolkit.errors import ToolkitError
-from train.distill import distillation_loss, kd_kl
-from train.loop import TrainConfig, train
 
 TINY = dict(data="synthetic", width=4, crop=(32, 32), size=(32, 48), batch_size=2, synthetic_count=(6, 2),
             threads=1, progress=False, warmup_epochs=0.5)

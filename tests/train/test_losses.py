@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from train.losses import (
+from segnet_train.losses import (
     BalancedCrossEntropy,
     WeightedCrossEntropy,
     balanced_betas,

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from train.loop import STATE_FILE, TrainConfig, train
-from train.state import load_train_state, save_train_state
+from segnet_train.loop import STATE_FILE, TrainConfig, train
+from segnet_train.state import load_train_state, save_train_state
 
 TINY = dict(data="synthetic", width=4, crop=(32, 32), size=(32, 48), batch_size=2, synthetic_count=(6, 2),
             threads=1, progress=False, warmup_epochs=0.5)
@@ -75,9 +75,9 @@ def test_interrupted_state_write_keeps_the_previous_file(tmp_path: Path, monkeyp
 
 
 def test_init_starts_from_a_checkpoint_and_checks_it_fits(tmp_path: Path) -> None:
+    from segnet_train.loop import weights_digest
     from toolkit.checkpoint import load_checkpoint
     from toolkit.errors import ToolkitError
-    from train.loop import weights_digest
 
     train(_cfg(tmp_path / "a", epochs=1))
     init = str(tmp_path / "a" / "last.safetensors")

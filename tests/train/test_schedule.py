@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from train.ddp import DistEnv, epoch_batches
-from train.schedule import lr_at
+from segnet_train.ddp import DistEnv, epoch_batches
+from segnet_train.schedule import lr_at
 
 
 def test_warmup_then_poly() -> None:

@@ -11,7 +11,7 @@ def test_tensorboard_events_written(tmp_path: Path) -> None:
     pytest.importorskip("tensorboard", reason="tensorboard is not installed (optional)")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from train.loop import _log_tensorboard
+    from segnet_train.loop import _log_tensorboard
 
     _log_tensorboard(tmp_path, {"epoch": 1, "train_loss": 0.5, "val_miou": 0.25, "iou_sky": 0.9, "out": "x"})
     _log_tensorboard(tmp_path, {"epoch": 2, "train_loss": 0.4, "val_miou": 0.30, "iou_sky": 0.92, "out": "x"})
@@ -25,7 +25,7 @@ def test_tensorboard_events_written(tmp_path: Path) -> None:
 def test_without_tensorboard_nothing_is_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from train.loop import _log_tensorboard
+    from segnet_train.loop import _log_tensorboard
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed
     _log_tensorboard(tmp_path, {"epoch": 1, "train_loss": 0.5})

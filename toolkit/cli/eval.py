@@ -23,6 +23,10 @@ def eval_command(
     plots: Path | None = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class IoU PNGs."),
     device: str = device_option(),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
+    tta: bool = typer.Option(False, "--tta", help="Also score with test-time augmentation (flips x --tta-scales, "
+                             "softmax averaged) as a separate row; the plain score stays the reference."),
+    tta_scales: str = typer.Option("0.75,1.0,1.25", "--tta-scales", help="Input scales of --tta (of the model's "
+                                   "input size)."),
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
     from toolkit.checkpoint import write_json
@@ -38,6 +42,8 @@ def eval_command(
         require_matplotlib()
     from toolkit.evaluate import evaluate_model
 
+    scales = _scales(tta_scales) if tta else ()
+
     scores, matrix, meta, ds = evaluate_model(str(resolved.model), data, split, device, limit, progress=True)
     names = list(ds.info.class_names)
     full = scores.as_dict(names)
@@ -52,6 +58,16 @@ def eval_command(
         typer.echo(f"{n:<14}{'absent' if iou is None else f'{iou:.4f}':>8}{'' if acc is None else f'{acc:.4f}':>8}")
     typer.echo(f"{'mIoU':<14}{scores.miou:>8.4f}\n{'global acc':<14}{scores.global_acc:>8.4f}\n"
                f"{'class avg acc':<14}{scores.class_avg_acc:>8.4f}")
+    if tta:
+        from toolkit.tta import evaluate_tta
+
+        tta_scores, _ = evaluate_tta(str(resolved.model), data, split, device, limit, scales, progress=True)
+        typer.echo(f"{'mIoU (TTA)':<14}{tta_scores.miou:>8.4f}   flips x scales {','.join(map(str, scales))}, "
+                   "softmax averaged (not the default; infer/parity are single-scale)")
+        tta_full = tta_scores.as_dict(names)
+        report["tta"] = {"scales": list(scales), "flip": True, "miou": tta_full["miou"],
+                         "per_class_iou": tta_full["per_class_iou"], "global_acc": tta_full["global_acc"],
+                         "class_avg_acc": tta_full["class_avg_acc"]}
     if json_out is not None:
         write_json(json_out, report)
     if plots is not None:
@@ -62,9 +78,20 @@ def eval_command(
                           title=f"Per-class IoU, {split} ({Path(source).name})")
 
 
+def _scales(text: str) -> tuple[float, ...]:
+    from toolkit.errors import InputShapeError
+    from toolkit.tta import check_scales
+
+    try:
+        return check_scales([float(v) for v in text.split(",")])
+    except ValueError:
+        raise InputShapeError(f"--tta-scales '{text}': expected comma-separated factors, e.g. 0.75,1.0,1.25") from None
+
+
 def register(app: typer.Typer) -> None:
     app.command("eval", epilog=examples(
         "toolkit eval --data ../shared/camvid",
         "toolkit eval -m runs/e16/best.safetensors --data ../shared/camvid --split val --json val.json",
         "toolkit eval -m runs/e16/best.safetensors --data ../shared/camvid --plots figures/",
+        "toolkit eval -m enhanced-w64 --data ../shared/camvid --tta --tta-scales 0.75,1.0,1.25,1.5",
     ))(eval_command)

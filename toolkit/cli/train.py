@@ -2,13 +2,68 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
+import sys
+from enum import Enum
+from pathlib import Path
+from types import ModuleType
 
 import typer
 
 from toolkit.cli.common import examples, handle_errors, parse_shape
-from toolkit.cli.options import TORCH_DEVICES, device_option, output_option
-from toolkit.errors import InputShapeError
+from toolkit.cli.options import TORCH_DEVICES, choice_parser, device_option, output_option
+from toolkit.errors import DatasetError, InputShapeError
+
+TRAINING_PACKAGE = "segnet_train"  # train/ installed under a name no other project's ``train`` takes
+
+
+def training_package() -> ModuleType:
+    """The training package (``train/``), imported as ``segnet_train``.
+
+    In a source checkout (``pyproject.toml`` beside ``toolkit/``) the checkout's own ``train/`` is loaded
+    under that name, so a worktree on PYTHONPATH trains with its own code even where another checkout is
+    installed; otherwise the installed ``segnet_train``. Only this command imports it, and only here.
+    """
+    if TRAINING_PACKAGE in sys.modules:
+        return sys.modules[TRAINING_PACKAGE]
+    root = Path(__file__).resolve().parents[2]
+    folder = root / "train"
+    if (root / "pyproject.toml").is_file() and (folder / "__init__.py").is_file():
+        spec = importlib.util.spec_from_file_location(TRAINING_PACKAGE, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[TRAINING_PACKAGE] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[TRAINING_PACKAGE]
+            raise
+        return module
+    return importlib.import_module(TRAINING_PACKAGE)
+
+
+class TrainUnpool(str, Enum):
+    """Training's unpool forms (plugin is an inference-only custom op)."""
+
+    auto = "auto"
+    mask = "mask"
+    maxunpool = "maxunpool"
+
+
+TRAIN_UNPOOL = list(TrainUnpool)
+ClassWeights = Enum("ClassWeights", {n: n for n in ("none", "enet", "medfreq")}, type=str)  # train/losses.py
+LabelRes = Enum("LabelRes", {n: n for n in ("input", "full")}, type=str)
+
+
+def _pair(text: str, name: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError:
+        raise DatasetError(f"{name} '{text}': expected MIN,MAX, e.g. 0.5,2.0") from None
+    return lo, hi
 
 
 def _hw(text: str | None, name: str) -> tuple[int, int] | None:
@@ -59,11 +114,41 @@ def train_command(
     stop_after: int | None = typer.Option(None, "--stop-after", hidden=True,
                                           help="Stop after this epoch, as if killed (tests of --resume)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (logs one line per epoch)."),
+    compile_net: bool = typer.Option(False, "--compile", help="torch.compile the training network (start-up "
+                                     "cost; worth it on a GPU for long runs)."),
+    lr_for_batch: int | None = typer.Option(None, "--lr-for-batch", help="--lr was tuned for this global batch: "
+                                            "scale it linearly to this run's batch (e.g. --batch-size 32 "
+                                            "--lr-for-batch 8: 4x --lr)."),
+    unpool: str = typer.Option("auto", "--unpool", help="Unpool form while training (the same function and "
+                               "weights): mask (indices-free, fusable), maxunpool (scatter), auto (mask on CUDA).",
+                               parser=choice_parser("--unpool", TRAIN_UNPOOL), metavar="auto|mask|maxunpool"),
+    scale_range: str = typer.Option("0.75,1.5", "--scale-range", help="Random scale range MIN,MAX of the "
+                                    "training frames (the long recipe: 0.5,2.0)."),
+    jitter: float = typer.Option(0.2, "--jitter", help="Colour jitter strength: brightness, contrast and "
+                                 "saturation factors drawn in 1 +- JITTER (stronger: 0.4)."),
+    class_weights: str = typer.Option("none", "--class-weights", help="With --loss bce: weight its positive term "
+                                      "by class, enet (1/ln(1.10+p)) or medfreq; none is the paper's loss.",
+                                      parser=choice_parser("--class-weights", list(ClassWeights)),
+                                      metavar="none|enet|medfreq"),
+    hard_pixels: float | None = typer.Option(None, "--hard-pixels", help="Online hard-pixel mining: average the "
+                                             "loss over this share of the hardest labelled pixels (e.g. 0.25)."),
+    train_splits: str = typer.Option("train", "--train-splits", help="Splits to train on, comma-separated; "
+                                     "train,val needs --val-split '' and ships the last epoch."),
+    label_res: str = typer.Option("input", "--label-res", help="input: labels resized with the frames (--size); "
+                                  "full: the loss at the label's own resolution (logits upsampled).",
+                                  parser=choice_parser("--label-res", list(LabelRes)), metavar="input|full"),
+    ema: float | None = typer.Option(None, "--ema", help="Keep a moving average of the weights with this decay "
+                                     "(e.g. 0.999): validated each epoch, saved as OUTPUT/ema.safetensors."),
+    aux_weight: float | None = typer.Option(None, "--aux-weight", help="Training-only auxiliary heads on the "
+                                            "decoder's H/4 and H/2 stages, their loss at this weight (e.g. 0.4); "
+                                            "never in a checkpoint or export."),
+    log_every: int = typer.Option(50, "--log-every", help="Steps between host reads of "
+                                  "the loss (progress, NaN check); the step itself never waits for the host."),
 ) -> None:
     """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
     from toolkit.zoo import resolve_model_path
-    from train.loop import TrainConfig
-    from train.loop import train as run_training
+    training = training_package()
+    TrainConfig, run_training = training.TrainConfig, training.train
 
     init = None if init is None else str(resolve_model_path(init))
     teacher = None if teacher is None else str(resolve_model_path(teacher))
@@ -74,7 +159,11 @@ def train_command(
                       workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
                       resume=resume, overwrite=overwrite, limit=limit, val_split=val_split or None,
                       progress=not no_progress, init=init, stop_after=stop_after, teacher=teacher,
-                      distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache)
+                      distill_weight=distill_weight, temperature=temperature, teacher_cache=teacher_cache,
+                      compile=compile_net, lr_for_batch=lr_for_batch, unpool=unpool, log_every=log_every,
+                      scale_range=_pair(scale_range, "--scale-range"), jitter=jitter, class_weights=class_weights,
+                      hard_pixels=hard_pixels, train_splits=train_splits, label_res=label_res, ema=ema,
+                      aux_weight=aux_weight)
     from toolkit.models import list_models
 
     if arch not in list_models():
@@ -90,5 +179,8 @@ def register(app: typer.Typer) -> None:
     app.command("train", epilog=examples(
         "toolkit train --data synthetic --width 8 --epochs 2 --crop 64x96 --output runs/smoke",
         "toolkit train --data ../shared/camvid --size 180x240 --crop 176x240 --width 16 --epochs 30 --output runs/e16",
+        "toolkit train --data ../shared/camvid --device cuda --workers 8 --batch-size 32 --lr-for-batch 8 --compile",
+        "toolkit train --data ../shared/camvid --device cuda --scale-range 0.5,2.0 --jitter 0.4 --class-weights enet "
+        "--train-splits train,val --val-split '' --epochs 800 -o runs/w64_trainval",
         "torchrun --nproc_per_node=2 \"$(which toolkit)\" train --data ../shared/camvid --device cuda -o runs/ddp",
     ))(train_command)

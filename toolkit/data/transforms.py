@@ -49,15 +49,20 @@ class TrainTransform:
     """Random scale, pad-and-crop, horizontal flip and light colour jitter, then normalise.
 
     ``base_size`` rescales every frame first (e.g. 180x240 for reduced-size runs); ``crop`` is the
-    training crop; ``scale`` the random scale range applied on top of ``base_size``.
+    training crop; ``scale`` the random scale range applied on top of ``base_size``. Padding (when a
+    scaled frame is smaller than the crop) is void in the label, so it never counts in the loss.
+    ``label_ratio`` r > 1 keeps the label at r times the image's resolution (a student fed 180x240 frames
+    scored against the 360x480 labels, where a pole survives): the same crop, r times larger in the label.
     """
 
     def __init__(self, crop: tuple[int, int], mean: Sequence[float], std: Sequence[float],
                  ignore_index: int, base_size: tuple[int, int] | None = None,
-                 scale: tuple[float, float] = (0.75, 1.5), flip: bool = True, jitter: float = 0.2) -> None:
+                 scale: tuple[float, float] = (0.75, 1.5), flip: bool = True, jitter: float = 0.2,
+                 label_ratio: int = 1) -> None:
         self.crop, self.mean, self.std = crop, mean, std
         self.ignore_index, self.base_size = ignore_index, base_size
         self.scale, self.flip, self.jitter = scale, flip, jitter
+        self.label_ratio = label_ratio
 
     def __call__(self, image: np.ndarray, label: np.ndarray, rng: np.random.Generator,
                  extra: np.ndarray | None = None) -> tuple[torch.Tensor, ...]:
@@ -67,6 +72,10 @@ class TrainTransform:
         h0, w0 = self.base_size or image.shape[:2]
         s = rng.uniform(*self.scale)
         out_hw = (max(8, round(h0 * s)), max(8, round(w0 * s)))
+        r = self.label_ratio
+        full_label = None
+        if r > 1:
+            full_label = cv2.resize(label, (out_hw[1] * r, out_hw[0] * r), interpolation=cv2.INTER_NEAREST)
         image, label = resize_pair(image, label, out_hw)
         if extra is not None:
             extra = _resize_map(extra, out_hw)
@@ -81,6 +90,10 @@ class TrainTransform:
         y = int(rng.integers(0, image.shape[0] - ch + 1))
         x = int(rng.integers(0, image.shape[1] - cw + 1))
         image, label = image[y:y + ch, x:x + cw], label[y:y + ch, x:x + cw]
+        if full_label is not None:
+            full_label = cv2.copyMakeBorder(full_label, 0, ph * r, 0, pw * r, cv2.BORDER_CONSTANT,
+                                            value=self.ignore_index) if ph or pw else full_label
+            label = full_label[y * r:(y + ch) * r, x * r:(x + cw) * r]
         if extra is not None:
             extra = extra[y:y + ch, x:x + cw]
         if self.flip and rng.random() < 0.5:
