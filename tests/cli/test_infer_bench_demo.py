@@ -25,6 +25,7 @@ def test_infer_file_writes_video_and_summary(tiny: tuple[Path, Path], tmp_path: 
     s = json.loads(report.read_text())
     assert s["frames"] == 5 and s["fps"] > 0 and set(s["stages"]) == {"capture", "preprocess", "infer", "overlay",
                                                                         "write"}
+    assert s["temporal"]["pairs"] == 4 and 0 <= s["temporal"]["flip_rate"] <= 100 and "flicker: " in result.output
     cap = cv2.VideoCapture(str(out))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 2 * HW[1]
 
