@@ -89,7 +89,6 @@ def test_flow_compensation_cancels_a_translated_scene() -> None:
     If the flow were that wrong everywhere along the boundaries, they would flip once across (H + 4r) pixels:
     1 px of the 3 px motion, a third of the raw rate. That is the bound asserted first; Farnebäck is far
     better than that on textured frames except near the disoccluded left strip, so we also assert a tenth."""
-    big_image, _ = _scene()
     big = _texture(1, H, W + 40)
     yy, xx = np.mgrid[:H, : W + 40]
     big_cls = np.zeros((H, W + 40), np.uint8)
