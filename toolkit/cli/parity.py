@@ -72,7 +72,7 @@ def parity(
         check_writable(path)
     if (data is None) == (video is None):
         raise ToolkitError(f"got {'both --data and --video' if data else 'neither --data nor --video'}: give one "
-                         "(a CamVid-layout folder to compare on a split, or a clip to measure flicker too)")
+                           "(a CamVid-layout folder to compare on a split, or a clip to measure flicker too)")
     if video is not None:
         from toolkit.compare.clip import VideoClip, camvid_labels_beside
 
