@@ -58,6 +58,7 @@ class Candidate:
     precision: str
     parity: dict = field(default_factory=dict)
     speed: dict = field(default_factory=dict)
+    temporal: dict = field(default_factory=dict)  # flicker on consecutive clip frames (toolkit.demo_flicker)
     runner: BaseRunner | None = None
 
 
@@ -281,6 +282,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     assert ckpt is not None
     parity_state: dict = {}
     steps.run("parity", lambda: _parity_step(cands, ckpt, images, labels, meta, threads, out, parity_state))
+    steps.run("flicker", lambda: _flicker_step(cands, ckpt, sample, has_gt, meta, threads, out, parity_state))
     opened: list[Candidate] = []
     try:
         for c in cands:
@@ -322,7 +324,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
             if c.runner is not None:
                 c.runner.deactivate()
     report.candidates = [{"name": c.name, "path": str(c.path) if c.path else str(ckpt), "precision": c.precision,
-                          "parity": c.parity, "speed": c.speed} for c in cands]
+                          "parity": c.parity, "speed": c.speed, "temporal": c.temporal} for c in cands]
     report.total_s = round(time.perf_counter() - t0, 1)
     write_json(out / "report.json", report.as_dict())
     return report
@@ -335,6 +337,29 @@ def _parity_step(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], l
     atomic_write(out / "parity.md", lambda p: p.write_text(table + "\n"))
     passed = [c.name for c in cands[1:] if c.parity.get("passed")]
     return f"parity.md: {len(passed)}/{len(cands) - 1} candidates passed on {len(images)} frames"
+
+
+def _flicker_step(cands: list[Candidate], ckpt: Path, sample: object, has_gt: bool, meta: ModelMeta,
+                  threads: int | None, out: Path, state: dict) -> str:
+    """flicker.md: each precision's flip rate on the clip's first consecutive frames; the same figures go into
+    report.json and, when the parity step ran, into parity_report.html's flicker section."""
+    from toolkit.demo_flicker import FLICKER_FRAMES, flicker_table, measure_flicker
+
+    n = min(FLICKER_FRAMES, sample.frames)  # type: ignore[attr-defined]
+    labels = sample.labels[:n] if has_gt else None  # type: ignore[attr-defined]
+    found = measure_flicker(ckpt, [c.path for c in cands[1:] if c.path is not None], sample.images[:n], labels,
+                            meta, threads)  # type: ignore[attr-defined]
+    for c, res in zip(cands[1:], found.candidates, strict=True):  # the parity step's runners, in its order
+        c.temporal = res.temporal or {}
+    if "report" in state:  # the HTML report's flicker section
+        parity = state["report"]
+        for mine, res in zip(parity.candidates, found.candidates, strict=True):
+            mine.temporal = res.temporal
+        parity.flicker_pairs = found.flicker_pairs
+    atomic_write(out / "flicker.md", lambda p: p.write_text(flicker_table(found) + "\n"))
+    worst = max(found.candidates, key=lambda r: r.temporal["excess_flip_rate"], default=None)
+    return (f"flicker.md: {n} consecutive frames; largest excess {worst.name} "
+            f"{worst.temporal['excess_flip_rate']:+.3f} points" if worst else "flicker.md: no candidates")
 
 
 def _report_step(report: ParityReport, cands: list[Candidate], out: Path) -> str:

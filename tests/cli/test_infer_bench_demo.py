@@ -25,6 +25,7 @@ def test_infer_file_writes_video_and_summary(tiny: tuple[Path, Path], tmp_path: 
     s = json.loads(report.read_text())
     assert s["frames"] == 5 and s["fps"] > 0 and set(s["stages"]) == {"capture", "preprocess", "infer", "overlay",
                                                                         "write"}
+    assert s["temporal"]["pairs"] == 4 and 0 <= s["temporal"]["flip_rate"] <= 100 and "flicker: " in result.output
     cap = cv2.VideoCapture(str(out))
     assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 5 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 2 * HW[1]
 
@@ -67,8 +68,8 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
                                  "--parity-frames", "2", "--calib-images", "2", "--iterations", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
-    assert [s["name"] for s in report["steps"]] == ["sample clip", "export ONNX", "FP16", "INT8", "parity", "speed",
-                                                    "parity report", "video"]
+    assert [s["name"] for s in report["steps"]] == ["sample clip", "export ONNX", "FP16", "INT8", "parity", "flicker",
+                                                    "speed", "parity report", "video"]
     assert all(s["status"] == "ok" for s in report["steps"]), report["steps"]
     names = [c["name"] for c in report["candidates"]]
     assert names == ["pytorch fp32", "onnxrt fp32", "onnxrt fp16", "onnxrt int8-cpu", "onnxrt int8-trt"]
@@ -99,6 +100,14 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     drift = json.loads((out / "parity.json").read_text())["candidates"][2]["drift"]
     assert drift["pixels"] == drift["changed_pixels"] + round(drift["pixels"] * report["candidates"][3]["parity"][
         "pixel_agreement"] / 100)
+    # issue 26: each precision's flip rate on the clip's consecutive frames, in report.json, flicker.md and the page
+    for c in report["candidates"][1:]:
+        t = c["temporal"]
+        assert t["frames"] == 4 and t["pairs"] == 3 and t["excess_flip_rate"] == pytest.approx(
+            t["flip_rate"] - t["reference_flip_rate"])
+    assert report["candidates"][0]["temporal"] == {}  # the reference itself
+    assert "| onnxrt:model_int8_cpu.onnx |" in (out / "flicker.md").read_text()
+    assert "Flicker over time" in page
     _demo_files_carry_the_clis_provenance(out)
 
 

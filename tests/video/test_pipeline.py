@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections.abc import Sequence
@@ -70,6 +71,12 @@ def test_file_to_video_and_masks_match_reference(clip: Path, tiny_checkpoint: Pa
                                  meta.input_size).argmax(0)
             got = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
             assert got.dtype == np.uint8 and got.max() < NUM_CLASSES and np.array_equal(got, ref)
+        # the run's flip rate is the share of pixels whose class changed between consecutive written masks
+        maps = [cv2.imread(str(f), cv2.IMREAD_UNCHANGED) for f in files]
+        flips = sum(int((a != b).sum()) for a, b in itertools.pairwise(maps))
+        t = s.temporal
+        assert t is not None and t["pairs"] == 5 and t["gaps"] == 0
+        assert t["flip_rate"] == pytest.approx(100 * flips / (5 * maps[0].size))
 
 
 @pytest.mark.parametrize("on_cpu", [True, False])

@@ -28,6 +28,11 @@ def print_summary(summary: dict) -> None:
     lat = s["latency_ms"]
     typer.echo(f"{'latency':<12}{lat['p50_ms']:>10.1f}{lat['p95_ms']:>10.1f}{lat['mean_ms']:>10.1f}"
                "   (capture to written)")
+    t = s.get("temporal") or {}
+    if t.get("flip_rate") is not None:
+        typer.echo(f"flicker: {t['flip_rate']:.3f} % of pixels changed class between consecutive frames "
+                   f"({t['pairs']} pairs; within {t['band_px']} px of a class boundary "
+                   f"{t['boundary_flip_rate'] or 0:.3f} %, elsewhere {t['interior_flip_rate'] or 0:.3f} %)")
     for out in s["outputs"]:
         typer.echo(f"wrote {out}")
 
@@ -42,7 +47,10 @@ def infer(
     output: str | None = typer.Option(None, "--output", "-o", help="Annotated video to write (.mp4, .avi, .mkv)."),
     masks: str | None = typer.Option(None, "--masks", help="Folder for one class-index PNG per frame."),
     show: bool = typer.Option(False, "--show/--no-show", help="Show a window (needs an OpenCV build with a GUI)."),
-    json_path: str | None = typer.Option(None, "--json", help="Write the run summary to this JSON file."),
+    json_path: str | None = typer.Option(None, "--json", help="Write the run summary to this JSON file "
+                                            "(frames, FPS, stage times, and `temporal`: the flip rate, % of pixels "
+                                            "whose class changed between consecutive frames, boundary/interior "
+                                            "split)."),
     alpha: float = typer.Option(0.5, "--alpha", help="Weight of the class colours in the blend, 0..1."),
     legend: bool = typer.Option(True, "--legend/--no-legend", help="Draw the class legend."),
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),

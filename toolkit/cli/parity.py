@@ -18,7 +18,15 @@ def parity(
     candidate: list[str] = typer.Option(..., "--candidate", "-c", help="ONNX model, TensorRT engine, or a "
                                         "checkpoint/zoo name with @fp16 or @bf16 (PyTorch at that precision); "
                                         "repeat for several."),
-    data: Path = typer.Option(..., help="CamVid-layout dataset folder."),
+    data: Path | None = typer.Option(None, help="CamVid-layout dataset folder (or --video)."),
+    video: str | None = typer.Option(None, "--video", help="Compare on a clip instead of a split: a video file, "
+                                     "an image sequence ('frames/*.png') or a folder of frames in name order. "
+                                     "Adds the temporal flip rate (share of pixels whose class changes between "
+                                     "consecutive frames), its excess over the reference, boundary/interior "
+                                     "parts and the optical-flow-compensated rates."),
+    labels: Path | None = typer.Option(None, "--labels", help="With --video: label PNGs named like the frames "
+                                       "(per-frame mIoU); default: <folder>annot beside a frame folder, if "
+                                       "there (CamVid's layout), else none."),
     split: str = typer.Option("val", help="Split to compare on (the whole split)."),
     limit: int | None = typer.Option(None, help="Only the first N frames (quick look; not a parity result)."),
     max_miou_drop: float | None = typer.Option(None, help="Fail when a candidate's mIoU is more than this many "
@@ -43,26 +51,49 @@ def parity(
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
     per-class delta IoU, pixel agreement, max/mean |logit difference|, and where the class maps changed
-    (boundary vs interior, class transitions, worst frames). Exit 1 when a tolerance fails."""
+    (boundary vs interior, class transitions, worst frames). Exit 1 when a tolerance fails.
+
+    With --video CLIP instead of --data: the same on the clip's frames, plus per candidate how much it flickers.
+    flip % is the share of pixels whose class changes between consecutive frames, over all pairs; reference %
+    the same for the reference; excess = flip - reference (percentage points: the flicker the candidate
+    adds). Boundary/interior split it by a band of --band px around the reference's class boundaries. The
+    flow-compensated rates first warp the previous class map along OpenCV's dense optical flow of the frames
+    themselves, so camera and object motion no longer count as flips; what is left is flicker motion does not
+    explain. mIoU per frame is in --json where the frames have labels. The flip rate is reported, not judged:
+    the exit code depends on the mIoU/agreement tolerances only."""
     from toolkit.cli.common import pick_model
     from toolkit.compare import DriftOptions, compare_files, measure_speed
     from toolkit.data import CamVid
-    from toolkit.errors import CheckFailedError
+    from toolkit.errors import CheckFailedError, ToolkitError
     from toolkit.files import check_writable, refuse_output_over_input
 
     for option, path in (("--json", json_out), ("--report", report_out)):
         refuse_output_over_input(path, [reference, *candidate], option)
         check_writable(path)
-    dataset = CamVid(data, split, limit=limit)
+    if (data is None) == (video is None):
+        raise ToolkitError(f"got {'both --data and --video' if data else 'neither --data nor --video'}: give one "
+                           "(a CamVid-layout folder to compare on a split, or a clip to measure flicker too)")
+    if video is not None:
+        from toolkit.compare.clip import VideoClip, camvid_labels_beside
+
+        labels = labels if labels is not None else camvid_labels_beside(video)
+        dataset = VideoClip(video, labels, limit=limit)
+        info = {"root": video, "split": "clip", "limit": limit, "labels": str(labels) if labels else None}
+    else:
+        dataset = CamVid(data, split, limit=limit)
+        info = {"root": str(data), "split": split, "limit": limit}
     ref = pick_model(None, None if reference is None else str(reference), "cpu").model
     report = compare_files(Path(ref), candidate, dataset, device=device, max_miou_drop=max_miou_drop,
-                           min_pixel_agreement=min_agreement, progress=True,
-                           dataset_info={"root": str(data), "split": split, "limit": limit},
-                           drift=DriftOptions(band_px=band, worst_frames=worst))
+                           min_pixel_agreement=min_agreement, progress=True, dataset_info=info,
+                           drift=DriftOptions(band_px=band, worst_frames=worst), temporal=video is not None)
+    if video is not None:
+        report.dataset["labelled_frames"] = dataset.labelled
     report.command = command_line(ctx)
     if bench:
         report.speed = measure_speed(Path(ref), candidate, device=device, iterations=bench_iterations)
     _print(report, per_class)
+    if video is not None:
+        _print_temporal(report)
     if json_out is not None:
         report.save(json_out)
         typer.echo(f"wrote {json_out}")
@@ -143,6 +174,34 @@ def _print(report, per_class: bool) -> None:
         console.print(pc)
 
 
+def _print_temporal(report) -> None:
+    """Flicker per candidate: raw and flow-compensated flip rates next to the reference's, and the excess."""
+    from rich.console import Console
+    from rich.table import Table
+
+    def f(v: float | None, fmt: str = ".3f") -> str:
+        return "-" if v is None else format(v, fmt)
+
+    first = report.candidates[0].temporal if report.candidates else None
+    if not first:
+        return
+    t = Table(title=f"flicker over {first['pairs']} frame pairs: % of pixels changing class between consecutive "
+                    f"frames (boundary: within {first['band_px']} px of a reference class boundary, "
+                    f"{f(first['boundary_area'], '.1f')} % of pixels)")
+    for col in ("candidate", "flip %", "reference %", "excess", "boundary excess", "interior excess",
+                "flow-comp. flip %", "flow-comp. ref. %", "flow-comp. excess", "mIoU", "worst pair"):
+        t.add_column(col, justify="left" if col == "candidate" else "right")
+    for c in report.candidates:
+        d = c.temporal
+        pair = d["largest_excess_pair"]
+        t.add_row(c.name, f(d["flip_rate"]), f(d["reference_flip_rate"]), f(d["excess_flip_rate"], "+.3f"),
+                  f(d["excess_boundary_flip_rate"], "+.3f"), f(d["excess_interior_flip_rate"], "+.3f"),
+                  f(d["compensated_flip_rate"]), f(d["reference_compensated_flip_rate"]),
+                  f(d["excess_compensated_flip_rate"], "+.3f"), "-" if d["per_frame_miou"] is None else
+                  f(c.miou, ".2f"), "-" if pair is None else " -> ".join(pair["frames"]))
+    Console(width=max(Console().width, 150)).print(t)
+
+
 def register(app: typer.Typer) -> None:
     app.command(epilog=examples(
         "toolkit parity --candidate segnet_fp16.onnx --data ../shared/camvid",
@@ -152,4 +211,6 @@ def register(app: typer.Typer) -> None:
         "--bench",
         "toolkit parity -c segnet_int8.onnx --data ../shared/camvid --max-miou-drop 0.5",
         "toolkit parity --reference enhanced-w64 -c enhanced-w64@fp16 --device cuda --data ../shared/camvid",
+        "toolkit parity -c segnet_fp16.onnx -c segnet_int8.onnx --video ../shared/camvid/val --json temporal.json "
+        "--report temporal.html",
     ))(parity)

@@ -18,6 +18,7 @@ import numpy as np
 from toolkit.backend.base import BaseRunner
 from toolkit.compare.drift import DriftAccumulator, DriftOptions
 from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
+from toolkit.compare.temporal import TemporalAccumulator
 from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
@@ -70,8 +71,9 @@ class Comparator:
 
     def __init__(self, reference: BaseRunner, candidates: Sequence[BaseRunner],
                  max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
-                 drift: DriftOptions | None = None) -> None:
+                 drift: DriftOptions | None = None, temporal: bool = False) -> None:
         self.reference, self.candidates = reference, list(candidates)
+        self.temporal = temporal  # frames are a clip in order: also measure flicker (toolkit.compare.temporal)
         self.max_miou_drop, self.min_pixel_agreement = max_miou_drop, min_pixel_agreement
         self.drift_options = drift or DriftOptions()
 
@@ -95,6 +97,8 @@ class Comparator:
             k, ignore = ref_meta.num_classes, ref_meta.dataset.ignore_index
             stats = [_Stats() for _ in self.candidates]
             drift = DriftAccumulator(k, ignore, len(self.candidates), self.drift_options)
+            flicker = TemporalAccumulator(k, ignore, len(self.candidates), self.drift_options.band_px) \
+                if self.temporal else None
             n = len(dataset)  # type: ignore[arg-type]
 
             def compare(index: int, image: np.ndarray, label: np.ndarray, logits: list[np.ndarray],
@@ -103,6 +107,8 @@ class Comparator:
                 for i, st in enumerate(stats):
                     st.update(logits[i + 1], maps[i + 1], logits[0], maps[0])
                     drift.add(i, maps[i + 1])
+                if flicker is not None:
+                    flicker.frame(index, frame_name(dataset, index), image, label, maps)
 
             metas = [ref_meta, *(c.meta or ref_meta for c in self.candidates)]
             ref_cm, *cand_cms = evaluate_split(runners, dataset, metas, progress, desc="parity", on_frame=compare)
@@ -114,6 +120,9 @@ class Comparator:
                    for c, st, cm in zip(self.candidates, stats, cand_cms, strict=True)]
         for res, summary in zip(results, drift.summaries(cand_cms, ref_cm, names), strict=True):
             res.drift = summary
+        if flicker is not None:
+            for res, summary in zip(results, flicker.summaries(), strict=True):
+                res.temporal = summary
         reference = {"name": self.reference.name, "backend": self.reference.backend, "precision": "fp32",
                      "miou": 100 * ref_scores.miou, "global_acc": 100 * ref_scores.global_acc,
                      "miou_band": _pct(drift.ref_band_cm.scores().miou), "band_px": self.drift_options.band_px,
@@ -121,7 +130,8 @@ class Comparator:
                      "per_class_iou": {nm: _pct(v) for nm, v in zip(names, ref_scores.per_class_iou, strict=True)}}
         palette = [list(c) for c in ref_meta.dataset.palette]
         return ParityReport(reference, {**(dataset_info or {}), "images": n}, results, names, palette,
-                            worst_frames=drift.worst_frames())
+                            worst_frames=drift.worst_frames(),
+                            flicker_pairs=flicker.flicker_pairs() if flicker is not None else [])
 
     def _result(self, runner: BaseRunner, st: _Stats, scores: object, ref_scores: object,
                 names: list[str]) -> CandidateResult:
@@ -169,7 +179,7 @@ def candidate_runner(spec: str | Path, device: str, threads: int | None = None) 
 def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: object,
                   device: str = "cpu", max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
                   progress: bool = False, dataset_info: dict | None = None,
-                  drift: DriftOptions | None = None) -> ParityReport:
+                  drift: DriftOptions | None = None, temporal: bool = False) -> ParityReport:
     """Parity of model files (ONNX, engines) against a checkpoint (None: the embedded default)."""
     from toolkit.assets import default_checkpoint_path
     from toolkit.backend import make_runner
@@ -178,7 +188,8 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
     ref = make_runner(reference, device="cpu")
     ref_sha = file_sha256(reference if reference is not None else default_checkpoint_path())
     cands = [candidate_runner(spec, device) for spec in candidates]
-    report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift).run(dataset, progress, dataset_info)
+    report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift, temporal).run(dataset, progress,
+                                                                                           dataset_info)
     for runner, result, path in zip(cands, report.candidates, candidates, strict=True):
         path = runner.source or path
         result.sha256 = file_sha256(path) if Path(path).is_file() else None

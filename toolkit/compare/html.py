@@ -254,6 +254,10 @@ def render_html(report: ParityReport, title: str = "Parity report") -> str:
             _boundary_table(report)]
     if report.speed:
         body += ["<h2>Speed</h2>", _speed_table(report)]
+    if any(c.temporal for c in report.candidates):  # parity --video
+        from toolkit.compare.temporal_html import temporal_section
+
+        body.append(temporal_section(report, _img, colorize, THUMB_WIDTH))
     body.append(_legend(report))
     body += [_candidate(i, c, report) for i, c in enumerate(report.candidates)]
     body.append('<p class="muted">Written by <code>toolkit parity --report</code>; every number is also in '

@@ -56,6 +56,7 @@ class CandidateResult:
     source_matches: bool | None = None  # exported from the reference checkpoint itself (sha256), if known
     sha256: str | None = None  # of the candidate file, when it is one
     drift: dict | None = None  # where it changed: toolkit.compare.drift's summary
+    temporal: dict | None = None  # flicker over a clip (parity --video): toolkit.compare.temporal's summary
 
     def judge(self) -> CandidateResult:
         """Set ``passed`` and ``failures`` from the tolerance."""
@@ -83,6 +84,9 @@ class ParityReport:
     # Per candidate, its lowest-agreement frames with their maps (toolkit.compare.drift.WorstFrame), for
     # the HTML report; not in the JSON (the JSON has their indices and numbers in each candidate's drift).
     worst_frames: list[list] = field(default_factory=list, repr=False, compare=False)
+    # Per candidate, the frame pair it flickered most on beyond the reference (toolkit.compare.temporal's
+    # FlickerPair or None), for the HTML report's temporal section; parity --video only.
+    flicker_pairs: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -97,6 +101,7 @@ class ParityReport:
             d = asdict(c)
             d["per_class_iou"] = {k: _clean(v) for k, v in c.per_class_iou.items()}
             d["per_class_delta_iou"] = {k: _clean(v) for k, v in c.per_class_delta_iou.items()}
+            d["miou"], d["delta_miou"] = _clean(c.miou), _clean(c.delta_miou)  # NaN: an unlabelled clip
             cands.append(d)
         return {"passed": self.passed, "command": self.command, "reference": self.reference, "dataset": self.dataset,
                 "class_names": self.class_names, "palette": self.palette, "candidates": cands, "speed": self.speed}

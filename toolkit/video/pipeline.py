@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, BaseRunner
+from toolkit.compare.temporal import FlipCounter
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import Preprocessed
 from toolkit.video.ops import FastPreprocess, argmax_classes
@@ -73,6 +74,9 @@ class RunSummary:
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> p50_ms, p95_ms, mean_ms
     latency_ms: dict[str, float] = field(default_factory=dict)  # capture -> written, p50/p95
     outputs: list[str] = field(default_factory=list)
+    # flicker of the class maps written: toolkit.compare.temporal.FlipCounter's summary (% of pixels changing
+    # class between frames adjacent in the source; boundary/interior split; no optical flow in this loop)
+    temporal: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -128,6 +132,7 @@ class Pipeline:
         # the argmax run on the device, 0.5 MB goes up and a 1-byte class map comes back; no host preprocessing.
         self.frames_on_device = runner.info.frames_on_device
         self.input_shape: tuple[int, ...] = (1, 3, *self.meta.input_size)  # set by warm_up()
+        self.flips = FlipCounter()
 
     # -- helpers -----------------------------------------------------------------------------------
     def _put(self, q: queue.Queue, item: object) -> bool:
@@ -379,6 +384,7 @@ class Pipeline:
                     self.times["write"].append((last - t) * 1e3)
                     self.latency.append((last - item.t0) * 1e3)
                     summary.frames += 1
+                    self.flips.add(item.index, item.mask)
                     if self.on_frame is not None:
                         self.on_frame(summary.frames)
                 except KeyboardInterrupt:
@@ -410,6 +416,7 @@ class Pipeline:
         summary.cancelled = self.counts["cancelled"]
         summary.reconnects = int(getattr(self.source, "reconnects", 0))
         summary.stages = {s: percentiles(self.times[s]) for s in STAGES}
+        summary.temporal = self.flips.summary()
         summary.latency_ms = percentiles(self.latency)
         errors = self.errors + close_errors
         if errors:
