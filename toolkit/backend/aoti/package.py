@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -188,7 +189,8 @@ def export_and_compile(model: nn.Module, profile: ShapeProfile, precision: str, 
     wrapped = _Exported(fold_batchnorm(model.eval()).to(device, dtype=DTYPES[precision]), DTYPES[precision]).eval()
     shape, dims = _dynamic_shapes(profile)
     example = torch.randn(shape, device=device)
-    with torch.inference_mode():
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning)  # torch's own deprecations, not the user's concern
         try:
             exported = torch.export.export(wrapped, (example,), dynamic_shapes=({**dims},) if dims else None)
         except Exception as e:  # torch's export errors are long; the first line says which constraint failed
