@@ -12,8 +12,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from tests.backend.test_runner_contract import RunnerContract
 from tests.export.helpers import tiny_checkpoint
-from toolkit.backend import make_runner
+from toolkit.backend import BaseRunner, make_runner
 from toolkit.backend.aoti.package import PackageMismatchError, PackageSidecar, here_for, write_package_sidecar
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
 from toolkit.backend.trt.sidecar import sidecar_path
@@ -131,3 +132,14 @@ def test_bench_and_parity_take_the_package(package: Path, synthetic_dir: Path,
     assert result.exit_code == 0, result.output
     candidate = json.loads(report.read_text())["candidates"][0]
     assert candidate["pixel_agreement"] >= 99.9
+
+
+@pytest.mark.slow
+class TestAotiRunner(RunnerContract):
+    """The runner contract on the session's CPU package (its profile covers the contract's 1x3x16x24)."""
+
+    backend, thread_safe, on_cpu = "aoti", True, True
+
+    @pytest.fixture
+    def runner(self, package: Path) -> BaseRunner:
+        return make_runner(package)

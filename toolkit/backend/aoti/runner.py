@@ -14,7 +14,7 @@ import torch
 from toolkit.backend.aoti.package import PackageSidecar, check_sidecar, read_package_sidecar
 from toolkit.backend.base import BaseLoader
 from toolkit.backend.torch.runner import TorchRunner
-from toolkit.errors import ToolkitError
+from toolkit.errors import InputShapeError, ToolkitError
 
 
 class LoadPackage(BaseLoader[tuple[object, PackageSidecar]]):
@@ -62,6 +62,6 @@ class AotiRunner(TorchRunner):
         in one line, rather than by the package's own check."""
         assert self._fn is not None and self.profile is not None
         if not self.profile.contains(tuple(x.shape)):
-            raise ToolkitError(f"input {'x'.join(map(str, x.shape))}: outside the package's shapes "
+            raise InputShapeError(f"input {'x'.join(map(str, x.shape))}: outside the package's shapes "
                                f"{self.profile.to_text()}; rebuild it with --shapes MIN:OPT:MAX covering it")
         return self._fn(x.contiguous())
