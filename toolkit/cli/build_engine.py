@@ -86,11 +86,17 @@ def build_engine(
     """Build a TensorRT engine from an ONNX model (preflight first, precision from the ONNX, strongly typed), or
     with --backend aoti an AOTInductor package from a checkpoint."""
     if backend == EngineBackend.aoti.value:
+        trt_only = {"--plugin": plugin, "--timing-cache": timing_cache, "--workspace": workspace,
+                    "--opt-level": opt_level, "--dry-run": dry_run or None}
+        for name, value in trt_only.items():
+            if value is not None:
+                raise ToolkitError(f"{name}: applies to TensorRT engines (--backend trt), not to --backend aoti")
         return _build_package(one_model(positional, model), output, precision or "fp32", device, shapes, input_shape)
-    for name, value in (("--precision", precision), ("--input-shape", input_shape)):
+    for name, value in (("--precision", precision), ("--input-shape", input_shape),
+                        ("--device", None if device == "cpu" else device)):
         if value is not None:
             raise ToolkitError(f"{name} {value}: applies to --backend aoti; a TensorRT engine takes its precision "
-                               "from the ONNX (toolkit quantize) and its shapes from --shapes")
+                               "from the ONNX (toolkit quantize), its shapes from --shapes and builds on GPU 0")
     from toolkit.backend.trt.plugin_lib import find_plugin_library
     from toolkit.backend.trt.preflight import preflight, summary
     from toolkit.backend.trt.shapes import resolve_profile

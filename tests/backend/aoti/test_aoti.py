@@ -78,6 +78,8 @@ def test_build_engine_refuses_what_aoti_cannot_build(tmp_path: Path, tmp_path_fa
         (["-m", str(ckpt), "--backend", "aoti", "--shapes", "1x3x16x24", "--input-shape", "1x3x16x24"], "pass one"),
         (["-m", str(ckpt), "--backend", "aoti", "--shapes", "1x3x17x24"], "multiples of 8"),
         (["-m", str(onnx), "--precision", "fp16"], "--precision fp16: applies to --backend aoti"),
+        (["-m", str(onnx), "--device", "cuda"], "--device cuda: applies to --backend aoti"),
+        (["-m", str(ckpt), "--backend", "aoti", "--dry-run"], "--dry-run: applies to TensorRT engines"),
     ]:
         result = cli.invoke(app, ["build-engine", *args])
         assert result.exit_code == 2 and message in result.output, (args, result.output)
