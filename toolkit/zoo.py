@@ -18,7 +18,7 @@ from toolkit.errors import CheckpointError, UnknownNameError
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 ZOO_FILE = ASSETS_DIR / "zoo.json"
-MODEL_SUFFIXES = (".safetensors", ".onnx", ".engine", ".plan")
+MODEL_SUFFIXES = (".safetensors", ".onnx", ".engine", ".plan", ".pt2")
 
 
 @dataclass(frozen=True)

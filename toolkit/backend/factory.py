@@ -1,7 +1,8 @@
 """The one runner factory: ``make_runner(model, RunnerOptions(...))`` for every command and tool.
 
 The backend comes from the model: a ``.safetensors`` checkpoint (or None, the embedded default) runs in
-PyTorch, ``.onnx`` in ONNX Runtime, ``.engine``/``.plan`` in TensorRT, ``triton://`` on a Triton server.
+PyTorch, ``.onnx`` in ONNX Runtime, ``.engine``/``.plan`` in TensorRT, ``.pt2`` (AOTInductor) in PyTorch,
+``triton://`` on a Triton server.
 The runner is returned inactive: nothing is
 read or loaded before ``activate()`` (or ``with``), where the model's metadata is read, once.
 Zoo names are resolved before this point (``toolkit.zoo.resolve_model``, ``toolkit.cli.common.pick_model``).
@@ -17,7 +18,7 @@ from toolkit.backend.base import BaseRunner
 from toolkit.backend.triton.client import is_triton_url
 from toolkit.errors import ToolkitError
 
-MODEL_SUFFIXES = {".safetensors": "torch", ".onnx": "onnxrt", ".engine": "trt", ".plan": "trt"}
+MODEL_SUFFIXES = {".safetensors": "torch", ".onnx": "onnxrt", ".engine": "trt", ".plan": "trt", ".pt2": "aoti"}
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class RunnerOptions:
     ``graph_opt`` 'auto' is ``toolkit.backend.onnxrt.loader.ort_graph_optimization``'s measured choice;
     ``spin`` False makes idle ONNX Runtime threads sleep (where our own threads share the cores)."""
 
-    device: str = "cpu"  # torch, onnxrt ('cpu', 'cuda', 'tensorrt' provider)
+    device: str = "cpu"  # torch, aoti, onnxrt ('cpu', 'cuda', 'tensorrt' provider)
     threads: int | None = None  # torch (process-wide), onnxrt (intra-op)
     graph_opt: str = "auto"  # onnxrt: auto, all, extended, basic
     spin: bool = True  # onnxrt
@@ -36,14 +37,14 @@ class RunnerOptions:
     plugin: str | Path | None = None  # trt: the plugin library
     no_sidecar_check: bool = False  # trt
     precision: str | None = None  # torch: None (fp32, the reference), auto, fp32, fp16, bf16; others: refused
-    cuda_graph: bool | None = None  # torch (None: on for CUDA), trt (None: off)
+    cuda_graph: bool | None = None  # torch, aoti (None: on for CUDA), trt (None: off)
     compile: bool = False  # torch: torch.compile the model first
     timeout_s: float = 60.0  # triton
     name: str | None = None  # every backend: the runner's name (default: backend:file name)
 
 
 _DEFAULTS = RunnerOptions()
-_THREADED = ("torch", "onnxrt")
+_THREADED = ("torch", "onnxrt", "aoti")
 
 
 def backend_for(model: str | Path | None) -> str:
@@ -102,8 +103,9 @@ def _check_torch_only(model: str | Path | None, backend: str, opts: RunnerOption
                            "file's or engine's precision is set when it is made (toolkit export/quantize/build-engine)")
     if opts.compile:
         raise ToolkitError(f"{model}: --compile applies to PyTorch checkpoints only")
-    if opts.cuda_graph and backend != "trt":
-        raise ToolkitError(f"{model}: --cuda-graph applies to PyTorch checkpoints and TensorRT engines only")
+    if opts.cuda_graph and backend not in ("trt", "aoti"):
+        raise ToolkitError(f"{model}: --cuda-graph applies to PyTorch checkpoints, AOTInductor packages and TensorRT "
+                           "engines only")
 
 
 def make_runner(model: str | Path | None = None, options: RunnerOptions | None = None,
@@ -138,6 +140,12 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
         session = SessionFromOnnx(model, device=opts.device, threads=opts.threads, plugin_impl=opts.plugin_impl,
                                   graph_optimization=opts.graph_opt, source=source, spin=opts.spin)
         return OnnxrtRunner(session, name=opts.name or f"onnxrt:{Path(source).name}", source=source)
+    if backend == "aoti":
+        from toolkit.backend.aoti.runner import AotiRunner, LoadPackage
+
+        set_torch_threads(opts.threads)
+        return AotiRunner(LoadPackage(source, device=opts.device), device=opts.device, source=source,
+                          name=opts.name or f"aoti:{Path(source).name}", cuda_graph=opts.cuda_graph)
     from toolkit.backend.trt.loader import EngineFromPath
     from toolkit.backend.trt.plugin_lib import find_plugin_library
     from toolkit.backend.trt.runner import TrtRunner

@@ -18,8 +18,8 @@ from toolkit.cli.options import (
 @handle_errors
 def bench(
     model: list[str] | None = typer.Option(None, "--model", "-m",
-                                           help="Zoo name or model file (.safetensors, .onnx, .engine); repeat to "
-                                                "compare. 'default' or none: the zoo's model for --device."),
+                                           help="Zoo name or model file (.safetensors, .onnx, .engine, .pt2); repeat "
+                                                "to compare. 'default' or none: the zoo's model for --device."),
     shape: str = input_shape_option(),
     threads: int | None = typer.Option(None, "--threads", help="Intra-op threads for every runtime."),
     warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),

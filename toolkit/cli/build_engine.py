@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
 
 import typer
 
 from toolkit.cli.common import examples, handle_errors
-from toolkit.cli.options import model_option, one_model, output_option, plugin_option
+from toolkit.cli.options import (
+    TORCH_DEVICES,
+    choice_parser,
+    device_option,
+    model_option,
+    one_model,
+    output_option,
+    plugin_option,
+)
 from toolkit.errors import ToolkitError
 
 ENGINE_SUFFIXES = (".engine", ".plan")
+
+
+class EngineBackend(str, Enum):
+    """What ``build-engine`` builds: a TensorRT engine, or an AOTInductor package."""
+
+    trt = "trt"
+    aoti = "aoti"
 
 
 def _progress_bars() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
@@ -57,8 +73,30 @@ def build_engine(
     opt_level: int | None = typer.Option(None, "--opt-level", help="Builder optimisation level 0..5 "
                                          "(TensorRT default 3; higher builds longer, may run faster)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Preflight and plan only; needs no TensorRT or GPU."),
+    backend: str = typer.Option("trt", "--backend", help="trt: a TensorRT engine from an ONNX model; aoti: an "
+                                "AOTInductor package (.pt2) from a checkpoint or zoo name, for PyTorch without "
+                                "TensorRT.", parser=choice_parser("--backend", list(EngineBackend)),
+                                metavar="[trt|aoti]"),
+    precision: str | None = typer.Option(None, "--precision", help="aoti: fp32 (default), fp16 or bf16 (trt: the "
+                                         "ONNX's own precision).", metavar="[fp32|fp16|bf16]"),
+    device: str = device_option("cpu", TORCH_DEVICES, help="aoti: the device the package is compiled for."),
+    input_shape: str | None = typer.Option(None, "--input-shape", help="aoti: one static shape NxCxHxW instead of "
+                                           "--shapes (default: batch 1..8 at the model's input size)."),
 ) -> None:
-    """Build a TensorRT engine from an ONNX model: preflight first, precision from the ONNX (strongly typed)."""
+    """Build a TensorRT engine from an ONNX model (preflight first, precision from the ONNX, strongly typed), or
+    with --backend aoti an AOTInductor package from a checkpoint."""
+    if backend == EngineBackend.aoti.value:
+        trt_only = {"--plugin": plugin, "--timing-cache": timing_cache, "--workspace": workspace,
+                    "--opt-level": opt_level, "--dry-run": dry_run or None}
+        for name, value in trt_only.items():
+            if value is not None:
+                raise ToolkitError(f"{name}: applies to TensorRT engines (--backend trt), not to --backend aoti")
+        return _build_package(one_model(positional, model), output, precision or "fp32", device, shapes, input_shape)
+    for name, value in (("--precision", precision), ("--input-shape", input_shape),
+                        ("--device", None if device == "cpu" else device)):
+        if value is not None:
+            raise ToolkitError(f"{name} {value}: applies to --backend aoti; a TensorRT engine takes its precision "
+                               "from the ONNX (toolkit quantize), its shapes from --shapes and builds on GPU 0")
     from toolkit.backend.trt.plugin_lib import find_plugin_library
     from toolkit.backend.trt.preflight import preflight, summary
     from toolkit.backend.trt.shapes import resolve_profile
@@ -106,10 +144,36 @@ def build_engine(
                f"`toolkit parity|infer|bench --model {path}`")
 
 
+def _build_package(spec: object, output: Path | None, precision: str, device: str, shapes: str | None,
+                   input_shape: str | None) -> None:
+    """``--backend aoti``: checkpoint (or zoo name) -> MODEL.pt2 + MODEL.pt2.json."""
+    import time
+
+    from toolkit.backend.aoti.package import PACKAGE_SUFFIX, BuildPackage
+    from toolkit.cli.common import pick_model
+    from toolkit.files import refuse_output_over_input
+
+    checkpoint = Path(pick_model(None, spec, device).model)  # type: ignore[arg-type]
+    if checkpoint.suffix.lower() != ".safetensors":
+        raise ToolkitError(f"-m {checkpoint}: --backend aoti compiles a checkpoint (.safetensors or a zoo name), "
+                           "not an ONNX file or engine")
+    output = output or Path(checkpoint.with_suffix(PACKAGE_SUFFIX).name)
+    refuse_output_over_input(output, [checkpoint], "--output")
+    refuse_output_over_input(Path(f"{output}.json"), [checkpoint], "--output's sidecar")
+    typer.echo(f"compiling {checkpoint.name} with AOTInductor ({precision}, {device}); this takes minutes")
+    start = time.perf_counter()
+    path = BuildPackage(checkpoint, output, precision=precision, device=device, shapes=shapes,
+                        input_shape=input_shape)()
+    typer.echo(f"wrote {path} and {path.name}.json (torch version, device, precision, shapes) in "
+               f"{time.perf_counter() - start:.0f} s; run it with `toolkit parity|infer|bench --model {path}"
+               f"{' --device cuda' if device.startswith('cuda') else ''}`")
+
+
 def register(app: typer.Typer) -> None:
     app.command("build-engine", epilog=examples(
         "toolkit build-engine -m model_mask.onnx -o model.engine",
         "toolkit build-engine -m model_int8.onnx -o model_int8.engine --shapes 1x3x360x480:1x3x360x480:4x3x720x960 "
         "--timing-cache trt.cache",
         "toolkit build-engine -m model_plugin.onnx --plugin build/engines/libsegnet_plugins.so --dry-run",
+        "toolkit build-engine -m enhanced-w64 --backend aoti --precision fp16 --device cuda -o enhanced-w64.pt2",
     ))(build_engine)

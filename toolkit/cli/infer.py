@@ -42,8 +42,9 @@ def infer(
     source: str = typer.Option(..., "--source", "-s",
                                help="Webcam index (0), video file, rtsp:// or http:// URL, image folder or glob."),
     model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Zoo name (`toolkit models`), checkpoint (.safetensors), ONNX file "
-                                          "or TensorRT engine; default: the zoo's model for --device."),
+                                     help="Zoo name (`toolkit models`), checkpoint (.safetensors), ONNX file, "
+                                          "TensorRT engine or AOTInductor package (.pt2); default: the zoo's model "
+                                          "for --device."),
     output: str | None = typer.Option(None, "--output", "-o", help="Annotated video to write (.mp4, .avi, .mkv)."),
     masks: str | None = typer.Option(None, "--masks", help="Folder for one class-index PNG per frame."),
     show: bool = typer.Option(False, "--show/--no-show", help="Show a window (needs an OpenCV build with a GUI)."),

@@ -19,8 +19,8 @@ class ColorOrder(str, Enum):
 @handle_errors
 def serve(
     model: str | None = typer.Option(None, "--model", "-m",
-                                     help="Zoo name or model file (.safetensors, .onnx, .engine); none: the zoo's "
-                                          "model for --device."),
+                                     help="Zoo name or model file (.safetensors, .onnx, .engine, .pt2); none: "
+                                          "the zoo's model for --device."),
     name: str = typer.Option("segnet", "--name", help="Model name on the server (frames); NAME_tensor takes tensors."),
     max_batch: int = typer.Option(8, "--max-batch", help="Largest batch one model call runs (Triton max_batch_size)."),
     runner_batch: int | None = typer.Option(
