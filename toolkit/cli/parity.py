@@ -40,6 +40,12 @@ def parity(
                                "interleaved run (toolkit bench's measurement) for the report and JSON."),
     bench_iterations: int = typer.Option(20, "--bench-iterations", min=1, help="Timed calls per model with "
                                          "--bench."),
+    layers: bool = typer.Option(False, "--layers", help="Also compare every ONNX candidate's intermediate tensors "
+                                "with the fp32 ONNX reference's: per-layer relative error and SNR (boundary vs "
+                                "interior), PyTorch module names, and first_divergence (docs/PARITY.md)."),
+    reference_onnx: Path | None = typer.Option(None, help="fp32 ONNX reference for --layers (default: the "
+                                               "reference checkpoint exported on the fly)."),
+    layers_frames: int = typer.Option(2, min=1, help="First N frames of the split that --layers runs on."),
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
     per-class delta IoU, pixel agreement, max/mean |logit difference|, and where the class maps changed
@@ -60,6 +66,11 @@ def parity(
                            dataset_info={"root": str(data), "split": split, "limit": limit},
                            drift=DriftOptions(band_px=band, worst_frames=worst))
     report.command = command_line(ctx)
+    if layers:
+        from toolkit.compare.layers_report import attach_layers
+
+        for line in attach_layers(report, Path(ref), reference_onnx, candidate, data, split, layers_frames, band):
+            typer.echo(line)
     if bench:
         report.speed = measure_speed(Path(ref), candidate, device=device, iterations=bench_iterations)
     _print(report, per_class)
@@ -152,4 +163,5 @@ def register(app: typer.Typer) -> None:
         "--bench",
         "toolkit parity -c segnet_int8.onnx --data ../shared/camvid --max-miou-drop 0.5",
         "toolkit parity --reference enhanced-w64 -c enhanced-w64@fp16 --device cuda --data ../shared/camvid",
+        "toolkit parity -c segnet_int8_cpu.onnx --data ../shared/camvid --layers --json parity.json --report p.html",
     ))(parity)
