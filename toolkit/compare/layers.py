@@ -147,8 +147,8 @@ def compare_layers(reference: onnx.ModelProto, candidate: onnx.ModelProto, feeds
                      "rel_error_interior": _rel(s[5], s[4]) if s[4] else None})
     _mark_jumps(reference, rows, err)
     first = next((r for r in rows if r["jump"]), None)
-    finite = [r for r in rows if r["jump"] and np.isfinite(r["amplification"] or 0.0)]
-    largest = max(finite or [r for r in rows if r["jump"]], key=lambda r: r["amplification"] or 0.0, default=None)
+    ratios = [r for r in rows if r["jump"] and r["amplification"] is not None]
+    largest = max(ratios, key=lambda r: r["amplification"]) if ratios else first
     return {"frames": len(feeds), "rule": RULE, "layers": rows,
             "first_divergence": None if first is None else _brief(first),
             "largest_jump": None if largest is None else _brief(largest)}
@@ -184,8 +184,8 @@ def _mark_jumps(model: onnx.ModelProto, rows: list[dict], err: dict[str, float])
             continue
         inp = max((reaching(i) for i in n.input if i), default=0.0)
         row["input_rel_error"] = inp
-        row["amplification"] = None if row["rel_error"] == 0 else (
-            float("inf") if inp == 0 else row["rel_error"] / inp)
+        # None where unbounded or empty (no error in, or none out): JSON has no infinity
+        row["amplification"] = None if row["rel_error"] == 0 or inp == 0 else row["rel_error"] / inp
         row["jump"] = row["rel_error"] >= FLOOR and row["rel_error"] >= JUMP * inp
 
 
