@@ -48,6 +48,12 @@ def parity(
                                "interleaved run (toolkit bench's measurement) for the report and JSON."),
     bench_iterations: int = typer.Option(20, "--bench-iterations", min=1, help="Timed calls per model with "
                                          "--bench."),
+    layers: bool = typer.Option(False, "--layers", help="Also compare every ONNX candidate's intermediate tensors "
+                                "with the fp32 ONNX reference's: per-layer relative error and SNR (boundary vs "
+                                "interior), PyTorch module names, and first_divergence (docs/PARITY.md)."),
+    reference_onnx: Path | None = typer.Option(None, help="fp32 ONNX reference for --layers (default: the "
+                                               "reference checkpoint exported on the fly)."),
+    layers_frames: int = typer.Option(2, min=1, help="First N frames of the split that --layers runs on."),
 ) -> None:
     """Compare every candidate with the same PyTorch fp32 reference on a whole split: mIoU, delta mIoU,
     per-class delta IoU, pixel agreement, max/mean |logit difference|, and where the class maps changed
@@ -89,6 +95,11 @@ def parity(
     if video is not None:
         report.dataset["labelled_frames"] = dataset.labelled
     report.command = command_line(ctx)
+    if layers:
+        from toolkit.compare.layers_report import attach_layers
+
+        for line in attach_layers(report, Path(ref), reference_onnx, candidate, data, split, layers_frames, band):
+            typer.echo(line)
     if bench:
         report.speed = measure_speed(Path(ref), candidate, device=device, iterations=bench_iterations)
     _print(report, per_class)
@@ -213,4 +224,5 @@ def register(app: typer.Typer) -> None:
         "toolkit parity --reference enhanced-w64 -c enhanced-w64@fp16 --device cuda --data ../shared/camvid",
         "toolkit parity -c segnet_fp16.onnx -c segnet_int8.onnx --video ../shared/camvid/val --json temporal.json "
         "--report temporal.html",
+        "toolkit parity -c segnet_int8_cpu.onnx --data ../shared/camvid --layers --json parity.json --report p.html",
     ))(parity)

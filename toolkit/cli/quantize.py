@@ -50,6 +50,20 @@ def quantize(
     std: str | None = typer.Option(None, help="R,G,B std for a model without toolkit metadata."),
     input_size: str | None = typer.Option(None, help="HxW the frames are resized to, for a model without "
                                           "toolkit metadata (default: each image's own size)."),
+    max_miou_drop: float | None = typer.Option(None, help="int8 budget: plan the fewest layers kept in higher "
+                                               "precision so the mIoU drop vs the fp32 graph on --tune-data stays "
+                                               "within this many points (writes OUT.plan.json)."),
+    max_class_drop: float | None = typer.Option(None, help="int8 budget: the largest per-class IoU loss allowed "
+                                                "(points)."),
+    max_band_drop: float | None = typer.Option(None, help="int8 budget: the boundary-band mIoU drop allowed "
+                                               "(points; band as parity's --band 3)."),
+    tune_data: Path | None = typer.Option(None, help="CamVid-layout folder the budget is measured on (needed "
+                                          "with a budget)."),
+    tune_split: str = typer.Option("val", help="Split of --tune-data (never a test split)."),
+    tune_frames: int | None = typer.Option(None, min=1, help="First N frames of the split (default: all)."),
+    max_kept: int | None = typer.Option(None, min=1, help="Keep at most this many layers in higher precision."),
+    bench_iterations: int = typer.Option(10, min=0, help="With a budget: timed calls per model in the "
+                                         "interleaved fp32 / full int8 / planned bench (0: skip)."),
 ) -> None:
     """Make an FP16 or INT8 (Q/DQ) ONNX model that TensorRT builds strongly typed and ONNX Runtime runs."""
     from toolkit.files import check_writable, refuse_output_over_input
@@ -74,6 +88,10 @@ def quantize(
     if calib_data is not None:
         calibration = _calibration(calib_data, calib_split, calib_size, calib_method, percentile, cache_dir,
                                    no_cache, mean, std, input_size, bar)
+    budget_opts = (max_miou_drop, max_class_drop, max_band_drop)
+    if any(v is not None for v in budget_opts) or tune_data is not None:
+        return _planned(model, output, precision, target, calibration, budget_opts, tune_data, tune_split,
+                        tune_frames, exclude, per_channel, reduce_range, max_kept, bench_iterations, cache_dir, bar)
     try:
         result = quantize_file(model, output, precision, target=target, calibration=calibration,
                                exclude=[e.strip() for e in exclude.split(",") if e.strip()], per_channel=per_channel,
@@ -82,6 +100,43 @@ def quantize(
         for b in bar:
             b.close()
     typer.echo(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB): {result.summary}")
+
+
+def _planned(model: Path, output: Path, precision: str, target: str | None, calibration, budget_opts: tuple,
+             tune_data: Path | None, tune_split: str, tune_frames: int | None, exclude: str, per_channel: bool,
+             reduce_range: bool | None, max_kept: int | None, bench_iterations: int, cache_dir: Path | None,
+             bar: list) -> None:
+    """quantize with a budget: plan, write the graph and OUT.plan.json; exit 1 when no plan meets it."""
+    from toolkit.data import CamVid
+    from toolkit.errors import CheckFailedError
+    from toolkit.quant.plan_file import plan_path, quantize_planned
+    from toolkit.quant.planner import Budget
+
+    budget = Budget(*budget_opts)
+    if precision != "int8":
+        raise ToolkitError("--max-miou-drop/--max-class-drop/--max-band-drop/--tune-data plan int8 layers; "
+                           "use them with --precision int8")
+    if tune_data is None or budget.empty:
+        raise ToolkitError("a budget needs both --tune-data DIR and at least one of --max-miou-drop, "
+                           "--max-class-drop, --max-band-drop (e.g. --tune-data ../shared/camvid --max-miou-drop 1)")
+    dataset = CamVid(tune_data, tune_split, limit=tune_frames)
+    tune = {"root": str(tune_data), "split": tune_split, "frames": len(dataset)}
+    try:
+        plan = quantize_planned(model, output, target or "tensorrt", calibration, budget, dataset, tune,
+                                exclude=[e.strip() for e in exclude.split(",") if e.strip()], per_channel=per_channel,
+                                reduce_range=reduce_range, max_kept=max_kept, bench_iterations=bench_iterations,
+                                sensitivity_cache=None if cache_dir is None else cache_dir / "sensitivity",
+                                progress=typer.echo)
+    finally:
+        for b in bar:
+            b.close()
+    before, after = plan.drift_before, plan.drift_after
+    typer.echo(f"wrote {output} and {plan_path(output)}: {plan.reason}; kept {[k['node'] for k in plan.kept]}; "
+               f"mIoU drop {before.miou_drop:.3f} -> {after.miou_drop:.3f}, class drop "  # type: ignore[union-attr]
+               f"{before.worst_class_drop:.3f} -> {after.worst_class_drop:.3f}; "  # type: ignore[union-attr]
+               f"{100 * plan.int8_share:.0f} % of layers int8")
+    if not plan.met:
+        raise CheckFailedError(plan.reason)
 
 
 def _calibration(calib_data: Path, split: str, size: int | None, method: str, percentile: float,
@@ -119,4 +174,7 @@ def register(app: typer.Typer) -> None:
         "toolkit quantize -m segnet_mask.onnx --precision int8 --calib-data ../shared/camvid -o segnet_int8_trt.onnx",
         "toolkit quantize -m segnet_mask.onnx --precision int8 --target cpu --calib-data ../shared/camvid "
         "--exclude encoder.stage1.0.0,head -o segnet_int8_cpu.onnx",
+        "toolkit quantize -m segnet_mask.onnx --precision int8 --target cpu --calib-data ../shared/camvid "
+        "--calib-size 32 --tune-data ../shared/camvid --tune-frames 20 --max-miou-drop 1 --max-class-drop 2 "
+        "-o segnet_int8_plan.onnx",
     ))(quantize)

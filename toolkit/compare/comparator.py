@@ -9,6 +9,7 @@ the labels' resolution over every pixel of every frame.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,6 +194,8 @@ def compare_files(reference: str | Path | None, candidates: Sequence[str | Path]
     for runner, result, path in zip(cands, report.candidates, candidates, strict=True):
         path = runner.source or path
         result.sha256 = file_sha256(path) if Path(path).is_file() else None
+        if plan := runner.info.props.get("mixed_precision_plan"):
+            result.plan = json.loads(plan)
         source = runner.info.props.get("source_sha256")
         result.source_matches = None if not source else source == ref_sha
         if result.source_matches is False:

@@ -214,6 +214,9 @@ def _candidate(i: int, c: CandidateResult, report: ParityReport) -> str:
                      + f"<p class=\"muted\">{int(trans.sum() - np.trace(trans)):,} of {int(trans.sum()):,} "
                      "pixels changed class (all pixels, void included).</p></div>")
     parts.append("</div>")
+    from toolkit.compare.layers_report import layers_section, plan_section
+
+    parts += [plan_section(c), layers_section(c)]
     frames = report.worst_frames[i] if i < len(report.worst_frames) else []
     parts.append(f"<h3>Lowest-agreement frames ({len(frames)})</h3>")
     parts.append(_worst(frames, report.palette, int(d.get("band_px", report.reference.get("band_px", 3)))))

@@ -57,6 +57,9 @@ class CandidateResult:
     sha256: str | None = None  # of the candidate file, when it is one
     drift: dict | None = None  # where it changed: toolkit.compare.drift's summary
     temporal: dict | None = None  # flicker over a clip (parity --video): toolkit.compare.temporal's summary
+    layers: list[dict] | None = None  # parity --layers: per-layer error vs the fp32 ONNX (toolkit.compare.layers)
+    first_divergence: dict | None = None  # parity --layers: the first layer whose error jumps, and the rule
+    plan: dict | None = None  # the mixed-precision plan the candidate's metadata carries (toolkit quantize)
 
     def judge(self) -> CandidateResult:
         """Set ``passed`` and ``failures`` from the tolerance."""
