@@ -20,6 +20,10 @@ class CpuFramesRunner(TorchRunner):
     def frames_on_device(self) -> bool:
         return True
 
+    @property
+    def on_cpu(self) -> bool:  # as the CUDA runner it stands for: the pipeline's overlay thread scales the maps
+        return False
+
     def _on_device(self, kind: str, key: tuple, host: np.ndarray) -> np.ndarray:
         if kind != "frames":
             return super()._on_device(kind, key, host)
