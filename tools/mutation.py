@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # must fail: the run time grows with (mutants x tests).
 MODULES: dict[str, tuple[str, list[str]]] = {
     "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py"]),
-    "metrics": ("toolkit/metrics.py", ["tests/test_metrics.py"]),
+    "metrics": ("toolkit/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_edges.py"]),
     "unpool": ("toolkit/models/unpool.py", ["tests/models/test_unpool.py"]),
     "losses": ("train/losses.py", ["tests/train/test_losses.py"]),
     "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
