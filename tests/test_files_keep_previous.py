@@ -68,3 +68,22 @@ def test_umask_is_read_from_proc_and_by_the_fallback_alike(mask: int, monkeypatc
         assert os.umask(mask) == mask
     finally:
         os.umask(old)
+
+
+def test_the_temp_file_is_hidden_beside_the_output(tmp_path: Path) -> None:
+    """Beside it, so the final rename stays on one filesystem (atomic); hidden and named after it, so a reader
+    of the folder never takes it for an output."""
+    seen: list[Path] = []
+    target = tmp_path / "model.onnx"
+    atomic_write(target, lambda tmp: (seen.append(tmp), tmp.write_text("x")))
+    (tmp,) = seen
+    assert tmp.parent == target.parent and tmp.name.startswith(".model.onnx.") and tmp.name.endswith(".tmp")
+
+
+def test_a_writer_that_removed_its_temp_file_still_gets_the_write_error(tmp_path: Path) -> None:
+    def fail(tmp: Path) -> None:
+        tmp.unlink()
+        raise OSError(5, "Input/output error")
+
+    with pytest.raises(WriteError, match=r"Input/output error \(EIO\)"):
+        atomic_write(tmp_path / "out.bin", fail)

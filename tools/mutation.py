@@ -70,7 +70,9 @@ def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
     target, tests = MODULES[name]
     dest = work / name
     scratch_copy(dest, target, [t for t in tests if (ROOT / t).exists()])
-    env = dict(os.environ, PYTHONPATH=str(dest),
+    # one thread per process: mutmut forks each mutant from a process that has imported torch, and a forked
+    # child waits forever on the parent's OpenMP pool (every unpool mutant timed out before this)
+    env = dict(os.environ, PYTHONPATH=str(dest), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                TOOLKIT_CAMVID=os.environ.get("TOOLKIT_CAMVID", str(ROOT.parent / "shared" / "camvid")))
     mutmut = [sys.executable, "-m", "mutmut"]
     t = time.perf_counter()
