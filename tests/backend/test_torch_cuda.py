@@ -151,7 +151,10 @@ def test_class_maps_at_the_frame_size_through_the_serve_handler(model_path: Path
         (device,) = handler.infer_frames([imgs], [False])
         (host,) = handler.infer_frames([imgs], [True])
     assert set(device) == {"classes"} and device["classes"].shape == host["classes"].shape == (2, 240, 320)
-    # 98.85 % on an H100 when the host path ran the two frames as one batch (not yet measured at batch 1):
-    # batch-2 kernels or the logits' upsampling (PyTorch's bilinear, OpenCV's) flip this out-of-domain
-    # model's near-ties
-    assert (device["classes"] == host["classes"]).mean() > 0.98
+    # Measured cause of the 98.85 % an H100 gave before: the device preprocessing was a uint8 level off the
+    # host's on 5 % of the values for this 4/3 shrink; the same comparison in fp32 on the CPU gave 98.97 % and
+    # 98.74 % on these two frames (mean 98.86 %), 100 % once frames.py rounded as OpenCV does
+    # (tests/backend/test_frames_logic_cpu.py). What remains on the GPU is the two graphs' fp16 kernels on equal
+    # inputs; an align_corners=True resize scores 98.9-99.2 % on these frames and must fail. Not rerun on a GPU
+    # since the fix (tools/gpu_checks.sh).
+    assert (device["classes"] == host["classes"]).mean() > 0.995

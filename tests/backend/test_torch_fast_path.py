@@ -173,6 +173,11 @@ def test_batchnorm_folding_keeps_the_outputs() -> None:
     ((180, 240), (180, 240), 0.0),  # no resize
     ((360, 480), (180, 240), 0.0),  # 2x shrink: OpenCV's area filter is a 2x2 mean
     ((300, 400), (180, 240), 0.0),  # a fractional shrink: the same overlap weights
+    ((240, 320), (180, 240), 0.0),  # a 4/3 shrink: OpenCV rounds its float sums half to even (was 1 level off)
+    ((270, 360), (180, 240), 0.0),  # 3/2
+    ((360, 240), (180, 240), 0.0),  # rows 2x, columns kept: half to even (only 2x2 rounds half up)
+    ((720, 960), (180, 240), 0.0),  # 4x: OpenCV's integer path, rounded half to even
+    ((200, 240), (180, 240), 1.0),  # 10/9: OpenCV's float sums round a level apart on 0.2 % of the values
     ((120, 160), (180, 240), 1.0),  # enlarging: OpenCV's fixed-point bilinear rounds a level apart here and there
     ((180, 480), (180, 240), 1.0),  # rows kept, columns shrink: the host asks for bilinear, no area filter
     ((120, 480), (180, 240), 1.0),  # rows grow, columns shrink: bilinear too

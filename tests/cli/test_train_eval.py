@@ -75,7 +75,18 @@ def test_embedded_model_is_small_and_evaluates_on_camvid(camvid_dir: Path, tmp_p
     result = runner.invoke(app, ["eval", "--data", str(camvid_dir), "--limit", "2", "--json", str(tmp_path / "j")])
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "j").read_text())
-    assert report["num_images"] == 2 and 0 < report["global_acc"] <= 1
+    assert report["num_images"] == 2
+    # the report's figures are the model's on those two images, recomputed here through the library
+    from toolkit.backend import make_runner
+    from toolkit.evaluate import evaluate_split, open_split
+
+    with make_runner(path) as model:
+        (cm,) = evaluate_split([model], open_split(camvid_dir, "val", 2))
+    scores = cm.scores()
+    assert report["global_acc"] == pytest.approx(scores.global_acc) and report["miou"] == pytest.approx(scores.miou)
+    # measured 90.8 % global accuracy, 0.468 mIoU on these two val images (CPU); the floors sit a few points under,
+    # where wrong normalisation, a wrong label map or an untrained model land far below
+    assert report["global_acc"] > 0.85 and report["miou"] > 0.40, report
 
 
 def test_train_into_a_folder_holding_a_run_needs_resume_or_overwrite(tmp_path: Path) -> None:

@@ -107,7 +107,14 @@ def test_int8_targets(mask: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path, 
                  if "/mask/" in n.name and n.op_type in ("QuantizeLinear", "DequantizeLinear")}
     assert in_groups <= ({"y_float", "y_codes"} if target == "cpu" else set())
     x = feeds.feed(0)
-    assert _run(q, x).shape == _run(mask, x).shape
+    got, ref = _run(q, x), _run(mask, x)
+    assert got.shape == ref.shape
+    err = np.abs(got - ref).mean() / np.abs(ref).mean()
+    agree = (got.argmax(1) == ref.argmax(1)).mean()
+    # measured on this random width-4 model, feed 0: mean error 16.0 % (tensorrt) / 16.2 % (cpu) of the mean
+    # |logit|, argmax agreement 90.6 % / 90.4 %. Bounds ~1.5x the error and ~5 points below the agreement; an
+    # all-zero output scores 100 % error, a scale off by 2 far beyond these
+    assert err < 0.25 and agree > 0.85, (err, agree)
 
 
 def test_int8_plugin_form_keeps_plugin_nodes(plugin: onnx.ModelProto, feeds: ImageFeeds, tmp_path: Path) -> None:

@@ -260,29 +260,21 @@ def test_video_sink_is_atomic_and_checks_suffix(tmp_path: Path) -> None:
         MaskSink(tmp_path / "file")
 
 
-def test_frames_on_device_route_gives_the_host_paths_masks(clip: Path, tmp_path: Path) -> None:
+def test_frames_on_device_route_gives_the_host_paths_masks(clip: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     """A runner that takes uint8 frames itself (PyTorch on CUDA) skips host preprocessing and hands back class
-    maps; a CPU stand-in doing the host steps inside ``infer_frame`` must give the masks of the host route."""
-    from toolkit.video.ops import FastPreprocess, argmax_classes
+    maps. Its device logic (``TorchRunner._frame_fn``) runs here on the CPU (tests/backend/cpu_frames.py) and
+    must give the masks of the host route on the same fp32 model, exactly."""
+    from tests.backend.cpu_frames import CpuFramesRunner
+    from toolkit.backend.torch.loader import LoadCheckpoint
 
-    class FramesRunner(FakeRunner):
-        frames_on_device = True  # type: ignore[assignment]
-        calls = 0
-
-        def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
-            FramesRunner.calls += 1
-            meta = self.meta
-            pre = FastPreprocess(meta.dataset.mean, meta.dataset.std, meta.input_size)(frame_rgb)
-            (logits,) = self.infer({"input": pre.tensor}).values()
-            h, w = pre.valid_hw
-            return argmax_classes(logits[0, :, :h, :w])
-
-    with FakeRunner() as host:
+    with make_runner(tiny_checkpoint) as host:
         infer_video(host, str(clip), masks=tmp_path / "host")
-    with FramesRunner() as runner:
+    with CpuFramesRunner(LoadCheckpoint(tiny_checkpoint)) as runner:
         assert runner.info.frames_on_device
         s = infer_video(runner, str(clip), masks=tmp_path / "device", output=tmp_path / "o.mp4")
-    assert s.frames == 6 and FramesRunner.calls == 7 and s.input_shape == [1, 3, *HW]  # 6 frames + warm-up
+        calls = runner.frame_calls
+    assert s.frames == 6 and len(calls) == 7 and s.input_shape == [1, 3, *HW]  # 6 frames + warm-up
+    assert all(c == ((*HW, 3), None) for c in calls)  # class maps at the model size; the overlay scales them
     host_masks, device_masks = sorted((tmp_path / "host").glob("*.png")), sorted((tmp_path / "device").glob("*.png"))
     assert [f.name for f in host_masks] == [f.name for f in device_masks] and len(host_masks) == 6
     for a, b in zip(host_masks, device_masks, strict=True):
