@@ -78,3 +78,13 @@ def test_clip_reads_in_order(synthetic_dir: Path) -> None:
     clip.load(0)
     with pytest.raises(Exception, match="in order"):
         clip.load(2)
+
+
+def test_clip_refuses_a_gap(tmp_path: Path) -> None:
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), np.full((8, 8, 3), 40 * i, np.uint8))
+    (tmp_path / "f1.png").write_bytes(b"not a png")
+    clip = VideoClip(str(tmp_path))
+    assert len(clip) == 3 and clip.load(0)[1].max() == 255  # no labels: all ignore
+    with pytest.raises(Exception, match="frame 1 is unreadable.*consecutive pairs"):
+        clip.load(1)
