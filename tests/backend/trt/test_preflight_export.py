@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from toolkit.backend.trt.preflight import preflight
-
-export = pytest.importorskip("toolkit.export.onnx_export", reason="toolkit.export not present")
+from toolkit.export import onnx_export as export
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,8 @@ def test_matching_machine_accepted(tmp_path: Path) -> None:
     ("10.7.0.23", ORIN, "built with TensorRT 10.3.0.30, this machine runs TensorRT 10.7.0.23"),
     ("10.3.0.30", GpuInfo("NVIDIA GeForce RTX 4090", "8.9"), "built for Orin (nvgpu) (compute capability 8.7)"),
     ("10.3.0.30", GpuInfo("Orin (nvgpu)", "8.6"), "this GPU is Orin (nvgpu) (compute capability 8.6)"),
+    # same compute capability, another GPU model (an engine is tuned for one model: SM count, clocks, memory)
+    ("10.3.0.30", GpuInfo("NVIDIA A10", "8.7"), "this GPU is NVIDIA A10 (compute capability 8.7)"),
 ])
 def test_mismatch_refused(tmp_path: Path, trt_version: str, gpu: GpuInfo, fragment: str) -> None:
     engine, _ = make_engine(tmp_path)
@@ -97,7 +99,6 @@ def test_corrupt_sidecar(tmp_path: Path, content: str, fragment: str) -> None:
 
 
 def test_model_meta_from_onnx_metadata() -> None:
-    pytest.importorskip("toolkit.export.metadata", reason="toolkit.export (the ONNX metadata reader) not present")
     meta = model_meta_from_onnx_metadata(dict(g.META))
     assert meta is not None and meta.dataset.class_names == ("road", "sky") and meta.input_size == (64, 96)
     assert model_meta_from_onnx_metadata({}) is None

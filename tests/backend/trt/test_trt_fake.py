@@ -170,7 +170,6 @@ def test_runner_cuda_graph_replay(use_trt) -> None:
 
 
 def test_make_runner_end_to_end(tmp_path: Path, use_trt, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("toolkit.export.metadata", reason="toolkit.export (the ONNX metadata reader) not present")
     from toolkit.backend import make_runner
 
     use_trt()

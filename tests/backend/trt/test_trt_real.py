@@ -32,7 +32,6 @@ def _gpu() -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    pytest.importorskip("toolkit.export.onnx_export", reason="toolkit.export not present")
     from toolkit.checkpoint import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
