@@ -111,7 +111,7 @@ def test_precision_of_a_file_model_is_refused(tmp_path_factory: pytest.TempPathF
     make_runner(onnx, precision="auto")  # 'auto' means "each model its own": no error
     with pytest.raises(ToolkitError, match="--compile applies to PyTorch checkpoints only"):
         make_runner(onnx, compile=True)
-    with pytest.raises(ToolkitError, match="--cuda-graph applies to PyTorch checkpoints and TensorRT"):
+    with pytest.raises(ToolkitError, match="--cuda-graph applies to PyTorch checkpoints, AOTInductor packages"):
         make_runner(onnx, cuda_graph=True)
     make_runner(onnx, cuda_graph=False)  # --no-cuda-graph asks for nothing ONNX Runtime would do
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tests.export.helpers import tiny_checkpoint, tiny_onnx
 from toolkit.cli.app import app
-from toolkit.compare.clip import VideoClip
+from toolkit.video.clip import VideoClip
 
 TEMPORAL_KEYS = ("flip_rate", "reference_flip_rate", "excess_flip_rate", "boundary_flip_rate",
                  "interior_flip_rate", "excess_boundary_flip_rate", "excess_interior_flip_rate",

@@ -1,4 +1,4 @@
-"""Gradients through ``train.ddp.wrap_model`` are averaged over the ranks, not summed: two gloo processes, a
+"""Gradients through ``segnet_train.ddp.wrap_model`` are averaged over the ranks, not summed: two gloo processes, a
 linear model without batch norm, a different input on each rank; the gradient every rank sees must be the mean
 of the two ranks' own gradients (a sum would be twice that; identical replicas, which test_ddp.py checks,
 hold for both)."""
@@ -20,7 +20,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     import torch.distributed as dist
 
-    from train.ddp import init_distributed, wrap_model
+    from segnet_train.ddp import init_distributed, wrap_model
 
     env = init_distributed("cpu")
     torch.manual_seed(0)

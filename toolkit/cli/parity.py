@@ -80,7 +80,7 @@ def parity(
         raise ToolkitError(f"got {'both --data and --video' if data else 'neither --data nor --video'}: give one "
                            "(a CamVid-layout folder to compare on a split, or a clip to measure flicker too)")
     if video is not None:
-        from toolkit.compare.clip import VideoClip, camvid_labels_beside
+        from toolkit.video.clip import VideoClip, camvid_labels_beside
 
         labels = labels if labels is not None else camvid_labels_beside(video)
         dataset = VideoClip(video, labels, limit=limit)

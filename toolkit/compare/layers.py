@@ -191,15 +191,19 @@ def _mark_jumps(model: onnx.ModelProto, rows: list[dict], err: dict[str, float])
 
 def layer_feeds(reference: onnx.ModelProto, data: Path, split: str, frames: int) -> list[dict[str, np.ndarray]]:
     """The first ``frames`` frames of the split, preprocessed as the reference's metadata says."""
+    from toolkit.backend.base import INPUT_NAME
     from toolkit.core.metadata import read_model_meta
+    from toolkit.data.camvid import CamVid
     from toolkit.errors import ToolkitError
-    from toolkit.quant.calibration import ImageFeeds, calibration_images
+    from toolkit.evaluate import preprocess
 
     meta = read_model_meta(reference, "reference ONNX")
     if meta is None:
         raise ToolkitError("the reference ONNX has no toolkit metadata (mean/std/input size): use toolkit export")
-    feeds = ImageFeeds(calibration_images(data, split)[:frames], meta.dataset.mean, meta.dataset.std, meta.input_size)
-    return [feeds.feed(i) for i in range(len(feeds))]
+    ds = CamVid(data, split)  # the split's frames in list order, as calibration and parity read them
+    ds_meta = meta.dataset
+    return [{INPUT_NAME: preprocess(ds.load(i)[0], ds_meta.mean, ds_meta.std, meta.input_size).tensor}
+            for i in range(min(frames, len(ds)))]
 
 
 def layers_for_candidates(reference_onnx: Path, candidates: Sequence[Path], data: Path, split: str,
