@@ -41,7 +41,6 @@ def test_dry_run_plans_without_tensorrt(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_dry_run_profile_from_metadata(tmp_path: Path) -> None:
-    pytest.importorskip("toolkit.export.metadata", reason="toolkit.export (the ONNX metadata reader) not present")
     onnx_path = g.save(g.clean(meta=g.META), tmp_path / "m.onnx")
     result = runner.invoke(app, ["build-engine", str(onnx_path), "-o", str(tmp_path / "m.plan"), "--dry-run"])
     assert result.exit_code == 0, result.output

@@ -97,7 +97,6 @@ def test_corrupt_sidecar(tmp_path: Path, content: str, fragment: str) -> None:
 
 
 def test_model_meta_from_onnx_metadata() -> None:
-    pytest.importorskip("toolkit.export.metadata", reason="toolkit.export (the ONNX metadata reader) not present")
     meta = model_meta_from_onnx_metadata(dict(g.META))
     assert meta is not None and meta.dataset.class_names == ("road", "sky") and meta.input_size == (64, 96)
     assert model_meta_from_onnx_metadata({}) is None
