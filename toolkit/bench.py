@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.backend import BaseRunner, RunnerOptions, make_runner
+from toolkit.backend.base import frame_runner
 from toolkit.errors import ToolkitError
 
 log = logging.getLogger("toolkit.bench")
@@ -94,14 +95,15 @@ def make_call(runner: BaseRunner, shape: Sequence[int], io: str = "logits", seed
         return lambda: runner.infer(feed)
     if io != "frames":
         raise ToolkitError(f"--io {io}: expected one of {', '.join(IO_MODES)}")
-    if not runner.frames_on_device:
+    on_device = frame_runner(runner)
+    if on_device is None:
         raise ToolkitError(f"--io frames: {runner.name} takes preprocessed tensors only (frames on the device: "
                            "PyTorch checkpoints on --device cuda)")
     if len(shape) != 4 or shape[0] != 1 or shape[1] != 3:
         raise ToolkitError(f"--io frames: one 3-channel frame at a time, --input-shape 1x3xHxW (got "
                            f"{'x'.join(map(str, shape))})")
     frame = np.random.default_rng(seed).integers(0, 256, (shape[2], shape[3], 3), dtype=np.uint8)
-    return lambda: runner.infer_frame(frame)
+    return lambda: on_device.infer_frame(frame)
 
 
 def _timed_block(runner: BaseRunner, call: Callable[[], object], n: int, streams: int,
@@ -167,7 +169,7 @@ def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: i
     results = []
     for runner, t, wall, st in zip(runners, times, walls, stages, strict=True):
         results.append(BenchResult(name=runner.name, model=runner.name, backend=runner.backend,
-                                   precision=runner.precision, shape=list(shape), threads=threads, streams=streams,
+                                   precision=runner.info.precision, shape=list(shape), threads=threads, streams=streams,
                                    warmup=warmup, iterations=len(t), latency_ms=latency_stats(t),
                                    throughput_fps=round(shape[0] * len(t) / wall, 3), io=io,
                                    stages_ms=mean_stages(st)))

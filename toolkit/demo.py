@@ -104,24 +104,12 @@ class _Steps:
         self.say(f"[{len(self.report.steps)}] {name}: skipped ({why})")
 
 
-class FrameSet:
-    """A few (image, label) frames with the ``load``/``__len__``/``info`` a Comparator reads."""
-
-    def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], info: object) -> None:
-        self.images, self.labels, self.info = images, labels, info
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.images[i], self.labels[i]
-
-
 def _parity(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels: list[np.ndarray] | None,
             meta: ModelMeta, threads: int | None) -> tuple[str, ParityReport]:
     """toolkit.compare's Comparator: every candidate against the PyTorch fp32 reference on the clip frames."""
     from toolkit.checkpoint import file_sha256
     from toolkit.compare import Comparator
+    from toolkit.core.dataset import FrameSet
 
     reference = make_runner(ckpt, threads=threads)
     basis = "ground truth"

@@ -23,7 +23,7 @@ def measure_flicker(ckpt: Path, candidates: Sequence[Path], images: Sequence[np.
     agreement mean something (the labels are all ``ignore_index``)."""
     from toolkit.backend import make_runner
     from toolkit.compare import Comparator
-    from toolkit.demo import FrameSet
+    from toolkit.core.dataset import FrameSet
 
     ignore = meta.dataset.ignore_index if meta.dataset.ignore_index is not None else 255
     labels = list(labels) if labels is not None else [np.full(im.shape[:2], ignore, np.uint8) for im in images]

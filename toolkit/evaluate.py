@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, BaseRunner
+from toolkit.core.dataset import SegDataset
 from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.data.transforms import normalize
@@ -96,16 +97,17 @@ def predict_logits(runner: BaseRunner, image_rgb: np.ndarray, mean: Sequence[flo
     return postprocess_logits(logits, pre)
 
 
-def iter_frames(dataset: object, indices: Iterable[int] | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(RGB uint8, label) pairs of a dataset exposing ``load(i)`` (CamVid, SyntheticScenes)."""
-    for i in indices if indices is not None else range(len(dataset)):  # type: ignore[arg-type]
-        yield dataset.load(i)  # type: ignore[attr-defined]
+def iter_frames(dataset: SegDataset, indices: Iterable[int] | None = None
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(RGB uint8, label) pairs of a SegDataset (CamVid, SyntheticScenes, a FrameSet)."""
+    for i in indices if indices is not None else range(len(dataset)):
+        yield dataset.load(i)
 
 
 FrameHook = Callable[[int, np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]], None]
 
 
-def evaluate_split(runners: Sequence[BaseRunner], dataset: object, metas: Sequence[ModelMeta] | None = None,
+def evaluate_split(runners: Sequence[BaseRunner], dataset: SegDataset, metas: Sequence[ModelMeta] | None = None,
                    progress: bool = False, desc: str = "eval", on_frame: FrameHook | None = None
                    ) -> list[ConfusionMatrix]:
     """Every frame of a split through every (active) runner, one confusion matrix per runner.
@@ -120,8 +122,8 @@ def evaluate_split(runners: Sequence[BaseRunner], dataset: object, metas: Sequen
     metas = list(metas) if metas is not None else [_meta(r) for r in runners]
     k, ignore = metas[0].num_classes, metas[0].dataset.ignore_index
     cms = [ConfusionMatrix(k, ignore) for _ in runners]
-    frames = tqdm(iter_frames(dataset), total=len(dataset), disable=not progress, desc=desc,  # type: ignore[arg-type]
-                  unit="img", leave=False)
+    frames = tqdm(iter_frames(dataset), total=len(dataset), disable=not progress, desc=desc, unit="img",
+                  leave=False)
     for index, (image, label) in enumerate(frames):
         logits = [predict_logits(r, image, m.dataset.mean, m.dataset.std, m.input_size)
                   for r, m in zip(runners, metas, strict=True)]
@@ -144,7 +146,7 @@ def _meta(runner: BaseRunner) -> ModelMeta:
     return runner.meta
 
 
-def open_split(data: str | Path, split: str = "val", limit: int | None = None) -> object:
+def open_split(data: str | Path, split: str = "val", limit: int | None = None) -> SegDataset:
     """A CamVid-layout folder's split, or ``synthetic``: the validation scenes ``toolkit train --data
     synthetic`` uses (seed 0)."""
     from toolkit.data import CamVid, SyntheticScenes
@@ -156,7 +158,8 @@ def open_split(data: str | Path, split: str = "val", limit: int | None = None) -
 
 
 def evaluate_model(model: str | Path | None, data: str | Path, split: str = "val", device: str = "cpu",
-                   limit: int | None = None, progress: bool = False) -> tuple[SegScores, np.ndarray, ModelMeta, object]:
+                   limit: int | None = None, progress: bool = False
+                   ) -> tuple[SegScores, np.ndarray, ModelMeta, SegDataset]:
     """(scores, confusion matrix, ModelMeta, dataset) of one model file on one split (``toolkit eval``, tools)."""
     from toolkit.backend import make_runner
     from toolkit.errors import DatasetError
@@ -167,7 +170,7 @@ def evaluate_model(model: str | Path | None, data: str | Path, split: str = "val
         if meta is None:
             raise ToolkitError(f"{model}: carries no toolkit metadata (classes, normalisation, input size); "
                                "evaluate its source checkpoint, or compare backends with `toolkit parity`")
-        info = ds.info  # type: ignore[attr-defined]
+        info = ds.info
         if meta.dataset.class_names != info.class_names:
             raise DatasetError(f"model classes {list(meta.dataset.class_names)} differ from the dataset's "
                                f"{list(info.class_names)}: evaluate on the data it was trained for")

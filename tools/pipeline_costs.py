@@ -156,6 +156,7 @@ def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object,
                  ) -> dict[str, list[float]]:
     """Process CPU ms per frame of infer_video with a free runner, per variant."""
     from toolkit.backend import BaseRunner
+    from toolkit.core.description import ModelDescription
     from toolkit.core.names import OUTPUT_NAME
     from toolkit.core.shapes import pad_to_multiple
     from toolkit.video import OverlayStyle, infer_video
@@ -167,8 +168,7 @@ def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object,
         thread_safe = True
 
         def __init__(self) -> None:
-            super().__init__("free")
-            self.meta = meta  # type: ignore[assignment]
+            super().__init__("free", description=ModelDescription(meta))
             h, w = size
             shape = (1, num_classes, *pad_to_multiple(h, w))
             self.out = {OUTPUT_NAME: np.random.default_rng(0).normal(size=shape).astype(np.float32)}
@@ -177,8 +177,8 @@ def pipeline_cpu(size: tuple[int, int], frames: int, repeats: int, meta: object,
         def on_cpu(self) -> bool:
             return True
 
-        def _activate_impl(self) -> None:
-            pass
+        def _activate_impl(self) -> ModelDescription:
+            return self.description
 
         def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             return self.out

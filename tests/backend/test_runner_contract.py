@@ -20,7 +20,8 @@ from tests.backend.trt.test_trt_fake import build, use_trt  # noqa: F401  (use_t
 from tests.export.helpers import tiny_checkpoint, tiny_onnx
 from tests.serve.conftest import free_ports, missing_serve_stack
 from toolkit.backend import BaseRunner, make_runner
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
+from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, frame_runner
+from toolkit.core.description import ModelDescription
 from toolkit.data import synthetic_info
 from toolkit.errors import InputShapeError, ToolkitError
 
@@ -56,6 +57,17 @@ class RunnerContract:
             assert info.thread_safe is self.thread_safe and info.on_cpu is self.on_cpu
             assert info.source and info.source == runner.source
         assert not runner.is_active
+
+    def test_the_description_is_returned_by_activation_and_read_only(self, runner: BaseRunner) -> None:
+        with runner:
+            d = runner.description
+            assert isinstance(d, ModelDescription) and runner.meta is d.meta
+            assert (runner.info.precision, runner.info.lowering, runner.info.props) == (d.precision, d.lowering,
+                                                                                       d.props)
+            with pytest.raises(AttributeError):
+                runner.meta = None  # type: ignore[misc]
+            assert not hasattr(runner, "precision")  # one place to read it: runner.info.precision
+            assert runner.info.frames_on_device is (frame_runner(runner) is not None)
 
     def test_infer(self, runner: BaseRunner) -> None:
         with runner:
@@ -159,3 +171,24 @@ class TestTritonRunner(RunnerContract):
     @pytest.fixture
     def runner(self, server_url: str) -> BaseRunner:
         return make_runner(server_url)
+
+
+def test_an_activation_that_returns_no_description_is_refused() -> None:
+    """The contract: ``_activate_impl`` returns the model's description; a backend written to the old one
+    (setting attributes, returning None) fails on activate(), not later with a half-described runner."""
+
+    class Old(BaseRunner):
+        backend = "old"
+
+        def _activate_impl(self):  # type: ignore[no-untyped-def]
+            return None
+
+    with pytest.raises(TypeError, match="must return a ModelDescription"):
+        Old().activate()
+
+
+def test_only_runners_that_take_frames_are_frame_runners(tmp_path_factory: pytest.TempPathFactory) -> None:
+    with make_runner(tiny_onnx(tmp_path_factory, "mask"), threads=1) as ort, \
+            make_runner(tiny_checkpoint(tmp_path_factory)) as cpu_torch:
+        assert frame_runner(ort) is None and not hasattr(ort, "infer_frame")
+        assert frame_runner(cpu_torch) is None  # PyTorch takes frames on CUDA only

@@ -15,6 +15,7 @@ from toolkit.backend.factory import split_precision
 from toolkit.backend.torch import precision as prec
 from toolkit.backend.torch.graphs import GraphCache
 from toolkit.bench import bench_runners, format_table, make_call
+from toolkit.core.description import ModelDescription
 from toolkit.errors import ToolkitError
 
 
@@ -131,8 +132,8 @@ class _StagedRunner(BaseRunner):
 
     backend = "fake"
 
-    def _activate_impl(self) -> None:
-        pass
+    def _activate_impl(self) -> ModelDescription:
+        return ModelDescription()
 
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.last_stage_ms = {"h2d": 0.1, "compute": 1.0, "d2h": 0.3}

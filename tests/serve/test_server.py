@@ -21,6 +21,7 @@ import pytest
 from tests.serve.conftest import free_ports, needs_serve
 from toolkit.backend import make_runner
 from toolkit.backend.base import BaseRunner
+from toolkit.core.description import ModelDescription
 from toolkit.evaluate import predict_logits
 
 pytestmark = needs_serve
@@ -38,9 +39,9 @@ class DelayRunner(BaseRunner):
         super().__init__("delay")
         self.inner, self.delay, self.entered = inner, 0.0, threading.Event()
 
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
         self.inner.activate()
-        self.meta = self.inner.meta
+        return self.inner.description
 
     def _deactivate_impl(self) -> None:
         self.inner.deactivate()

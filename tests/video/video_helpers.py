@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 
 from toolkit.backend.base import OUTPUT_NAME, BaseRunner
-from toolkit.checkpoint import ModelMeta
+from toolkit.core.description import ModelDescription
+from toolkit.core.meta import ModelMeta
 from toolkit.data import make_scene, synthetic_info
 
 HW = (64, 96)
@@ -22,12 +23,12 @@ class FakeRunner(BaseRunner):
     backend = "fake"
 
     def __init__(self, delay_s: float = 0.0, size: tuple[int, int] = HW) -> None:
-        super().__init__("fake")
+        super().__init__("fake", description=ModelDescription(ModelMeta("segnet", 4, synthetic_info(NUM_CLASSES),
+                                                                        input_size=size)))
         self.delay_s = delay_s
-        self.meta = ModelMeta("segnet", 4, synthetic_info(NUM_CLASSES), input_size=size)
 
-    def _activate_impl(self) -> None:
-        pass
+    def _activate_impl(self) -> ModelDescription:
+        return self.description
 
     def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         (x,) = feed.values()

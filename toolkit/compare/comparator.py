@@ -20,10 +20,12 @@ from toolkit.backend.base import BaseRunner
 from toolkit.compare.drift import DriftAccumulator, DriftOptions
 from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityReport, Tolerance
 from toolkit.compare.temporal import TemporalAccumulator
+from toolkit.core.dataset import SegDataset
 from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import evaluate_split
+from toolkit.metrics import SegScores
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,7 @@ class _Stats:
 
 
 class Comparator:
-    """Reference vs candidates over a dataset exposing ``load(i)`` and ``__len__`` (CamVid).
+    """Reference vs candidates over a SegDataset (CamVid, synthetic scenes, a clip's frames).
 
     ``drift`` sets up where-it-changed accounting (``toolkit.compare.drift``): boundary band width and
     how many worst frames to keep; it costs a few ms per frame and candidate next to the inference."""
@@ -78,7 +80,7 @@ class Comparator:
         self.max_miou_drop, self.min_pixel_agreement = max_miou_drop, min_pixel_agreement
         self.drift_options = drift or DriftOptions()
 
-    def run(self, dataset: object, progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
+    def run(self, dataset: SegDataset, progress: bool = False, dataset_info: dict | None = None) -> ParityReport:
         """Activate every runner, compare on every frame, deactivate; returns the judged report."""
 
         runners = [self.reference, *self.candidates]
@@ -89,7 +91,7 @@ class Comparator:
             if ref_meta is None:
                 raise ToolkitError(f"reference '{self.reference.name}' has no label space (use a checkpoint)")
             names = list(ref_meta.dataset.class_names)
-            data_names = list(getattr(getattr(dataset, "info", None), "class_names", names))
+            data_names = list(dataset.info.class_names)
             if data_names != names:
                 raise ToolkitError(f"dataset has {len(data_names)} classes, the reference {len(names)}: "
                                    "evaluate on the label space the model was trained for")
@@ -100,16 +102,16 @@ class Comparator:
             drift = DriftAccumulator(k, ignore, len(self.candidates), self.drift_options)
             flicker = TemporalAccumulator(k, ignore, len(self.candidates), self.drift_options.band_px) \
                 if self.temporal else None
-            n = len(dataset)  # type: ignore[arg-type]
+            n = len(dataset)
 
             def compare(index: int, image: np.ndarray, label: np.ndarray, logits: list[np.ndarray],
                         maps: list[np.ndarray]) -> None:
-                drift.frame(index, frame_name(dataset, index), image, label, maps[0])
+                drift.frame(index, dataset.name(index), image, label, maps[0])
                 for i, st in enumerate(stats):
                     st.update(logits[i + 1], maps[i + 1], logits[0], maps[0])
                     drift.add(i, maps[i + 1])
                 if flicker is not None:
-                    flicker.frame(index, frame_name(dataset, index), image, label, maps)
+                    flicker.frame(index, dataset.name(index), image, label, maps)
 
             metas = [ref_meta, *(c.meta or ref_meta for c in self.candidates)]
             ref_cm, *cand_cms = evaluate_split(runners, dataset, metas, progress, desc="parity", on_frame=compare)
@@ -134,30 +136,21 @@ class Comparator:
                             worst_frames=drift.worst_frames(),
                             flicker_pairs=flicker.flicker_pairs() if flicker is not None else [])
 
-    def _result(self, runner: BaseRunner, st: _Stats, scores: object, ref_scores: object,
+    def _result(self, runner: BaseRunner, st: _Stats, scores: SegScores, ref_scores: SegScores,
                 names: list[str]) -> CandidateResult:
         per_class = {nm: _pct(v) for nm, v in zip(names, scores.per_class_iou, strict=True)}
-        ref_iou = ref_scores.per_class_iou  # type: ignore[attr-defined]
+        ref_iou = ref_scores.per_class_iou
         delta = {nm: (_pct(c - r) if not (np.isnan(c) or np.isnan(r)) else None)
                  for nm, c, r in zip(names, scores.per_class_iou, ref_iou, strict=True)}
         info = runner.info
         precision = info.precision
         return CandidateResult(
             name=info.name, path=info.source, backend=info.backend, precision=precision, lowering=info.lowering,
-            miou=100 * scores.miou, delta_miou=100 * (scores.miou - ref_scores.miou),  # type: ignore[attr-defined]
+            miou=100 * scores.miou, delta_miou=100 * (scores.miou - ref_scores.miou),
             pixel_agreement=100 * st.agree / max(st.pixels, 1), max_abs_logit_diff=st.max_diff,
             mean_abs_logit_diff=st.sum_diff / max(st.values, 1), per_class_iou=per_class, per_class_delta_iou=delta,
             tolerance=tolerance_for(precision, self.max_miou_drop, self.min_pixel_agreement),
         ).judge()
-
-
-def frame_name(dataset: object, index: int) -> str:
-    """The frame's file name where the dataset lists files (CamVid), else its index."""
-    samples = getattr(dataset, "samples", None)
-    try:
-        return Path(samples[index][0]).name if samples is not None else f"frame {index}"
-    except (IndexError, TypeError):
-        return f"frame {index}"
 
 
 def _pct(v: float) -> float | None:
@@ -177,28 +170,39 @@ def candidate_runner(spec: str | Path, device: str, threads: int | None = None) 
     return make_runner(model, device=device, threads=threads, precision=precision, name=name)
 
 
-def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: object,
+def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: SegDataset,
                   device: str = "cpu", max_miou_drop: float | None = None, min_pixel_agreement: float | None = None,
                   progress: bool = False, dataset_info: dict | None = None,
                   drift: DriftOptions | None = None, temporal: bool = False) -> ParityReport:
     """Parity of model files (ONNX, engines) against a checkpoint (None: the embedded default)."""
-    from toolkit.assets import default_checkpoint_path
     from toolkit.backend import make_runner
-    from toolkit.checkpoint import file_sha256
 
     ref = make_runner(reference, device="cpu")
-    ref_sha = file_sha256(reference if reference is not None else default_checkpoint_path())
     cands = [candidate_runner(spec, device) for spec in candidates]
-    report = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift, temporal).run(dataset, progress,
-                                                                                           dataset_info)
-    for runner, result, path in zip(cands, report.candidates, candidates, strict=True):
+    comparator = Comparator(ref, cands, max_miou_drop, min_pixel_agreement, drift, temporal)
+    return compare_with_provenance(comparator, reference, candidates, dataset, progress, dataset_info)
+
+
+def compare_with_provenance(comparator: Comparator, reference_file: str | Path | None,
+                            candidate_files: Sequence[str | Path], dataset: SegDataset, progress: bool = False,
+                            dataset_info: dict | None = None) -> ParityReport:
+    """The comparison with its provenance, shared by ``toolkit parity`` (``compare_files``) and the demo: the
+    Comparator's report, plus each file's sha256 and whether each candidate was exported from the reference
+    checkpoint (its ``source_sha256``; a mismatch is logged). ``reference_file`` None: the embedded default;
+    ``candidate_files`` name the comparator's candidates in order (a runner's own source wins)."""
+    from toolkit.assets import default_checkpoint_path
+    from toolkit.checkpoint import file_sha256
+
+    ref_sha = file_sha256(reference_file if reference_file is not None else default_checkpoint_path())
+    report = comparator.run(dataset, progress, dataset_info)
+    for runner, result, path in zip(comparator.candidates, report.candidates, candidate_files, strict=True):
         path = runner.source or path
         result.sha256 = file_sha256(path) if Path(path).is_file() else None
         if plan := runner.info.props.get("mixed_precision_plan"):
             result.plan = json.loads(plan)
         source = runner.info.props.get("source_sha256")
         result.source_matches = None if not source else source == ref_sha
-        if result.source_matches is False:
+        if source and result.source_matches is False:
             log.warning("%s was exported from another checkpoint (sha256 %s...) than the reference (%s...)",
                         runner.name, source[:12], ref_sha[:12])
     report.reference["sha256"] = ref_sha

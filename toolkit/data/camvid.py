@@ -79,6 +79,10 @@ class CamVid(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def name(self, index: int) -> str:
+        """The frame's image file name (SegDataset)."""
+        return self.samples[index][0].name
+
     def set_epoch(self, epoch: int) -> None:
         """Augmentation randomness is a function of (seed, epoch, index): resumable and worker-safe."""
         self.epoch = epoch

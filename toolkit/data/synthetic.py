@@ -83,7 +83,7 @@ def make_scene(index: int, size: tuple[int, int] = (96, 128), num_classes: int =
 
 
 class SyntheticScenes(Dataset):
-    """A seeded, infinite-quality stand-in for CamVid with the same interface (info, load, set_epoch)."""
+    """A seeded, infinite-quality stand-in for CamVid with the same interface (a SegDataset, and set_epoch)."""
 
     def __init__(self, length: int = 32, size: tuple[int, int] = (96, 128), num_classes: int = 6,
                  seed: int = 0, transform: Transform | None = None) -> None:
@@ -92,6 +92,9 @@ class SyntheticScenes(Dataset):
 
     def __len__(self) -> int:
         return self.length
+
+    def name(self, index: int) -> str:
+        return f"frame {index}"
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import onnx
 
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def quantize_file(model: str | Path, output: str | Path, precision: str, target:
                   reduce_range: bool | None = None, smoke_run: bool = True) -> QuantizeResult:
     """Write ``output``: ``model`` (an fp32 ONNX file) in ``precision``, its toolkit metadata kept and this
     step's provenance added, then run once in ONNX Runtime so a broken file fails here, not in deployment."""
-    from toolkit.core.metadata import read_model_meta, read_props, write_props
+    from toolkit.core.description import describe_model
+    from toolkit.core.metadata import write_props
     from toolkit.core.onnx_file import load_onnx, model_sha256, save_onnx
 
     model, output = Path(model), Path(output)
@@ -64,9 +66,10 @@ def quantize_file(model: str | Path, output: str | Path, precision: str, target:
 
         raise UnknownNameError(f"unknown precision '{precision}': {suggest(precision, PRECISIONS)}")
     src = load_onnx(model)
-    props = read_props(src)
-    if props.get("precision", "fp32") != "fp32":
-        raise ToolkitError(f"{model} is already {props['precision']}; quantize the fp32 export")
+    described = describe_model(src, str(model))  # the metadata, read once for the whole step
+    props = described.props
+    if described.precision != "fp32":
+        raise ToolkitError(f"{model} is already {described.precision}; quantize the fp32 export")
     extra = {"precision": precision, "parent_onnx_sha256": model_sha256(src), "excluded": ",".join(exclude)}
     if precision == "fp16":
         used = [n for n, v in (("target", target), ("calibration", calibration), ("reduce_range", reduce_range))
@@ -78,30 +81,31 @@ def quantize_file(model: str | Path, output: str | Path, precision: str, target:
         out = convert_fp16(src, keep_io_types=True, exclude=exclude)
         summary = "fp16 weights and activations, fp32 input/output"
     else:
-        out, summary = _int8(src, model, target or "tensorrt", calibration, exclude, per_channel, reduce_range,
-                             extra)
-    write_props(out, {**props, **extra} if read_model_meta(src) else extra)
+        out, summary = _int8(src, model, described.meta, target or "tensorrt", calibration, exclude, per_channel,
+                             reduce_range, extra)
+    write_props(out, {**props, **extra} if described.meta else extra)
     save_onnx(out, output)
     if smoke_run:
         run_once(output)
     return QuantizeResult(output, precision, extra, summary)
 
 
-def _int8(src: onnx.ModelProto, model: Path, target: str, calib: Calibration | None, exclude: Sequence[str],
-          per_channel: bool, reduce_range: bool | None, extra: dict[str, str]) -> tuple[onnx.ModelProto, str]:
-    from toolkit.core.metadata import read_model_meta
+def _int8(src: onnx.ModelProto, model: Path, meta: ModelMeta | None, target: str, calib: Calibration | None,
+          exclude: Sequence[str], per_channel: bool, reduce_range: bool | None, extra: dict[str, str]
+          ) -> tuple[onnx.ModelProto, str]:
     from toolkit.quant.calibration import ImageFeeds
     from toolkit.quant.int8 import quantize_int8
 
     if calib is None:
         raise ToolkitError(f"{model}: int8 needs calibration images (real frames, e.g. CamVid train)")
-    meta = read_model_meta(src, str(model))
-    if meta is None and (calib.mean is None or calib.std is None):
+    if calib.mean is not None and calib.std is not None:
+        mean, std = calib.mean, calib.std
+    elif meta is not None:
+        mean, std = calib.mean or meta.dataset.mean, calib.std or meta.dataset.std
+    else:
         raise ToolkitError(f"{model} has no toolkit metadata; pass --mean R,G,B and --std R,G,B (and --input-size "
                            "HxW) so calibration images are preprocessed as in deployment")
-    feeds = ImageFeeds(list(calib.images), calib.mean or meta.dataset.mean,  # type: ignore[union-attr]
-                       calib.std or meta.dataset.std,  # type: ignore[union-attr]
-                       calib.input_size or (meta.input_size if meta else None))
+    feeds = ImageFeeds(list(calib.images), mean, std, calib.input_size or (meta.input_size if meta else None))
     out, rep = quantize_int8(src, feeds, target=target, method=calib.method, exclude=exclude,
                              cache_dir=calib.cache_dir, per_channel=per_channel, reduce_range=reduce_range,
                              use_cache=calib.use_cache, percentile=calib.percentile, on_image=calib.on_image)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
+from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, FrameRunner, frame_runner
 from toolkit.core.limits import RequestLimits
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import InputShapeError, ToolkitError
@@ -61,8 +61,9 @@ class SegmentationHandler:
             self.limits.check_frames(arr.shape, self.meta.num_classes, want)
         for arr in images:
             frames.extend(arr[:, :, :, ::-1] if self.color == "bgr" else arr)
-        if self.runner.info.frames_on_device and not any(want_logits):
-            return self._class_maps_on_device(images, frames)
+        on_device = frame_runner(self.runner)
+        if on_device is not None and not any(want_logits):
+            return self._class_maps_on_device(on_device, images, frames)
         ds = self.meta.dataset
         pres = [preprocess(np.ascontiguousarray(f), ds.mean, ds.std, self.meta.input_size) for f in frames]
         logits = self._run([p.tensor for p in pres])
@@ -79,12 +80,13 @@ class SegmentationHandler:
             outs.append(out)
         return outs
 
-    def _class_maps_on_device(self, images: Sequence[np.ndarray],
+    @staticmethod
+    def _class_maps_on_device(runner: FrameRunner, images: Sequence[np.ndarray],
                               frames: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """A GPU runner that takes frames (PyTorch on CUDA): each frame up as uint8, its class map at the frame's
         size back, resize/normalise/argmax in the runner's CUDA graph; no logits leave the GPU. Frame by frame:
         one captured graph per frame size does what the host batches for."""
-        maps = [self.runner.infer_frame(np.ascontiguousarray(f), at_frame_size=True) for f in frames]
+        maps = [runner.infer_frame(np.ascontiguousarray(f), at_frame_size=True) for f in frames]
         outs, i = [], 0
         for arr in images:
             outs.append({CLASSES_NAME: np.stack(maps[i:i + len(arr)])})

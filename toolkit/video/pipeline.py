@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, BaseRunner
+from toolkit.backend.base import INPUT_NAME, BaseRunner, frame_runner
 from toolkit.compare.temporal import FlipCounter
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import Preprocessed
@@ -130,7 +130,8 @@ class Pipeline:
         self.argmax_in_worker = runner.info.on_cpu
         # A GPU runner that takes the uint8 frame itself (PyTorch on CUDA): resize, normalisation, the model and
         # the argmax run on the device, 0.5 MB goes up and a 1-byte class map comes back; no host preprocessing.
-        self.frames_on_device = runner.info.frames_on_device
+        self.frame_runner = frame_runner(runner)
+        self.frames_on_device = self.frame_runner is not None
         self.input_shape: tuple[int, ...] = (1, 3, *self.meta.input_size)  # set by warm_up()
         self.flips = FlipCounter()
 
@@ -239,8 +240,8 @@ class Pipeline:
                 self._cancel()
                 continue
             t = time.perf_counter()
-            if self.frames_on_device:
-                item.mask = self.runner.infer_frame(item.frame)
+            if self.frame_runner is not None:
+                item.mask = self.frame_runner.infer_frame(item.frame)
             else:
                 assert item.pre is not None
                 (item.logits,) = self.runner.infer({INPUT_NAME: item.pre.tensor}).values()
@@ -306,7 +307,7 @@ class Pipeline:
     def _hud_lines(self, fps: float | None, infer_ms: float, shape: tuple[int, ...]) -> list[str]:
         rate = f"{fps:5.1f}" if fps else "  -  "
         return [f"FPS {rate}  model {infer_ms:6.1f} ms",
-                f"{self.runner.backend} {self.runner.precision}  {shape[2]}x{shape[3]}"]
+                f"{self.runner.backend} {self.runner.info.precision}  {shape[2]}x{shape[3]}"]
 
     def request_stop(self, reason: str = "stopped") -> None:
         """Graceful stop (Ctrl-C, window closed, a caller's stop): frames in flight are cancelled, the rest
@@ -328,7 +329,7 @@ class Pipeline:
         frame = np.zeros((*(self.source.frame_hw or (h, w)), 3), np.uint8)
 
         def call(_: int = 0) -> None:
-            self.runner.infer_frame(frame) if self.frames_on_device else self.runner.infer(feed)
+            self.frame_runner.infer_frame(frame) if self.frame_runner is not None else self.runner.infer(feed)
 
         if self.workers == 1:
             call()
@@ -351,7 +352,7 @@ class Pipeline:
         runner = self.runner
         shape = self.warm_up()
         summary = RunSummary(source=self.source.name, model=runner.name, backend=runner.backend,
-                             precision=runner.precision, input_shape=shape)
+                             precision=runner.info.precision, input_shape=shape)
         n = self.workers
         bodies = [("capture", self._stage(self._capture, None, 0, self.q_pre, 1)),
                   ("preprocess", self._stage(self._preprocess, self.q_pre, 1, self.q_inf, n)),

@@ -26,7 +26,7 @@ def test_make_runner_dispatches_and_fills_meta(mask_path: Path) -> None:
     runner = make_runner(mask_path, threads=1)
     assert isinstance(runner, OnnxrtRunner) and runner.meta is None  # nothing is read before activate()
     with runner:
-        assert runner.meta is not None and runner.meta.num_classes == 6 and runner.precision == "fp32"
+        assert runner.meta is not None and runner.meta.num_classes == 6 and runner.info.precision == "fp32"
         info = runner.info
         assert (info.source, info.backend, info.lowering, info.graph_optimization) == (str(mask_path), "onnxrt",
                                                                                        "mask", "all")
@@ -47,7 +47,7 @@ def test_model_without_metadata_runs(mask_path: Path, tmp_path: Path) -> None:
     del model.metadata_props[:]
     bare = save_onnx(model, tmp_path / "bare.onnx")
     with make_runner(bare) as runner:
-        assert runner.meta is None and runner.precision == "fp32" and runner.info.lowering == "mask"
+        assert runner.meta is None and runner.info.precision == "fp32" and runner.info.lowering == "mask"
         assert runner.infer({"input": np.zeros((1, 3, 8, 8), np.float32)})["logits"].shape == (1, 6, 8, 8)
 
 
@@ -106,7 +106,7 @@ def test_graph_optimisation_is_one_policy(mask_path: Path, tmp_path: Path) -> No
     write_props(model, {"precision": "int8", "lowering": "maxunpool"})  # int8 maxunpool, as
     fake = save_onnx(model, tmp_path / "int8ish.onnx")  # far as the policy can tell
     with make_runner(fake) as runner:  # the default options, as `toolkit eval` uses them
-        assert runner.info.graph_optimization == "extended" and runner.precision == "int8"
+        assert runner.info.graph_optimization == "extended" and runner.info.precision == "int8"
     with make_runner(fake, graph_opt="all") as runner:
         assert runner.info.graph_optimization == "all"
     with pytest.raises(UnknownNameError, match="Did you mean 'basic'"):

@@ -179,7 +179,7 @@ def test_make_runner_end_to_end(tmp_path: Path, use_trt, monkeypatch: pytest.Mon
     assert isinstance(runner, rn.TrtRunner) and runner.name == "trt:m.engine"
     with runner:
         assert runner.meta is not None and runner.meta.dataset.class_names == ("road", "sky")
-        assert runner.precision == "fp32"
+        assert runner.info.precision == "fp32"
         x = np.ones((1, 3, 16, 16), np.float32)
         np.testing.assert_allclose(runner.infer({"input": x})["logits"], fk.reference(x))
     sidecar = json.loads((tmp_path / "m.engine.json").read_text())

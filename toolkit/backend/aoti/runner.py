@@ -14,6 +14,7 @@ import torch
 from toolkit.backend.aoti.package import PackageSidecar, check_sidecar, read_package_sidecar
 from toolkit.backend.base import BaseLoader
 from toolkit.backend.torch.runner import TorchRunner
+from toolkit.core.description import ModelDescription
 from toolkit.errors import InputShapeError, ToolkitError
 
 
@@ -49,13 +50,16 @@ class AotiRunner(TorchRunner):
         super().__init__(loader, device=device, name=name, source=source, cuda_graph=cuda_graph)
         self.profile = None
 
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
         compiled, sidecar = self._source()  # type: ignore[operator]
-        self.meta, self.precision, self.profile = sidecar.meta(), sidecar.precision, sidecar.profile()
-        self.props = {"source_sha256": sidecar.source.get("sha256", ""), "torch_version": sidecar.torch_version}
+        self.profile = sidecar.profile()
         self._fn = compiled  # type: ignore[assignment]
         if self.device.type == "cuda":
             self._stream = torch.cuda.Stream(self.device)
+        # the package takes fp32 and casts inside, so the runner's own input dtype stays fp32 (self._precision);
+        # the description says the precision it was built in
+        return ModelDescription(sidecar.meta(), sidecar.precision, props={
+            "source_sha256": sidecar.source.get("sha256", ""), "torch_version": sidecar.torch_version})
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """fp32 NCHW in, fp32 logits out: the package casts inside. Shapes outside its profile are refused here,

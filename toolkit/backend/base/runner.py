@@ -1,8 +1,10 @@
 """The one inference interface: every backend (PyTorch, ONNX Runtime, TensorRT, remote) is a Runner.
 
-``infer``, ``bench`` and ``parity`` only ever see this class. The base owns the public methods and the
-input checks; a backend fills ``_activate_impl``, ``_infer_impl``, ``_deactivate_impl`` and
-``_input_specs_impl``. Tensors cross the interface as numpy arrays named by the model's I/O names
+``infer``, ``bench`` and ``parity`` only ever see this class. The base owns the public methods, the
+input checks and the runner's description; a backend fills ``_activate_impl`` (which returns the model's
+``ModelDescription``), ``_infer_impl``, ``_deactivate_impl`` and ``_input_specs_impl``. A runner that also
+takes uint8 frames on its device implements ``FrameRunner`` (``toolkit.backend.base.frames``) besides.
+Tensors cross the interface as numpy arrays named by the model's I/O names
 (``input``: N x 3 x H x W float32, normalised; ``logits``: N x K x H x W float32).
 """
 
@@ -15,6 +17,8 @@ from types import TracebackType
 
 import numpy as np
 
+from toolkit.backend.base.frames import frame_runner
+from toolkit.core.description import ModelDescription
 from toolkit.core.meta import ModelMeta
 from toolkit.core.names import INPUT_NAME
 from toolkit.errors import InputShapeError, ToolkitError
@@ -59,18 +63,26 @@ class BaseRunner:
     backend = "base"
     thread_safe = False  # infer() may run concurrently from several threads: a backend says so when it is
 
-    def __init__(self, name: str | None = None, source: str = "") -> None:
+    def __init__(self, name: str | None = None, source: str = "",
+                 description: ModelDescription | None = None) -> None:
         self.name = name or self.backend
         self.source = source
         self.is_active = False
         self.last_inference_time: float | None = None  # seconds, of the last infer() call
         self._calls = threading.local()  # what the calling thread's last call measured (last_stage_ms)
-        # Filled by the backend, at the latest on activate() (where the model's metadata is read):
-        self.meta: ModelMeta | None = None  # label space and normalisation, when the model carries them
-        self.precision = "fp32"
-        self.lowering = ""
-        self.graph_optimization = ""
-        self.props: dict[str, str] = {}
+        # what is known before activate() (a model given in memory, a precision asked for); activate() replaces it
+        self._description = description or ModelDescription()
+
+    @property
+    def description(self) -> ModelDescription:
+        """The model's description, as ``_activate_impl`` returned it (before activate(): what the
+        constructor was given, often nothing)."""
+        return self._description
+
+    @property
+    def meta(self) -> ModelMeta | None:
+        """Label space, normalisation and input size, when the model carries them (after activate())."""
+        return self._description.meta
 
     @property
     def last_stage_ms(self) -> dict[str, float] | None:
@@ -86,15 +98,20 @@ class BaseRunner:
     @property
     def info(self) -> RunnerInfo:
         """This runner's description (source, precision, lowering, graph optimisation, thread safety)."""
-        return RunnerInfo(name=self.name, backend=self.backend, source=self.source, precision=self.precision,
-                          lowering=self.lowering, graph_optimization=self.graph_optimization,
+        d = self._description
+        return RunnerInfo(name=self.name, backend=self.backend, source=self.source, precision=d.precision,
+                          lowering=d.lowering, graph_optimization=self._graph_optimization(),
                           thread_safe=self.thread_safe, on_cpu=self.on_cpu,
-                          frames_on_device=self.frames_on_device, props=dict(self.props))
+                          frames_on_device=frame_runner(self) is not None, props=dict(d.props))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def activate(self) -> BaseRunner:
         if not self.is_active:
-            self._activate_impl()
+            described = self._activate_impl()
+            if not isinstance(described, ModelDescription):
+                raise TypeError(f"{type(self).__name__}._activate_impl must return a ModelDescription, "
+                                f"got {type(described).__name__}")
+            self._description = described
             self.is_active = True
         return self
 
@@ -117,17 +134,9 @@ class BaseRunner:
         False (the default) for GPU and remote runners, whose calling thread should get back to the model."""
         return False
 
-    @property
-    def frames_on_device(self) -> bool:
-        """True when ``infer_frame`` runs: the runner resizes, normalises, infers and takes the argmax on
-        its device, so only the uint8 frame goes up and a uint8 class map comes back."""
-        return False
-
-    def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
-        """H x W x 3 uint8 RGB frame -> class map (uint8) at the model's input size, or with ``at_frame_size``
-        at the frame's own (logits resized bilinearly before the argmax, as ``postprocess_logits``); only
-        where ``frames_on_device`` (elsewhere the caller preprocesses on the host and calls ``infer``)."""
-        raise ToolkitError(f"runner '{self.name}' ({self.backend}) takes preprocessed tensors only: use infer()")
+    def _graph_optimization(self) -> str:
+        """The runtime's graph optimisation level, where the backend has one (ONNX Runtime); "" elsewhere."""
+        return ""
 
     # -- inference ---------------------------------------------------------------------------------
     def input_specs(self) -> list[TensorSpec]:
@@ -163,7 +172,8 @@ class BaseRunner:
                 raise InputShapeError(f"input '{name}': shape {'x'.join(map(str, arr.shape))}, expected {shown}")
 
     # -- for backends ------------------------------------------------------------------------------
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
+        """Load the model, allocate what inference needs, and return what the model says about itself."""
         raise NotImplementedError
 
     def _deactivate_impl(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import onnx
 
 from toolkit.backend.base import BaseLoader, resolve
-from toolkit.core.meta import ModelMeta
+from toolkit.core.description import ModelDescription, describe_model
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 
 log = logging.getLogger(__name__)
@@ -42,28 +42,6 @@ def ort_graph_optimization(precision: str, lowering: str, device: str, requested
         return requested
     cpu = device.split(":")[0] == "cpu"
     return "extended" if precision == "int8" and lowering == "maxunpool" and cpu else "all"
-
-
-@dataclass(frozen=True)
-class ModelDescription:
-    """What an ONNX file says about itself: label space, precision, lowering, toolkit metadata_props."""
-
-    meta: ModelMeta | None
-    precision: str
-    lowering: str
-    props: dict[str, str]
-
-
-def describe_model(model: onnx.ModelProto, source: str = "model") -> ModelDescription:
-    """The model's description: its metadata_props where written, else detected from the graph."""
-    from toolkit.core.metadata import read_model_meta, read_props
-    from toolkit.core.onnx_file import detect_lowering, detect_precision
-
-    props = read_props(model)
-    meta = read_model_meta(model, source)
-    precision = props.get("precision") or detect_precision(model)
-    lowering = props.get("lowering") or detect_lowering(model)
-    return ModelDescription(meta, precision, lowering, props)
 
 
 def providers_for(device: str) -> list[str]:

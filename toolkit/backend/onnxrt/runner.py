@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from toolkit.backend.base import BaseLoader, BaseRunner, TensorSpec, resolve
-from toolkit.backend.onnxrt.loader import LoadedSession, describe_model
+from toolkit.backend.onnxrt.loader import LoadedSession
+from toolkit.core.description import ModelDescription, describe_model
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int64)": np.int64}
 
-__all__ = ["OnnxrtRunner", "describe_model"]
+__all__ = ["OnnxrtRunner"]
 
 
 class OnnxrtRunner(BaseRunner):
@@ -31,13 +32,13 @@ class OnnxrtRunner(BaseRunner):
         self.providers: list[str] = []
         self.plugin_impl = "none"
 
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
         loaded = resolve(self._source)
         self.loaded, self.providers, self.plugin_impl = loaded, loaded.providers, loaded.plugin_impl
-        described = loaded.description or describe_model(loaded.model, loaded.source)
-        self.meta, self.precision, self.lowering = described.meta, described.precision, described.lowering
-        self.props = dict(described.props)
-        self.graph_optimization = loaded.graph_optimization
+        return loaded.description or describe_model(loaded.model, loaded.source)
+
+    def _graph_optimization(self) -> str:
+        return self.loaded.graph_optimization if self.loaded is not None else ""
 
     def _deactivate_impl(self) -> None:
         self.loaded = None

@@ -24,6 +24,7 @@ from toolkit.backend.torch.device import torch_device
 from toolkit.backend.torch.frames import area_weights, frame_to_input
 from toolkit.backend.torch.graphs import DeviceSlot, GraphCache, capture_graph
 from toolkit.backend.torch.precision import DTYPES, resolve_precision
+from toolkit.core.description import ModelDescription
 from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
@@ -33,7 +34,7 @@ STAGES = ("h2d", "compute", "d2h")
 
 
 class TorchRunner(BaseRunner):
-    """Runs an nn.Module (or a loader giving (module, meta)) on one device.
+    """Runs an nn.Module (or a loader giving (module, meta)) on one device; a ``FrameRunner`` on CUDA.
 
     ``precision``: None (fp32), 'auto', 'fp32', 'fp16', 'bf16' (``precision.resolve_precision``);
     ``cuda_graph``: None = on for CUDA, off on the CPU (True on the CPU is refused); ``compile``: wrap the
@@ -46,9 +47,10 @@ class TorchRunner(BaseRunner):
     def __init__(self, model: nn.Module | BaseLoader, meta: ModelMeta | None = None, device: str = "cpu",
                  name: str | None = None, source: str = "", precision: str | None = None,
                  cuda_graph: bool | None = None, compile: bool = False, graph_capacity: int = 4) -> None:
-        super().__init__(name, source)
-        self._source, self.meta, self.device = model, meta, torch_device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.device = torch_device(device)
+        self._precision = resolve_precision(precision, self.device)
+        super().__init__(name, source, ModelDescription(meta, self._precision))
+        self._source = model
         on_cuda = self.device.type == "cuda"
         if cuda_graph and not on_cuda:
             raise ToolkitError("--cuda-graph: CUDA graphs need --device cuda")
@@ -56,7 +58,7 @@ class TorchRunner(BaseRunner):
         self.compile = compile
         # the fast path (CUDA graphs, or a low precision): BatchNorm folded into the convolutions, channels_last,
         # cuDNN autotuning; plain fp32 eager (the CPU reference, training's validation) runs the model as trained
-        self._fast = self.cuda_graph or self.precision != "fp32"
+        self._fast = self.cuda_graph or self._precision != "fp32"
         self._cudnn_benchmark: bool | None = None  # the process's setting, put back on deactivate()
         self.model: nn.Module | None = None
         self._fn: Callable[[torch.Tensor], torch.Tensor] | None = None
@@ -71,11 +73,12 @@ class TorchRunner(BaseRunner):
         self._caches: list[GraphCache[DeviceSlot]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
         loaded = resolve(self._source)
+        meta = self.description.meta
         if isinstance(loaded, tuple):
-            loaded, self.meta = loaded
-        dtype = DTYPES[self.precision]
+            loaded, meta = loaded
+        dtype = DTYPES[self._precision]
         model = loaded.eval()
         if self._fast:
             model = fold_batchnorm(model)
@@ -89,6 +92,7 @@ class TorchRunner(BaseRunner):
                 self._cudnn_benchmark = torch.backends.cudnn.benchmark
                 torch.backends.cudnn.benchmark = True
             self._stream = torch.cuda.Stream(self.device)
+        return ModelDescription(meta, self._precision)
 
     def _deactivate_impl(self) -> None:
         for cache in self._caches:
@@ -133,7 +137,7 @@ class TorchRunner(BaseRunner):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised float32 NCHW in, float32 NCHW logits out (contiguous: one plain copy to the host)."""
         assert self._fn is not None
-        x = x.to(DTYPES[self.precision])
+        x = x.to(DTYPES[self._precision])
         if self._fast:
             x = x.contiguous(memory_format=torch.channels_last)
         return self._fn(x).float().contiguous()
@@ -158,7 +162,8 @@ class TorchRunner(BaseRunner):
             raise ToolkitError(f"infer_frame: expected an H x W x 3 uint8 frame, got {frame_rgb.dtype} "
                                f"{'x'.join(map(str, frame_rgb.shape))}")
         out_hw = tuple(frame_rgb.shape[:2]) if at_frame_size else None
-        h, w = self.meta.input_size  # type: ignore[union-attr]
+        assert self.meta is not None  # frames_on_device needs it
+        h, w = self.meta.input_size
         if h < frame_rgb.shape[0] and w > frame_rgb.shape[1]:
             # rows shrink, columns grow: OpenCV's area filter does something of its own there; resizing on the
             # host keeps this rare aspect change equal to the host path (only the uint8 frame moves)

@@ -20,6 +20,7 @@ import numpy as np
 
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, TensorSpec
 from toolkit.backend.triton import client as tc
+from toolkit.core.description import ModelDescription
 from toolkit.core.limits import LIMITS_PARAM, RequestLimits
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
@@ -48,7 +49,7 @@ class TritonRunner(BaseRunner):
         self.limits: RequestLimits | None = None  # the server's, when it publishes them (toolkit serve does)
         self._specs: list[TensorSpec] = []
 
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
         module = tc.client_module(self.url.protocol)
         client = tc.connect(self.url, self.timeout_s)
         where = f"{self.url} ({self.url.protocol})"
@@ -83,14 +84,16 @@ class TritonRunner(BaseRunner):
             except (json.JSONDecodeError, TypeError, ToolkitError) as e:
                 log.warning("%s: ignoring unreadable %s parameter (%s)", where, LIMITS_PARAM, e)
         raw_meta = config.get("parameters", {}).get(META_PARAM, {}).get("string_value")
+        meta = None
         if raw_meta:
             try:
-                self.meta = ModelMeta.from_json(raw_meta)
+                meta = ModelMeta.from_json(raw_meta)
             except (json.JSONDecodeError, KeyError, TypeError, ValueError, ToolkitError) as e:
                 log.warning("%s: ignoring unreadable %s parameter (%s)", where, META_PARAM, e)
         self.client = client
         self._local.client = client
         self._clients = [client]
+        return ModelDescription(meta)
 
     def _client(self) -> Any:
         """This thread's client: tritonclient's HTTP client (gevent) must not cross threads (infer's workers)."""

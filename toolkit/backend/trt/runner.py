@@ -20,6 +20,7 @@ import numpy as np
 from toolkit.backend.base import BaseLoader, BaseRunner, TensorSpec, resolve
 from toolkit.backend.trt.compat import cuda_call, import_cudart, import_tensorrt
 from toolkit.backend.trt.shapes import ShapeProfile, format_shape
+from toolkit.core.description import ModelDescription
 from toolkit.errors import InputShapeError, ToolkitError
 
 log = logging.getLogger("toolkit")
@@ -69,14 +70,14 @@ class TrtRunner(BaseRunner):
         self._graph_failed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def _activate_impl(self) -> None:
+    def _activate_impl(self) -> ModelDescription:
         trt = import_tensorrt()
         cudart = self._cudart = import_cudart()
         engine, side = resolve(self._source)
+        described = ModelDescription()
         if side is not None:
-            self.meta, self.precision = side.model_meta(), side.precision
-            self.props = dict(side.onnx_metadata)
-            self.lowering = side.onnx_metadata.get("lowering", "")
+            described = ModelDescription(side.model_meta(), side.precision, side.onnx_metadata.get("lowering", ""),
+                                         dict(side.onnx_metadata))
         cuda_call(cudart.cudaSetDevice(self.device))
         self.engine = engine
         self.context = engine.create_execution_context()
@@ -88,6 +89,7 @@ class TrtRunner(BaseRunner):
         except BaseException:
             self._deactivate_impl()
             raise
+        return described
 
     def _allocate(self, trt: Any) -> None:
         engine, context, cudart = self.engine, self.context, self._cudart
