@@ -7,10 +7,11 @@ import importlib
 import typer
 from typer.core import TyperCommand
 
-from toolkit.cli.options import ToolkitCommand
+from toolkit.cli.options import ToolkitCommand, ToolkitGroup
 
 app = typer.Typer(
     name="toolkit",
+    cls=ToolkitGroup,  # parser errors as one line (issue 25)
     help="SegNet deployment toolkit: train, export to ONNX, quantize (FP16/INT8), build TensorRT "
     "engines, check mIoU parity and run real-time video segmentation.",
     no_args_is_help=True,
