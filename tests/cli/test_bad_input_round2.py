@@ -12,7 +12,7 @@ runner = CliRunner()
 
 def _one_line(args: list[str], code: int = 2) -> str:
     result = runner.invoke(app, args)
-    lines = result.output.strip().splitlines()
+    lines = [line for line in result.output.splitlines() if line.strip() and "%|" not in line]  # progress bars
     assert result.exit_code == code, result.output
     assert len(lines) == 1 and lines[0].startswith("error: "), result.output
     return lines[0]
@@ -28,3 +28,53 @@ def _one_line(args: list[str], code: int = 2) -> str:
 def test_parser_errors_are_one_error_line(args: list[str], words: str) -> None:
     line = _one_line(args)
     assert words in line and "╭" not in line
+
+
+@pytest.mark.parametrize(("args", "option"), [
+    (["train", "--data", "synthetic", "--batch-size", "0"], "--batch-size"),
+    (["train", "--data", "synthetic", "--width", "0"], "--width"),
+    (["train", "--data", "synthetic", "--epochs", "0"], "--epochs"),
+    (["train", "--data", "synthetic", "--lr", "0"], "--lr"),
+    (["train", "--data", "synthetic", "--temperature", "-1"], "--temperature"),
+    (["train", "--data", "synthetic", "--distill-weight", "1.5"], "--distill-weight"),
+    (["eval", "--data", "synthetic", "--limit", "0"], "--limit"),
+    (["infer", "-s", "x.mp4", "--max-frames", "0"], "--max-frames"),
+    (["infer", "-s", "x.mp4", "--alpha", "2"], "--alpha"),
+    (["infer", "-s", "x.mp4", "--threads", "0"], "--threads"),
+    (["bench", "--iterations", "0"], "--iterations"),
+    (["bench", "--input-shape", "64x3x360000x480000"], "--input-shape"),
+    (["quantize", "m.onnx", "--precision", "int8", "--calib-size", "0", "-o", "o.onnx"], "--calib-size"),
+    (["parity", "-c", "m.onnx", "--data", "synthetic", "--max-miou-drop", "-1"], "--max-miou-drop"),
+    (["parity", "-c", "m.onnx", "--data", "synthetic", "--min-agreement", "-5"], "--min-agreement"),
+    (["demo", "--frames", "0"], "--frames"),
+    (["serve", "--http-port", "70000"], "--http-port"),
+    (["export-triton", "m.onnx", "-o", "repo", "--instances", "0"], "--instances"),
+    (["info", "--num-classes", "0"], "--num-classes"),
+])
+def test_numeric_options_refused_where_they_enter_naming_the_option(args: list[str], option: str) -> None:
+    """Negative tolerances are usage errors (2), not failed checks (1); every message names its option."""
+    assert option in _one_line(args)
+
+
+def test_label_id_beyond_the_class_count_is_one_line_for_eval_and_train(tmp_path) -> None:
+    import cv2
+
+    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.core.dataset_info import load_classes_json
+    from toolkit.data import write_synthetic_camvid
+    from toolkit.models import create_model
+
+    root = write_synthetic_camvid(tmp_path / "data", {"train": 2, "val": 2}, size=(32, 48))
+    info = load_classes_json(root / "classes.json")
+    ckpt = save_checkpoint(tmp_path / "m.safetensors", create_model("segnet", num_classes=info.num_classes, width=4),
+                           ModelMeta("segnet", 4, info, input_size=(32, 48)))
+    lines = (root / "val.txt").read_text().split()
+    label = root / lines[1]
+    lab = cv2.imread(str(label), cv2.IMREAD_UNCHANGED)
+    lab[:4, :4] = 50
+    cv2.imwrite(str(label), lab)
+    for args in (["eval", "-m", str(ckpt), "--data", str(root)],
+                 ["train", "--data", str(root), "--width", "4", "--epochs", "1", "--crop", "32x48",
+                  "--batch-size", "2", "--val-split", "val", "--output", str(tmp_path / "run"), "--no-progress"]):
+        line = _one_line(args)
+        assert "label ids 50 (16 pixels)" in line and label.name in line, line

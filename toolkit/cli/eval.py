@@ -22,7 +22,7 @@ def eval_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON to this file."),
     plots: Path | None = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class IoU PNGs."),
     device: str = device_option(),
-    limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images of the split."),
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
     from toolkit.checkpoint import write_json

@@ -43,7 +43,8 @@ def infer(
     masks: str | None = typer.Option(None, "--masks", help="Folder for one class-index PNG per frame."),
     show: bool = typer.Option(False, "--show/--no-show", help="Show a window (needs an OpenCV build with a GUI)."),
     json_path: str | None = typer.Option(None, "--json", help="Write the run summary to this JSON file."),
-    alpha: float = typer.Option(0.5, "--alpha", help="Weight of the class colours in the blend, 0..1."),
+    alpha: float = typer.Option(0.5, "--alpha", min=0.0, max=1.0,
+                                help="Weight of the class colours in the blend, 0..1."),
     legend: bool = typer.Option(True, "--legend/--no-legend", help="Draw the class legend."),
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
@@ -53,13 +54,13 @@ def infer(
     precision: str = run_precision_option(),
     cuda_graph: bool | None = cuda_graph_option(),
     compile_model: bool = compile_option(),
-    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
     workers: int = typer.Option(0, "--workers", help="Concurrent inferences (frames stay in order); 0: 2 for files "
                                                      "and images on a multi-core CPU or with PyTorch on CUDA, 1 "
                                                      "for live sources."),
-    max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after this many frames."),
-    retries: int = typer.Option(5, "--retries", help="Reconnect attempts for a live source that drops out."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    retries: int = typer.Option(5, "--retries", min=0, help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
 ) -> None:
     """Segment every frame of a source and overlay the classes; Ctrl-C stops cleanly (the output stays playable)."""
