@@ -42,6 +42,8 @@ for _command in app.registered_commands:  # the shared option vocabulary's old s
 def main() -> None:
     """Console-script entry point."""
     from toolkit.cli.common import setup_logging
+    from toolkit.video.cvlog import quiet_native_logs
 
     setup_logging()
+    quiet_native_logs()  # FFmpeg/OpenCV lines before our error (issue 25)
     app()

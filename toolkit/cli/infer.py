@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import typer
 
 from toolkit.cli.common import examples, handle_errors
@@ -75,11 +78,12 @@ def infer(
     from toolkit.video.sources import open_source
     from toolkit.video.workers import workers_threads
 
-    choice = pick_model(None, model, device)
+    choice = pick_model(None, model, device, quiet=True)  # resolved, not loaded: its line comes after the source
     model = str(choice.model)
     for option, path in (("--output", output), ("--json", json_path)):
         refuse_output_over_input(path, [source, model], option)
     check_writable(json_path)
+    new_folders = folders_made_by(masks)
     style = OverlayStyle(alpha=alpha, legend=legend, hud=hud, side_by_side=side_by_side)
     bar: list[tqdm] = []
 
@@ -91,6 +95,8 @@ def infer(
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
+    if choice.name is not None:
+        typer.secho(f"model: {choice.describe()}", err=True, fg=typer.colors.BRIGHT_BLACK)
     workers, threads = workers_threads(workers, threads, src.live, model, device)
     try:
         # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
@@ -104,10 +110,12 @@ def infer(
         src.close()
         for b in bar:
             b.close()
+    refuse_no_frames(summary, source, new_folders)
     report = {**summary.as_dict(), "model_choice": choice.describe()}
     if json_path is not None:
         write_json(json_path, report)
-    print_summary(report)
+    if summary.frames:  # a run that read nothing has nothing to summarise; its error says why
+        print_summary(report)
     if summary.error is not None:
         from toolkit.errors import ToolkitError
 
@@ -116,6 +124,36 @@ def infer(
         raise error
     if summary.exit_code:  # Ctrl-C: the outputs are complete, the exit status says the run was cut short
         raise typer.Exit(summary.exit_code)
+
+
+def folders_made_by(path: str | None) -> list[Path]:
+    """The folders a run writing into ``path`` would create (the missing ones, deepest first): a run that
+    writes nothing removes them again, so a refused run leaves no empty folder behind (issue 25)."""
+    if path is None:
+        return []
+    missing = []
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; leave anything that holds a file."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def refuse_no_frames(summary, source: str, new_folders: list[Path]) -> None:
+    """A run that read no frame did nothing: a usage error (2) in the summary, not success (issue 25)."""
+    if summary.frames or summary.error is not None or summary.exit_code:
+        return
+    why = f"all {summary.unreadable} images were unreadable" if summary.unreadable else "the source gave no frame"
+    summary.error = f"--source {source}: no frame was processed ({why}); no video or masks were written"
+    summary.exit_code = 2
+    remove_empty(new_folders)
 
 
 def register(app: typer.Typer) -> None:
