@@ -7,10 +7,11 @@ import importlib
 import typer
 from typer.core import TyperCommand
 
-from toolkit.cli.options import ToolkitCommand
+from toolkit.cli.options import ToolkitCommand, ToolkitGroup
 
 app = typer.Typer(
     name="toolkit",
+    cls=ToolkitGroup,  # parser errors as one line (issue 25)
     help="SegNet deployment toolkit: train, export to ONNX, quantize (FP16/INT8), build TensorRT "
     "engines, check mIoU parity and run real-time video segmentation.",
     no_args_is_help=True,
@@ -41,6 +42,8 @@ for _command in app.registered_commands:  # the shared option vocabulary's old s
 def main() -> None:
     """Console-script entry point."""
     from toolkit.cli.common import setup_logging
+    from toolkit.video.cvlog import quiet_native_logs
 
     setup_logging()
+    quiet_native_logs()  # FFmpeg/OpenCV lines before our error (issue 25)
     app()

@@ -21,11 +21,11 @@ def bench(
                                            help="Zoo name or model file (.safetensors, .onnx, .engine, .pt2); repeat "
                                                 "to compare. 'default' or none: the zoo's model for --device."),
     shape: str = input_shape_option(),
-    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads for every runtime."),
-    warmup: int = typer.Option(2, "--warmup", help="Uncounted calls before each timed block."),
-    iterations: int = typer.Option(20, "--iterations", "-n", help="Timed calls per model."),
-    rounds: int = typer.Option(2, "--rounds", help="Interleaved blocks the timed calls are split into."),
-    streams: int = typer.Option(1, "--streams", help="Concurrent callers (like toolkit infer --workers)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime."),
+    warmup: int = typer.Option(2, "--warmup", min=0, help="Uncounted calls before each timed block."),
+    iterations: int = typer.Option(20, "--iterations", "-n", min=1, help="Timed calls per model."),
+    rounds: int = typer.Option(2, "--rounds", min=1, help="Interleaved blocks the timed calls are split into."),
+    streams: int = typer.Option(1, "--streams", min=1, help="Concurrent callers (like toolkit infer --workers)."),
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
@@ -49,14 +49,20 @@ def bench(
     if len(dims) != 4:
         raise InputShapeError(f"--input-shape {shape}: expected NxCxHxW, e.g. 1x3x360x480")
     check_shape(shape, dims)
+    from toolkit.cli.checks import input_fits, out_of_memory
     from toolkit.cli.common import pick_model
+
+    input_fits("--input-shape", shape, dims)
 
     models = [pick_model(None, None if m in ("default", "") else m, device).model for m in (model or [None])]
     refuse_output_over_input(json_path, models, "--json")
     check_writable(json_path)
-    results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
-                           rounds=rounds, streams=streams, graph_opt=graph_opt,
-                           precision=precision, cuda_graph=cuda_graph, compile=compile_model, io=io)
+    try:
+        results = bench_models(models, dims, device=device, threads=threads, warmup=warmup, iterations=iterations,
+                               rounds=rounds, streams=streams, graph_opt=graph_opt,
+                               precision=precision, cuda_graph=cuda_graph, compile=compile_model, io=io)
+    except MemoryError as e:
+        raise out_of_memory("--input-shape", shape, e) from None
     typer.echo(format_table(results, compare=compare))
     if json_path is not None:
         info = system_info()

@@ -68,9 +68,9 @@ def build_engine(
                                       "1x3x360x480:1x3x360x480:4x3x720x960 (default: the model's input size)."),
     timing_cache: Path | None = typer.Option(None, "--timing-cache", help="Timing cache file: read if it exists, "
                                              "written after the build (rebuilds become much faster)."),
-    workspace: int | None = typer.Option(None, "--workspace", help="Workspace memory limit in MiB "
+    workspace: int | None = typer.Option(None, "--workspace", min=1, help="Workspace memory limit in MiB "
                                          "(default: TensorRT's, the GPU's memory)."),
-    opt_level: int | None = typer.Option(None, "--opt-level", help="Builder optimisation level 0..5 "
+    opt_level: int | None = typer.Option(None, "--opt-level", min=0, max=5, help="Builder optimisation level 0..5 "
                                          "(TensorRT default 3; higher builds longer, may run faster)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Preflight and plan only; needs no TensorRT or GPU."),
     backend: str = typer.Option("trt", "--backend", help="trt: a TensorRT engine from an ONNX model; aoti: an "

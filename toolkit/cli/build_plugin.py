@@ -18,7 +18,7 @@ def build_plugin(
                                           "of the source checkout, where --plugin is looked up by default)."),
     cuda_arch: str | None = typer.Option(None, "--cuda-arch", help="CUDA architectures, e.g. 87 (Jetson Orin), "
                                          "86,89 or native (default: 75..90, plus 100,120 with CUDA >= 12.8)."),
-    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Parallel compile jobs (default: CPU count)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Parallel compile jobs (default: CPU count)."),
 ) -> None:
     """Build libsegnet_plugins.so (the SegNetMaskUnpool TensorRT plugin) for this machine's CUDA and TensorRT."""
     from toolkit.backend.trt.plugin_lib import ENV_PLUGIN_LIB

@@ -19,11 +19,11 @@ def demo(
                                                          "default: $TOOLKIT_CAMVID or ../shared/camvid if present."),
     camvid: bool = typer.Option(True, "--camvid/--synthetic", help="Use CamVid when found, or force the "
                                                                    "procedural clip."),
-    frames: int = typer.Option(60, "--frames", help="Frames in the sample clip."),
-    parity_frames: int = typer.Option(12, "--parity-frames", help="Clip frames the parity check runs on."),
-    calib_images: int = typer.Option(16, "--calib-images", help="Images to calibrate INT8 on."),
-    iterations: int = typer.Option(10, "--iterations", help="Timed inferences per model in the speed table."),
-    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of every runtime."),
+    frames: int = typer.Option(60, "--frames", min=1, help="Frames in the sample clip."),
+    parity_frames: int = typer.Option(12, "--parity-frames", min=1, help="Clip frames the parity check runs on."),
+    calib_images: int = typer.Option(16, "--calib-images", min=1, help="Images to calibrate INT8 on."),
+    iterations: int = typer.Option(10, "--iterations", min=1, help="Timed inferences per model in the speed table."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads of every runtime."),
     unpool: str = unpool_option(help="Unpooling form in the ONNX: mask (TensorRT parses it; on ONNX Runtime "
                                      "CPU as fast as maxunpool in fp32 and faster in int8), maxunpool or plugin."),
 ) -> None:

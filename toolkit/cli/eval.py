@@ -22,7 +22,7 @@ def eval_command(
     json_out: Path | None = typer.Option(None, "--json", help="Write the scores as JSON to this file."),
     plots: Path | None = typer.Option(None, "--plots", help="Folder for confusion-matrix and per-class IoU PNGs."),
     device: str = device_option(),
-    limit: int | None = typer.Option(None, "--limit", help="Only the first N images of the split."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images of the split."),
     tta: bool = typer.Option(False, "--tta", help="Also score with test-time augmentation (flips x --tta-scales, "
                              "softmax averaged) as a separate row; the plain score stays the reference."),
     tta_scales: str = typer.Option("0.75,1.0,1.25", "--tta-scales", help="Input scales of --tta (of the model's "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import typer
 
 from toolkit.cli.common import examples, handle_errors
@@ -52,7 +55,8 @@ def infer(
                                             "(frames, FPS, stage times, and `temporal`: the flip rate, % of pixels "
                                             "whose class changed between consecutive frames, boundary/interior "
                                             "split)."),
-    alpha: float = typer.Option(0.5, "--alpha", help="Weight of the class colours in the blend, 0..1."),
+    alpha: float = typer.Option(0.5, "--alpha", min=0.0, max=1.0,
+                                help="Weight of the class colours in the blend, 0..1."),
     legend: bool = typer.Option(True, "--legend/--no-legend", help="Draw the class legend."),
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write frame | overlay side by side."),
@@ -62,13 +66,13 @@ def infer(
     precision: str = run_precision_option(),
     cuda_graph: bool | None = cuda_graph_option(),
     compile_model: bool = compile_option(),
-    threads: int | None = typer.Option(None, "--threads", help="Intra-op threads of the model's runtime "
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads of the model's runtime "
                                                                "(default: the runtime's own, or cores / workers)."),
     workers: int = typer.Option(0, "--workers", help="Concurrent inferences (frames stay in order); 0: 2 for files "
                                                      "and images on a multi-core CPU or with PyTorch on CUDA, 1 "
                                                      "for live sources."),
-    max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after this many frames."),
-    retries: int = typer.Option(5, "--retries", help="Reconnect attempts for a live source that drops out."),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    retries: int = typer.Option(5, "--retries", min=0, help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
 ) -> None:
     """Segment every frame of a source and overlay the classes; Ctrl-C stops cleanly (the output stays playable)."""
@@ -83,11 +87,12 @@ def infer(
     from toolkit.video.sources import open_source
     from toolkit.video.workers import workers_threads
 
-    choice = pick_model(None, model, device)
+    choice = pick_model(None, model, device, quiet=True)  # resolved, not loaded: its line comes after the source
     model = str(choice.model)
     for option, path in (("--output", output), ("--json", json_path)):
         refuse_output_over_input(path, [source, model], option)
     check_writable(json_path)
+    new_folders = folders_made_by(masks)
     style = OverlayStyle(alpha=alpha, legend=legend, hud=hud, side_by_side=side_by_side)
     bar: list[tqdm] = []
 
@@ -99,6 +104,8 @@ def infer(
             bar.append(tqdm(total=total, unit="frame", desc="infer", leave=False))
 
     src = open_source(source, retries=retries)  # a bad source fails fast, before the model loads
+    if choice.name is not None:
+        typer.secho(f"model: {choice.describe()}", err=True, fg=typer.colors.BRIGHT_BLACK)
     workers, threads = workers_threads(workers, threads, src.live, model, device)
     try:
         # spin=False: busy-waiting ONNX Runtime threads would take the cores decode, overlay and encode need
@@ -112,10 +119,12 @@ def infer(
         src.close()
         for b in bar:
             b.close()
+    refuse_no_frames(summary, source, new_folders)
     report = {**summary.as_dict(), "model_choice": choice.describe()}
     if json_path is not None:
         write_json(json_path, report)
-    print_summary(report)
+    if summary.frames:  # a run that read nothing has nothing to summarise; its error says why
+        print_summary(report)
     if summary.error is not None:
         from toolkit.errors import ToolkitError
 
@@ -124,6 +133,36 @@ def infer(
         raise error
     if summary.exit_code:  # Ctrl-C: the outputs are complete, the exit status says the run was cut short
         raise typer.Exit(summary.exit_code)
+
+
+def folders_made_by(path: str | None) -> list[Path]:
+    """The folders a run writing into ``path`` would create (the missing ones, deepest first): a run that
+    writes nothing removes them again, so a refused run leaves no empty folder behind (issue 25)."""
+    if path is None:
+        return []
+    missing = []
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; leave anything that holds a file."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def refuse_no_frames(summary, source: str, new_folders: list[Path]) -> None:
+    """A run that read no frame did nothing: a usage error (2) in the summary, not success (issue 25)."""
+    if summary.frames or summary.error is not None or summary.exit_code:
+        return
+    why = f"all {summary.unreadable} images were unreadable" if summary.unreadable else "the source gave no frame"
+    summary.error = f"--source {source}: no frame was processed ({why}); no video or masks were written"
+    summary.exit_code = 2
+    remove_empty(new_folders)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,8 +14,8 @@ from toolkit.cli.options import input_shape_option
 def info(
     model: str | None = typer.Option(None, "--model", "-m", help="Zoo model (sized at its own width and input "
                                      "size) or architecture name (enhanced, segnet) to size."),
-    width: int = typer.Option(64, help="Base width w of the architecture."),
-    num_classes: int = typer.Option(11, help="Number of classes of the classifier."),
+    width: int = typer.Option(64, min=1, help="Base width w of the architecture."),
+    num_classes: int = typer.Option(11, min=1, help="Number of classes of the classifier."),
     input_shape: str = input_shape_option(help="Shape NxCxHxW for the FLOP count."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:

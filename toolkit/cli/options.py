@@ -16,7 +16,12 @@ from enum import Enum
 from typing import Any
 
 import typer
-from typer.core import TyperCommand
+from typer.core import TyperCommand, TyperGroup
+
+try:  # typer >= 0.22 carries its own copy of Click; older ones use Click itself
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click.exceptions import UsageError
 
 from toolkit.errors import DeviceError, ToolkitError, UnknownNameError, suggest
 
@@ -221,3 +226,31 @@ class ToolkitCommand(TyperCommand):
             return super().parse_args(ctx, rename_old_spellings(args, known))
         except ToolkitError as e:
             raise typer.Exit(report_error(e)) from None
+        except UsageError as e:
+            raise typer.Exit(report_usage_error(e)) from None
+
+
+def report_usage_error(e: UsageError) -> int:
+    """Click's parser error (no such option, a bad int, a missing option) as the one ``error:`` line every other
+    bad input gets, with where to look for help; Rich would draw it as a 5-line box (issue 25)."""
+    from toolkit.cli.common import report_error
+
+    ctx = e.ctx
+    where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+    return report_error(ToolkitError(" ".join(e.format_message().split()).rstrip(".") + where))
+
+
+class ToolkitGroup(TyperGroup):
+    """The ``toolkit`` group: an unknown command or a bad root option is one ``error:`` line too."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as e:
+            raise typer.Exit(report_usage_error(e)) from None
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as e:
+            raise typer.Exit(report_usage_error(e)) from None

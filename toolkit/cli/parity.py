@@ -28,12 +28,14 @@ def parity(
                                        "(per-frame mIoU); default: <folder>annot beside a frame folder, if "
                                        "there (CamVid's layout), else none."),
     split: str = typer.Option("val", help="Split to compare on (the whole split)."),
-    limit: int | None = typer.Option(None, help="Only the first N frames (quick look; not a parity result)."),
-    max_miou_drop: float | None = typer.Option(None, help="Fail when a candidate's mIoU is more than this many "
-                                               "points below the reference (default per precision: fp32 0.01, "
-                                               "fp16 0.1, int8 1.0)."),
-    min_agreement: float | None = typer.Option(None, help="Fail below this pixel agreement in percent "
-                                               "(default: fp32 99.9, fp16 99, int8 98)."),
+    limit: int | None = typer.Option(None, min=1, help="Only the first N frames (quick look; not a parity result)."),
+    max_miou_drop: float | None = typer.Option(None, min=0.0,
+                                               help="Fail when a candidate's mIoU is more than this many "
+                                                    "points below the reference (default per precision: fp32 0.01, "
+                                                    "fp16 0.1, int8 1.0)."),
+    min_agreement: float | None = typer.Option(None, min=0.0, max=100.0,
+                                               help="Fail below this pixel agreement in percent "
+                                                    "(default: fp32 99.9, fp16 99, int8 98)."),
     device: str = device_option(help="Device for the candidates."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full report (per-class IoU too) here."),
     per_class: bool = typer.Option(True, help="Also print the per-class delta IoU table."),

@@ -34,10 +34,11 @@ def quantize(
     calib_data: Path | None = typer.Option(None, help="int8: CamVid-layout folder (uses --calib-split) or any "
                                            "folder of images."),
     calib_split: str = typer.Option("train", help="Split of a CamVid-layout --calib-data."),
-    calib_size: int | None = typer.Option(None, help="Images to calibrate on, spread evenly (default: all)."),
+    calib_size: int | None = typer.Option(None, min=1, help="Images to calibrate on, spread evenly (default: all)."),
     calib_method: str = typer.Option("percentile", help="percentile (clips the rare extremes; the most accurate "
                                      "on CamVid, docs/PARITY.md), minmax or entropy."),
-    percentile: float = typer.Option(99.99, help="Percentile of |activation| kept by --calib-method percentile."),
+    percentile: float = typer.Option(99.99, min=0.0, max=100.0,
+                                     help="Percentile of |activation| kept by --calib-method percentile."),
     exclude: str = typer.Option("", help="Op types or node names kept in higher precision, comma-separated "
                                 "(e.g. Concat,encoder.stage1.0.0: Convs are named after their modules)."),
     cache_dir: Path | None = typer.Option(None, help="Calibration cache folder (default: ~/.cache/segnet-toolkit/"

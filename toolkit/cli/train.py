@@ -81,33 +81,36 @@ def train_command(
     out: str = output_option("Folder for last/best checkpoints, state and CSV log.", default="runs/train"),
     arch: str = typer.Option("enhanced", "--arch", "-a", help="Architecture: enhanced or segnet."),
     loss: str = typer.Option("bce", "--loss", help="ce, bce (balanced CE, docs/MODEL.md) or wce (median frequency)."),
-    width: int = typer.Option(64, "--width", "-w", help="Base width w of the network."),
-    epochs: int = typer.Option(50, "--epochs", "-e", help="Total epochs (also the poly schedule's length)."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Images per step (per process under torchrun)."),
+    width: int = typer.Option(64, "--width", "-w", min=1, help="Base width w of the network."),
+    epochs: int = typer.Option(50, "--epochs", "-e", min=1, help="Total epochs (also the poly schedule's length)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", min=1,
+                                   help="Images per step (per process under torchrun)."),
     lr: float = typer.Option(0.1, "--lr", help="Peak SGD learning rate (after warm-up)."),
-    momentum: float = typer.Option(0.9, "--momentum"),
-    weight_decay: float = typer.Option(5e-4, "--weight-decay"),
-    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", help="Linear warm-up length before poly decay."),
+    momentum: float = typer.Option(0.9, "--momentum", min=0.0, max=1.0),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", min=0.0),
+    warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", min=0.0,
+                                         help="Linear warm-up length before poly decay."),
     crop: str = typer.Option("352x480", "--crop", help="Training crop HxW (multiples of 8)."),
     size: str | None = typer.Option(None, "--size", help="Rescale frames to HxW first (and infer at it later)."),
-    seed: int = typer.Option(0, "--seed"),
-    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    seed: int = typer.Option(0, "--seed", min=0),
+    workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),
     device: str = device_option(choices=TORCH_DEVICES, help="Where training runs."),
     amp: str = typer.Option("auto", "--amp", help="auto (bf16 on AMX/AVX512-BF16 CPUs and CUDA), bf16, fp16, off."),
     channels_last: bool | None = typer.Option(None, "--channels-last/--no-channels-last",
                                               help="NHWC memory format (default: on CUDA only)."),
-    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads (default: all cores)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: all cores)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT/train_state.safetensors if it exists."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run already in --output (its checkpoints, "
                                    "state and log); without it such a folder is refused."),
-    limit: int | None = typer.Option(None, "--limit", help="Use only the first N training images."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Use only the first N training images."),
     val_split: str = typer.Option("val", "--val-split", help="Split evaluated after each epoch ('' for none)."),
     init: str | None = typer.Option(None, "--init", help="Start from this checkpoint's (or zoo model's) weights "
                                     "(fine-tuning)."),
     teacher: str | None = typer.Option(None, "--teacher", help="Distil from this checkpoint (or zoo name): its "
                                        "logits, cached once per frame, join the labels as soft targets."),
-    distill_weight: float = typer.Option(0.5, "--distill-weight", help="Share of the distillation term in the "
-                                         "loss, in [0, 1] (with --teacher)."),
+    distill_weight: float = typer.Option(0.5, "--distill-weight", min=0.0, max=1.0,
+                                         help="Share of the distillation term in the loss, in [0, 1] "
+                                              "(with --teacher)."),
     temperature: float = typer.Option(2.0, "--temperature", help="Softmax temperature of the distillation term."),
     teacher_cache: str | None = typer.Option(None, "--teacher-cache", help="Folder of cached teacher logits "
                                              "(default OUTPUT/teacher_logits; share it between students)."),
@@ -146,7 +149,10 @@ def train_command(
                                   "the loss (progress, NaN check); the step itself never waits for the host."),
 ) -> None:
     """Train with SGD (warm-up + poly decay), validate each epoch, keep last/best checkpoints; resumable."""
+    from toolkit.cli.checks import positive
     from toolkit.zoo import resolve_model_path
+    positive("--lr", lr)
+    positive("--temperature", temperature)
     training = training_package()
     TrainConfig, run_training = training.TrainConfig, training.train
 

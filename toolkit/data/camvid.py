@@ -42,6 +42,18 @@ def read_label(path: Path) -> np.ndarray:
     return lab
 
 
+def check_label_range(label: np.ndarray, path: Path, info: DatasetInfo) -> None:
+    """Every id is a class of classes.json or its ignore label; otherwise one clear error, not an index error
+    deep in the loss or the confusion matrix (issue 25)."""
+    k = info.num_classes
+    bad = (label >= k) & (label != info.ignore_index)
+    if bad.any():
+        ids = np.unique(label[bad])
+        shown = ", ".join(str(int(i)) for i in ids[:5]) + (" ..." if len(ids) > 5 else "")
+        raise DatasetError(f"{path}: label ids {shown} ({int(bad.sum())} pixels) are not classes of classes.json "
+                           f"(ids 0..{k - 1}, ignore {info.ignore_index}); fix the annotation or classes.json")
+
+
 def list_splits(root: str | Path) -> list[str]:
     """Split names available under ``root`` (one per ``*.txt`` list file)."""
     return sorted(p.stem for p in Path(root).glob("*.txt"))
@@ -95,6 +107,7 @@ class CamVid(Dataset):
         image, label = read_image_rgb(img_path), read_label(lab_path)
         if image.shape[:2] != label.shape:
             raise DatasetError(f"{img_path}: image {image.shape[:2]} and label {label.shape} sizes differ")
+        check_label_range(label, lab_path, self.info)
         if self._cache is not None:
             self._cache[index] = (image, label)
         return image, label

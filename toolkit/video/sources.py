@@ -101,17 +101,15 @@ class CaptureSource(FrameSource):
     def open(self) -> CaptureSource:
         import cv2
 
-        level = cv2.utils.logging.getLogLevel()
-        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message replaces OpenCV's warnings
-        try:
+        from toolkit.video.cvlog import opencv_errors_only
+
+        with opencv_errors_only():  # our message replaces OpenCV's warnings
             if isinstance(self.spec, str) and URL_RE.match(self.spec):  # a stalled stream must not hang us
                 cap = cv2.VideoCapture(self.spec, cv2.CAP_FFMPEG,
                                        [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)])
             else:
                 cap = cv2.VideoCapture(self.spec)
-        finally:
-            cv2.utils.logging.setLogLevel(level)
         if not cap.isOpened():
             cap.release()
             if isinstance(self.spec, int):

@@ -44,9 +44,23 @@ def ort_graph_optimization(precision: str, lowering: str, device: str, requested
     return "extended" if precision == "int8" and lowering == "maxunpool" and cpu else "all"
 
 
+ORT_INSTALL_HINT = "pip install 'segnet-toolkit[onnxruntime]' (or onnxruntime-gpu)"
+
+
+def import_onnxruntime():
+    """``onnxruntime``, or one line saying how to install it: the core install and the ``serve`` extra used to
+    end in ModuleNotFoundError on an ONNX model (issue 25)."""
+    try:
+        import onnxruntime
+    except ImportError as e:
+        raise ToolkitError(f"ONNX models run on ONNX Runtime, which is not importable here ({e}); "
+                           f"{ORT_INSTALL_HINT}") from None
+    return onnxruntime
+
+
 def providers_for(device: str) -> list[str]:
     """Execution providers for a device name ('cuda:0' counts as 'cuda'); refuses missing ones."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     base = device.split(":")[0]
     if base not in DEVICES:
@@ -99,7 +113,7 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
         self.source = source or (str(model) if isinstance(model, str | Path) else "model")
 
     def _call_impl(self) -> LoadedSession:
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         from toolkit.backend.onnxrt.custom_ops import custom_ops_library, prepare_plugin_model
 
