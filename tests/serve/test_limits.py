@@ -18,6 +18,7 @@ import pytest
 from toolkit.backend import make_runner
 from toolkit.backend.triton import client as tc
 from toolkit.backend.triton.runner import TritonRunner
+from toolkit.core.description import ModelDescription
 from toolkit.core.limits import UHD_PIXELS, RequestLimits
 from toolkit.errors import RequestTooLargeError, ToolkitError
 from toolkit.evaluate import Preprocessed, class_map_at_size, postprocess_logits, predict_logits
@@ -197,7 +198,8 @@ def test_triton_runner_splits_and_refuses_by_the_servers_limits(monkeypatch: pyt
 
     monkeypatch.setattr(tc, "infer", fake_infer)
     runner = TritonRunner("triton://127.0.0.1:1/segnet_tensor")
-    runner.meta, runner.max_batch, runner.is_active = meta, 8, True
+    runner._description = ModelDescription(meta)  # what activation would have read from the server
+    runner.max_batch, runner.is_active = 8, True
     runner._local.client = object()
     runner.limits = RequestLimits(max_frame_pixels=64 * 96, max_request_pixels=3 * 64 * 96)
     out = runner._infer_impl({"input": np.zeros((7, 3, 64, 96), np.float32)})

@@ -221,6 +221,37 @@ def test_bad_requests_get_clear_errors_and_server_keeps_serving(server: object, 
     c.close()
 
 
+def test_concurrent_clients_are_batched_and_answered(server: object, local: BaseRunner) -> None:
+    """8 clients at once: all answers right; Triton merged some requests (execution count < request count)."""
+    from toolkit.backend.triton import client as tc
+
+    u = tc.parse_triton_url(url(server, "http"))
+    imgs = frames(8, 64, 96, seed=9)
+    results: dict[int, dict] = {}
+
+    def client(i: int) -> None:
+        c = tc.connect(u)
+        for _ in range(3):
+            results[i] = tc.infer(c, u, {"image": imgs[i:i + 1]}, ["classes", "logits"])
+        c.close()
+
+    before = counts(server)
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    after = counts(server)
+    ds = local.meta.dataset
+    for i in range(8):
+        ref = predict_logits(local, imgs[i], ds.mean, ds.std, local.meta.input_size)
+        # a frame batched with others may differ in the last bits (oneDNN picks kernels per batch size)
+        np.testing.assert_allclose(results[i]["logits"][0], ref, rtol=0, atol=1e-4)
+    requests = after["nv_inference_count"] - before["nv_inference_count"]
+    executions = after["nv_inference_exec_count"] - before["nv_inference_exec_count"]
+    assert requests == 24 and 1 <= executions <= requests
+
+
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_oversized_requests_are_refused_naming_the_limit(server: object, local: BaseRunner, protocol: str) -> None:
     """Over each limit: one clear line naming it and its option; the server keeps serving; the limits are in the
@@ -254,37 +285,6 @@ def test_oversized_requests_are_refused_naming_the_limit(server: object, local: 
             remote.infer({"input": np.zeros((1, 3, 264, 264), np.float32)})
         assert counts(server, "segnet_tensor").get("nv_inference_request_failure", 0.0) == failures  # never sent
     assert server.is_alive()
-
-
-def test_concurrent_clients_are_batched_and_answered(server: object, local: BaseRunner) -> None:
-    """8 clients at once: all answers right; Triton merged some requests (execution count < request count)."""
-    from toolkit.backend.triton import client as tc
-
-    u = tc.parse_triton_url(url(server, "http"))
-    imgs = frames(8, 64, 96, seed=9)
-    results: dict[int, dict] = {}
-
-    def client(i: int) -> None:
-        c = tc.connect(u)
-        for _ in range(3):
-            results[i] = tc.infer(c, u, {"image": imgs[i:i + 1]}, ["classes", "logits"])
-        c.close()
-
-    before = counts(server)
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    after = counts(server)
-    ds = local.meta.dataset
-    for i in range(8):
-        ref = predict_logits(local, imgs[i], ds.mean, ds.std, local.meta.input_size)
-        # a frame batched with others may differ in the last bits (oneDNN picks kernels per batch size)
-        np.testing.assert_allclose(results[i]["logits"][0], ref, rtol=0, atol=1e-4)
-    requests = after["nv_inference_count"] - before["nv_inference_count"]
-    executions = after["nv_inference_exec_count"] - before["nv_inference_exec_count"]
-    assert requests == 24 and 1 <= executions <= requests
 
 
 def test_stub_runs_with_this_interpreters_libdir_first(server: object) -> None:
