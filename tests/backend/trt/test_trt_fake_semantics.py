@@ -17,6 +17,7 @@ import pytest
 from tests.backend.trt import trt_fakes as fk
 from tests.backend.trt.test_trt_fake import use_trt  # noqa: F401  (a fixture)
 from toolkit.backend.trt import runner as rn
+from toolkit.errors import ToolkitError
 
 SHAPE = (1, 3, 8, 8)
 
@@ -172,3 +173,13 @@ def test_runner_int8_output_returns_the_codes(use_trt) -> None:  # noqa: F811
     want = fk.cast_output(fk.reference(x), np.int8)
     assert out.dtype == np.float32 and np.abs(want.astype(np.int16)).max() >= 127  # some saturate
     np.testing.assert_array_equal(out, want.astype(np.float32))
+
+
+@pytest.mark.parametrize("dtypes,match", [
+    ({"input": fk.DataType.INT8}, "engine input 'input' is int8; the runner feeds float images"),
+    ({"logits": fk.DataType.BF16}, "engine tensor 'logits' has TensorRT type BF16, which numpy has no type for")])
+def test_runner_refuses_io_types_it_cannot_feed_or_read(use_trt, dtypes: dict, match: str) -> None:  # noqa: F811
+    trt = use_trt()
+    with pytest.raises(ToolkitError, match=match):
+        _runner(trt, dtypes=dtypes).activate()
+    assert trt.cudart.allocs == {} and trt.cudart.streams == 0  # nothing left allocated
