@@ -183,3 +183,13 @@ def test_runner_refuses_io_types_it_cannot_feed_or_read(use_trt, dtypes: dict, m
     with pytest.raises(ToolkitError, match=match):
         _runner(trt, dtypes=dtypes).activate()
     assert trt.cudart.allocs == {} and trt.cudart.streams == 0  # nothing left allocated
+
+
+def test_fake_free_waits_for_queued_work_and_frees_its_own_kind_only() -> None:
+    cudart = fk.FakeCudart()
+    _, stream = cudart.cudaStreamCreateWithFlags(cudart.cudaStreamNonBlocking)
+    host, dev = _pair(cudart, 4)
+    cudart.cudaMemcpyAsync(dev, host, 4, cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, stream)
+    assert cudart.cudaFree(host)[0] == fk._Err.cudaErrorInvalidValue  # pinned memory goes back by cudaFreeHost
+    assert cudart.cudaFreeHost(host)[0] == 0 and cudart._queues[int(stream)] == []  # the copy ran first
+    assert cudart.cudaFree(dev)[0] == 0 and cudart.allocs == {}

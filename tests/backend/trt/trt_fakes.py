@@ -137,6 +137,8 @@ class FakeCudart:
     def _free(self, ptr: int, kind: str) -> tuple:
         if self._memory.get(int(ptr)) != kind:
             return (_Err.cudaErrorInvalidValue,)
+        for handle in self._queues:  # cudaFree and cudaFreeHost synchronize the device first
+            self._drain(handle)
         del self._memory[int(ptr)], self.allocs[int(ptr)]
         return self._ok()
 
