@@ -3,8 +3,11 @@
 They model the parts of the TensorRT 10/11 and cuda-python APIs that toolkit.backend.trt calls, as the
 documentation describes them: name-based I/O tensors, optimisation profiles, set_input_shape /
 set_tensor_address / execute_async_v3, and device memory as raw addresses (here: host memory from
-ctypes), with stream capture recording enqueues into a replayable graph. They check our code's use of
-the API as we understand it, not TensorRT itself: the real thing was not available (docs/TENSORRT.md).
+ctypes), with stream capture recording enqueues into a replayable graph. The semantics a runner can get
+wrong silently are kept: stream work runs only at synchronize, copies honour their kind (device vs pinned
+memory), each I/O tensor has its own DataType, and a capture needs one plain enqueue after a shape
+change. They check our code's use of the API as we understand it, not TensorRT itself: the real thing
+was not available (docs/TENSORRT.md).
 """
 
 from __future__ import annotations
