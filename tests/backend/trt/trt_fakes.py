@@ -3,8 +3,11 @@
 They model the parts of the TensorRT 10/11 and cuda-python APIs that toolkit.backend.trt calls, as the
 documentation describes them: name-based I/O tensors, optimisation profiles, set_input_shape /
 set_tensor_address / execute_async_v3, and device memory as raw addresses (here: host memory from
-ctypes), with stream capture recording enqueues into a replayable graph. They check our code's use of
-the API as we understand it, not TensorRT itself: the real thing was not available (docs/TENSORRT.md).
+ctypes), with stream capture recording enqueues into a replayable graph. The semantics a runner can get
+wrong silently are kept: stream work runs only at synchronize, copies honour their kind (device vs pinned
+memory), each I/O tensor has its own DataType, and a capture needs one plain enqueue after a shape
+change. They check our code's use of the API as we understand it, not TensorRT itself: the real thing
+was not available (docs/TENSORRT.md).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import enum
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,8 +36,13 @@ def reference(x: np.ndarray) -> np.ndarray:
 
 
 class _Err(enum.IntEnum):
+    """The cudaError_t values the fake returns (numbers as in the CUDA runtime)."""
+
     cudaSuccess = 0
     cudaErrorInvalidValue = 1
+    cudaErrorIllegalState = 401
+    cudaErrorStreamCaptureUnsupported = 900
+    cudaErrorStreamCaptureInvalidated = 901
 
 
 class _Stream:
@@ -45,11 +54,23 @@ class _Stream:
 
 
 class FakeCudart:
-    """The cudart calls the runner makes, over host memory; tracks live allocations and graph launches."""
+    """The cudart calls the runner makes, over host memory standing in for device memory.
+
+    Work on a stream is queued and runs only when the stream is synchronized (or destroyed), as a GPU
+    gives no guarantee that it ran any earlier; ``cudaMemcpyAsync`` honours its kind (the destination of
+    a host-to-device copy must be device memory, its source pinned host memory, and the other way round),
+    refusing what CUDA calls undefined; stream capture records work into a graph, and a synchronize
+    during capture invalidates it. ``allocs``, ``graph_launches``, ``captures`` and ``streams`` are
+    counters for the tests.
+    """
 
     cudaStreamNonBlocking = 1
-    cudaMemcpyKind = enum.IntEnum("cudaMemcpyKind", {"cudaMemcpyHostToDevice": 1, "cudaMemcpyDeviceToHost": 2})
-    cudaStreamCaptureMode = enum.IntEnum("cudaStreamCaptureMode", {"cudaStreamCaptureModeThreadLocal": 1})
+    cudaMemcpyKind = enum.IntEnum("cudaMemcpyKind", {"cudaMemcpyHostToHost": 0, "cudaMemcpyHostToDevice": 1,
+                                                     "cudaMemcpyDeviceToHost": 2, "cudaMemcpyDeviceToDevice": 3,
+                                                     "cudaMemcpyDefault": 4})
+    cudaStreamCaptureMode = enum.IntEnum("cudaStreamCaptureMode", {"cudaStreamCaptureModeGlobal": 0,
+                                                                   "cudaStreamCaptureModeThreadLocal": 1,
+                                                                   "cudaStreamCaptureModeRelaxed": 2})
 
     def __init__(self) -> None:
         self.allocs: dict[int, ctypes.Array] = {}
@@ -57,6 +78,9 @@ class FakeCudart:
         self.graph_launches = 0
         self.captures = 0
         self.streams = 0
+        self._memory: dict[int, str] = {}  # address -> "device" | "host" (pinned)
+        self._queues: dict[int, list[Callable[[], None]]] = {}
+        self._invalidated: set[int] = set()  # streams whose capture was invalidated
 
     def _ok(self, *values: Any) -> tuple:
         return (_Err.cudaSuccess, *values)
@@ -69,40 +93,88 @@ class FakeCudart:
 
     def cudaStreamCreateWithFlags(self, flags: int) -> tuple:
         self.streams += 1
-        return self._ok(_Stream(1000 + self.streams))
+        stream = _Stream(1000 + self.streams)
+        self._queues[int(stream)] = []
+        return self._ok(stream)
 
     def cudaStreamDestroy(self, stream: _Stream) -> tuple:
+        self._drain(int(stream))  # CUDA releases a stream once its pending work is done
+        del self._queues[int(stream)]
         self.streams -= 1
         return self._ok()
 
     def cudaStreamSynchronize(self, stream: _Stream) -> tuple:
+        if int(stream) in self.capturing:
+            self._invalidated.add(int(stream))
+            return (_Err.cudaErrorStreamCaptureUnsupported,)
+        self._drain(int(stream))
         return self._ok()
 
-    def _alloc(self, n: int) -> tuple:
+    def _drain(self, handle: int) -> None:
+        queue = self._queues[handle]
+        while queue:
+            queue.pop(0)()
+
+    def _submit(self, stream: Any, op: Callable[[], None]) -> None:
+        """Queue ``op`` on ``stream``, or record it into the graph being captured there."""
+        capture = self.capturing.get(int(stream))
+        (capture if capture is not None else self._queues[int(stream)]).append(op)
+
+    def _region(self, ptr: int, n: int, kind: str) -> bool:
+        """Whether [ptr, ptr + n) lies inside one allocation of this kind ("device" or "host")."""
+        return any(self._memory[base] == kind and base <= ptr and ptr + n <= base + len(buf)
+                   for base, buf in self.allocs.items())
+
+    def _alloc(self, n: int, kind: str) -> tuple:
         buf = (ctypes.c_byte * n)()
         self.allocs[ctypes.addressof(buf)] = buf
+        self._memory[ctypes.addressof(buf)] = kind
         return self._ok(ctypes.addressof(buf))
 
-    cudaMalloc = cudaMallocHost = _alloc
+    def cudaMalloc(self, n: int) -> tuple:
+        return self._alloc(n, "device")
 
-    def _free(self, ptr: int) -> tuple:
-        if self.allocs.pop(int(ptr), None) is None:
+    def cudaMallocHost(self, n: int) -> tuple:
+        return self._alloc(n, "host")
+
+    def _free(self, ptr: int, kind: str) -> tuple:
+        if self._memory.get(int(ptr)) != kind:
             return (_Err.cudaErrorInvalidValue,)
+        for handle in self._queues:  # cudaFree and cudaFreeHost synchronize the device first
+            self._drain(handle)
+        del self._memory[int(ptr)], self.allocs[int(ptr)]
         return self._ok()
 
-    cudaFree = cudaFreeHost = _free
+    def cudaFree(self, ptr: int) -> tuple:
+        return self._free(ptr, "device")
+
+    def cudaFreeHost(self, ptr: int) -> tuple:
+        return self._free(ptr, "host")
 
     def cudaMemcpyAsync(self, dst: int, src: int, n: int, kind: Any, stream: _Stream) -> tuple:
-        ctypes.memmove(dst, src, n)
+        k = self.cudaMemcpyKind
+        ends = {k.cudaMemcpyHostToDevice: ("device", "host"), k.cudaMemcpyDeviceToHost: ("host", "device"),
+                k.cudaMemcpyDeviceToDevice: ("device", "device")}.get(kind)
+        if ends is None or not (self._region(int(dst), n, ends[0]) and self._region(int(src), n, ends[1])):
+            return (_Err.cudaErrorInvalidValue,)  # CUDA: pointers not matching the kind are undefined behaviour
+        self._submit(stream, lambda: ctypes.memmove(int(dst), int(src), n))  # reads src when it runs
         return self._ok()
 
     def cudaStreamBeginCapture(self, stream: _Stream, mode: Any) -> tuple:
+        if int(stream) in self.capturing:
+            return (_Err.cudaErrorIllegalState,)
         self.capturing[int(stream)] = []
         return self._ok()
 
     def cudaStreamEndCapture(self, stream: _Stream) -> tuple:
+        if int(stream) not in self.capturing:
+            return (_Err.cudaErrorIllegalState, None)
+        ops = self.capturing.pop(int(stream))
+        if int(stream) in self._invalidated:
+            self._invalidated.discard(int(stream))
+            return (_Err.cudaErrorStreamCaptureInvalidated, None)
         self.captures += 1
-        return self._ok(list(self.capturing.pop(int(stream))))
+        return self._ok(list(ops))
 
     def cudaGraphInstantiate(self, graph: list, flags: int) -> tuple:
         return self._ok(list(graph))
@@ -110,7 +182,7 @@ class FakeCudart:
     def cudaGraphLaunch(self, graph_exec: list, stream: _Stream) -> tuple:
         self.graph_launches += 1
         for op in graph_exec:
-            op()
+            self._submit(stream, op)
         return self._ok()
 
     def cudaGraphExecDestroy(self, graph_exec: list) -> tuple:
@@ -122,14 +194,62 @@ class FakeCudart:
 # ---- tensorrt ----------------------------------------------------------------------------------------------------
 
 
+class DataType(enum.IntEnum):
+    """``tensorrt.DataType`` (the members of TensorRT 10)."""
+
+    FLOAT = 0
+    HALF = 1
+    INT8 = 2
+    INT32 = 3
+    BOOL = 4
+    UINT8 = 5
+    FP8 = 6
+    BF16 = 7
+    INT64 = 8
+    INT4 = 9
+
+
+_NP_TYPES = {DataType.FLOAT: np.float32, DataType.HALF: np.float16, DataType.INT8: np.int8,
+             DataType.INT32: np.int32, DataType.BOOL: np.bool_, DataType.UINT8: np.uint8, DataType.INT64: np.int64}
+
+
+def nptype(trt_type: DataType) -> type:
+    """``tensorrt.nptype``: the numpy type of a DataType; TypeError for those numpy lacks (FP8, BF16, INT4)."""
+    if trt_type not in _NP_TYPES:
+        raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
+    return _NP_TYPES[trt_type]
+
+
+def device_array(ptr: int, dtype: np.dtype, shape: tuple) -> np.ndarray:
+    """A numpy view of fake device memory at ``ptr``."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    return np.frombuffer((ctypes.c_byte * (size * dtype.itemsize)).from_address(ptr), dtype).reshape(shape)
+
+
+def cast_output(y: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The engine's float32 result in its output dtype (integers rounded and saturated, as int8 quantization)."""
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(y), info.min, info.max).astype(dtype)
+    return y.astype(dtype)
+
+
 class FakeContext:
+    """``IExecutionContext``: enqueues run on the stream; after a shape change (and before the first run) an
+    enqueue does deferred work that stream capture cannot record, so TensorRT needs one plain enqueue first."""
+
     def __init__(self, engine: FakeEngine) -> None:
         self.engine, self.shape, self.addresses, self.enqueues = engine, None, {}, 0
+        self._deferred = True  # the first enqueue of a context, and the first after a shape change
 
     def set_input_shape(self, name: str, shape: tuple) -> bool:
         lo, _, hi = PROFILE
         if name != "input" or not all(a <= s <= b for a, s, b in zip(lo, shape, hi, strict=True)):
             return False
+        if tuple(shape) != self.shape:
+            self._deferred = True
         self.shape = tuple(shape)
         return True
 
@@ -142,28 +262,38 @@ class FakeContext:
         return True
 
     def execute_async_v3(self, stream_handle: int) -> bool:
-        shape = self.shape
-        op = lambda: self._run(shape)  # noqa: E731 - recorded as is during stream capture
-        capture = self.engine.cudart.capturing.get(int(stream_handle))
-        if capture is not None:
-            capture.append(op)
-        else:
-            op()
-        return True
+        cudart, handle = self.engine.cudart, int(stream_handle)
+        if self.shape is None or set(self.addresses) != {"input", "logits"}:
+            return False
+        shape, addresses = self.shape, dict(self.addresses)
+        dt = {n: np.dtype(nptype(self.engine.get_tensor_dtype(n))) for n in addresses}
+        out_shape = self.get_tensor_shape("logits")
+        if not (cudart._region(addresses["input"], int(np.prod(shape)) * dt["input"].itemsize, "device")
+                and cudart._region(addresses["logits"], int(np.prod(out_shape)) * dt["logits"].itemsize, "device")):
+            return False  # a tensor bound to host memory, or to a buffer too small for this shape
+        if handle in cudart.capturing and self._deferred:
+            cudart._invalidated.add(handle)  # the deferred work is not capturable: the capture is invalidated
+            return False
+        if handle not in cudart.capturing:
+            self._deferred = False
 
-    def _run(self, shape: tuple) -> None:
-        self.enqueues += 1
-        size = int(np.prod(shape))
-        x = np.frombuffer((ctypes.c_float * size).from_address(self.addresses["input"]), np.float32).reshape(shape)
-        y = reference(x)
-        ctypes.memmove(self.addresses["logits"], y.ctypes.data, y.nbytes)
+        def run() -> None:  # recorded as is during stream capture; reads its input when the stream runs it
+            self.enqueues += 1
+            y = reference(device_array(addresses["input"], dt["input"], shape))
+            device_array(addresses["logits"], dt["logits"], out_shape)[...] = cast_output(y, dt["logits"])
+
+        cudart._submit(stream_handle, run)
+        return True
 
 
 class FakeEngine:
+    """``ICudaEngine`` of one input and one output; ``dtypes`` sets their DataType (FLOAT by default)."""
+
     num_io_tensors = 2
 
-    def __init__(self, cudart: FakeCudart) -> None:
+    def __init__(self, cudart: FakeCudart, dtypes: dict[str, DataType] | None = None) -> None:
         self.cudart, self.contexts = cudart, []
+        self._dtypes = {"input": DataType.FLOAT, "logits": DataType.FLOAT, **(dtypes or {})}
 
     def get_tensor_name(self, i: int) -> str:
         return ("input", "logits")[i]
@@ -174,8 +304,8 @@ class FakeEngine:
     def get_tensor_shape(self, name: str) -> tuple:
         return (-1, 3, -1, -1) if name == "input" else (-1, NUM_CLASSES, -1, -1)
 
-    def get_tensor_dtype(self, name: str) -> type:
-        return np.float32
+    def get_tensor_dtype(self, name: str) -> DataType:
+        return self._dtypes[name]
 
     def get_tensor_profile_shape(self, name: str, index: int) -> list:
         return [list(s) for s in PROFILE]
@@ -315,4 +445,4 @@ def make_fake_trt(version: str = "10.3.0.30", cudart: FakeCudart | None = None, 
         NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=1),
         MemoryPoolType=SimpleNamespace(WORKSPACE="WORKSPACE"),
         TensorIOMode=SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT"),
-        nptype=lambda dtype: dtype, get_plugin_registry=lambda: registry)
+        DataType=DataType, nptype=nptype, get_plugin_registry=lambda: registry)

@@ -43,6 +43,16 @@ class _Buffer:
         return self.host[: int(np.prod(shape))].reshape(shape)
 
 
+def _numpy_dtype(trt: Any, trt_type: Any, name: str) -> np.dtype:
+    """The numpy dtype of one I/O tensor; one clear error for TensorRT types numpy lacks (BF16, FP8, INT4)."""
+    try:
+        return np.dtype(trt.nptype(trt_type))
+    except TypeError:
+        raise ToolkitError(f"engine tensor '{name}' has TensorRT type {getattr(trt_type, 'name', trt_type)}, which "
+                           "numpy has no type for; the runner reads float32, float16 and integer tensors: give "
+                           "the ONNX graph's inputs and outputs one of those types") from None
+
+
 class TrtRunner(BaseRunner):
     """Runs a deserialized engine; takes EngineFromPath (or an ``(engine, sidecar)`` pair)."""
 
@@ -113,7 +123,12 @@ class TrtRunner(BaseRunner):
             if any(d < 0 for d in dims):
                 raise ToolkitError(f"engine output '{n}' has a data-dependent shape {format_shape(dims)} "
                                    "(not supported)")
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(n)))
+            dtype = _numpy_dtype(trt, engine.get_tensor_dtype(n), n)
+            if is_input and dtype.kind != "f":
+                raise ToolkitError(f"engine input '{n}' is {dtype}; the runner feeds float images (float32, cast "
+                                   "to float16 for an fp16 input): build the engine from an ONNX with a float input "
+                                   "(INT8 belongs inside the graph as Q/DQ: `toolkit quantize --precision int8 "
+                                   "--target tensorrt`)")
             buf = _Buffer(n, dtype, is_input, max(1, int(np.prod(dims))) * dtype.itemsize)
             self._buffers[n] = buf
             buf.device = int(cuda_call(cudart.cudaMalloc(buf.nbytes)))
