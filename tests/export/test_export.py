@@ -76,7 +76,7 @@ class ExportCase:
         assert props["lowering"] == self.unpool and props["precision"] == "fp32"
         assert props["source_sha256"] == file_sha256(tiny_checkpoint(tmp_path_factory))
         with make_runner(path) as runner:
-            assert runner.meta == meta and runner.precision == "fp32" and runner.info.lowering == self.unpool
+            assert runner.meta == meta and runner.info.precision == "fp32" and runner.info.lowering == self.unpool
 
     @pytest.mark.parametrize("shape", SHAPES)
     def test_parity_random(self, path, reference, shape) -> None:

@@ -33,7 +33,7 @@ def parity(
                                                help="Fail when a candidate's mIoU is more than this many "
                                                     "points below the reference (default per precision: fp32 0.01, "
                                                     "fp16 0.1, int8 1.0)."),
-    min_agreement: float | None = typer.Option(None, min=0.0, max=100.0,
+    min_agreement: float | None = typer.Option(None, min=0.0,
                                                help="Fail below this pixel agreement in percent "
                                                     "(default: fp32 99.9, fp16 99, int8 98)."),
     device: str = device_option(help="Device for the candidates."),

@@ -91,7 +91,8 @@ class Comparator:
             if ref_meta is None:
                 raise ToolkitError(f"reference '{self.reference.name}' has no label space (use a checkpoint)")
             names = list(ref_meta.dataset.class_names)
-            data_names = list(dataset.info.class_names)
+            info = dataset.info  # None: a clip without a label space of its own (parity --video) takes the reference's
+            data_names = list(info.class_names) if info is not None else names
             if data_names != names:
                 raise ToolkitError(f"dataset has {len(data_names)} classes, the reference {len(names)}: "
                                    "evaluate on the label space the model was trained for")

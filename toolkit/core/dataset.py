@@ -16,11 +16,12 @@ from toolkit.core.dataset_info import DatasetInfo
 @runtime_checkable
 class SegDataset(Protocol):
     """Frames with labels: ``load(i)`` gives (H x W x 3 uint8 RGB image, H x W class ids) for i < len(dataset);
-    ``info`` is the label space (class names, palette, ignore index, normalisation); ``name(i)`` names frame i
+    ``info`` is the label space (class names, palette, ignore index, normalisation; None for a clip that has
+    none of its own, which then takes the reference model's); ``name(i)`` names frame i
     in reports (its file name where there is one)."""
 
     @property
-    def info(self) -> DatasetInfo: ...
+    def info(self) -> DatasetInfo | None: ...
 
     def __len__(self) -> int: ...
 

@@ -50,6 +50,11 @@ class VideoClip:
     def _name(self, i: int) -> str:
         return self.source.frame_name(i) or f"frame {i}"
 
+    info = None  # no label space of its own: the comparator uses the reference's (SegDataset.info)
+
+    def name(self, i: int) -> str:
+        return self._name(i)
+
     def __len__(self) -> int:
         return self.count
 

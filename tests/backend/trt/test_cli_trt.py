@@ -78,7 +78,7 @@ def test_plugin_graph_with_library(tmp_path: Path) -> None:
     (["-o", "model.onnx2"], "engine files end in .engine or .plan"),
     (["--shapes", "1x3x361x480"], "use 1x3x368x480"),
     (["--plugin", "/nonexistent/lib.so"], "no such file"),
-    (["--opt-level", "9", "--shapes", "1x3x64x96"], "0..5"),
+    (["--opt-level", "9", "--shapes", "1x3x64x96"], "--opt-level"),
 ])
 def test_usage_errors_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], fragment: str) -> None:
     monkeypatch.chdir(tmp_path)
