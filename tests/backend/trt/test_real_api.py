@@ -245,6 +245,8 @@ def check_fakes(data: dict, sources: list[Path]) -> list[str]:
                     continue
                 if why := _bind_problem(real, npos, kw):
                     problems.append(f"{where}: toolkit call at {at}: {why}")
+    # the fakes' int enum values are those of the version make_fake_trt() defaults to (they differ in 11)
+    same_major = version.split(".")[0] == ns.__version__.split(".")[0]
     for enum_name in sorted(REAL_OF_MODULE_NS):
         real_enum = (classes.get(enum_name) or {}).get("enum")
         if real_enum is None:
@@ -254,8 +256,7 @@ def check_fakes(data: dict, sources: list[Path]) -> list[str]:
             if member not in real_enum:
                 problems.append(f"TensorRT {version}: {enum_name}.{member} (fake) is no member of the real enum "
                                 f"{sorted(real_enum)}")
-            elif isinstance(value, int) and ra.VERSIONS and data["version"].split(".")[0] == \
-                    fk.make_fake_trt().__version__.split(".")[0] and real_enum[member] != value:
+            elif isinstance(value, int) and same_major and real_enum[member] != value:
                 problems.append(f"TensorRT {version}: {enum_name}.{member} is {real_enum[member]}, the fake says "
                                 f"{value}")
     return problems
@@ -278,6 +279,40 @@ def check_module_uses(data: dict, sources: list[Path]) -> list[str]:
     return problems
 
 
+def check_subclasses(data: dict, sources: list[Path]) -> list[str]:
+    """``class M(trt.X)`` in the sources: each method M overrides exists in X and takes what TensorRT passes."""
+    problems = []
+    version, classes = data["version"], data["classes"]
+    for p in sources:
+        for node in ast.walk(ast.parse(p.read_text())):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = [b.attr for b in node.bases if isinstance(b, ast.Attribute) and isinstance(b.value, ast.Name)
+                     and b.value.id == "trt"]
+            for base in bases:
+                real_cls = classes.get(base)
+                if real_cls is None:
+                    problems.append(f"TensorRT {version}: {p.name}:{node.lineno} subclasses trt.{base}, which "
+                                    "does not exist")
+                    continue
+                for fn in node.body:
+                    if not isinstance(fn, ast.FunctionDef) or fn.name.startswith("_"):
+                        continue
+                    real = real_cls["members"].get(fn.name)
+                    where = f"TensorRT {version}: {base}.{fn.name} (overridden at {p.name}:{fn.lineno})"
+                    if real is None or real["kind"] != "method":
+                        problems.append(f"{where}: no such method to override in the real class")
+                        continue
+                    ours = [a.arg for a in fn.args.args][1:]
+                    required = len(ours) - len(fn.args.defaults)
+                    for sig in _signatures(real):
+                        n = len(sig.params)
+                        if not (required <= n <= len(ours) or fn.args.vararg):
+                            problems.append(f"{where}: TensorRT calls it with {n} argument(s) ({sig.text}); ours "
+                                            f"takes {ours}")
+    return problems
+
+
 # ---- the tests -----------------------------------------------------------------------------------------------
 
 
@@ -296,6 +331,12 @@ def test_toolkit_trt_names_exist(api: SimpleNamespace) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_toolkit_overrides_match(api: SimpleNamespace) -> None:
+    """The progress monitor's phase_start/step_complete/phase_finish take what TensorRT passes them."""
+    problems = check_subclasses(api.data, TRT_SOURCES)
+    assert not problems, "\n".join(problems)
+
+
 def test_signature_parser() -> None:
     sig = ra.parse_signature("set_shape(self: tensorrt.IOptimizationProfile, input: str, min: tensorrt.Dims, "
                              "opt: tensorrt.Dims, max: tensorrt.Dims) -> None")
@@ -309,6 +350,7 @@ def test_a_wrong_call_fails_the_check(api: SimpleNamespace, tmp_path: Path) -> N
     """A scratch copy of the loader with one misspelt module name and one short call is caught, by version."""
     src = (ROOT / "toolkit" / "backend" / "trt" / "loader.py").read_text()
     bad = src.replace("trt.Runtime(", "trt.Runtim(").replace(
+        "def step_complete(self, phase_name: str, step: int)", "def step_complete(self, phase_name: str)").replace(
         "profile.set_shape(inp.name, self.shapes.min, self.shapes.opt, self.shapes.max)",
         "profile.set_shape(inp.name, self.shapes.min, self.shapes.max)")
     assert bad != src
@@ -317,6 +359,8 @@ def test_a_wrong_call_fails_the_check(api: SimpleNamespace, tmp_path: Path) -> N
     assert module == [f"TensorRT {api.data['version']}: trt.Runtim does not exist"]
     fakes = check_fakes(api.data, [tmp_path / "loader.py"])
     assert any("IOptimizationProfile.set_shape" in p and "loader.py" in p for p in fakes), fakes
+    overrides = check_subclasses(api.data, [tmp_path / "loader.py"])
+    assert len(overrides) == 1 and "IProgressMonitor.step_complete" in overrides[0], overrides
 
 
 # ---- compat.py's branches, run against the real module of each version ------------------------------------------
