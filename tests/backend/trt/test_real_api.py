@@ -317,6 +317,142 @@ def check_subclasses(data: dict, sources: list[Path]) -> list[str]:
     return problems
 
 
+# ---- every call the toolkit makes during a fake-backed build, load and run, recorded as the real class ------------
+
+Record = tuple[str, str, str, int, tuple[str, ...]]  # (real class or "<module>", member, get|set|call, npos, kw)
+MODULE = "<module>"
+
+
+def _raw(x: Any) -> Any:
+    return object.__getattribute__(x, "_target") if isinstance(x, _Recorded) else x
+
+
+def _wrap(value: Any, via: str, log: list[Record]) -> Any:
+    """A fake TensorRT object coming back to the toolkit, wrapped so its use is recorded as its real class."""
+    name = type(value).__name__
+    if name in _fake_classes() and not inspect.isclass(value):
+        return _Recorded(value, real_class_name(name), log)
+    if isinstance(value, SimpleNamespace) and via in REAL_OF_RETURNED:
+        return _Recorded(value, REAL_OF_RETURNED[via], log)
+    return value
+
+
+class _Recorded:
+    """Forwards to a fake, logging each member the toolkit reads, sets or calls (with its arity)."""
+
+    def __init__(self, target: Any, real: str, log: list[Record], constructs: str | None = None) -> None:
+        for k, v in (("_target", target), ("_real", real), ("_log", log), ("_constructs", constructs)):
+            object.__setattr__(self, k, v)
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:  # trt.Builder(logger) & co.
+        real = object.__getattribute__(self, "_constructs")
+        log = object.__getattribute__(self, "_log")
+        log.append((real, "__init__", "call", len(args), tuple(kw)))
+        obj = _raw(self)(*map(_raw, args), **{k: _raw(v) for k, v in kw.items()})
+        return _Recorded(obj, real, log)
+
+    def __getattr__(self, name: str) -> Any:
+        target, real, log = (object.__getattribute__(self, k) for k in ("_target", "_real", "_log"))
+        value = getattr(target, name)
+        if inspect.isclass(value) and real == MODULE:
+            log.append((MODULE, name, "get", 0, ()))
+            if name == "IProgressMonitor":  # subclassed by the toolkit: must stay a class
+                return value
+            return _Recorded(value, name, log, constructs=name)
+        if isinstance(value, SimpleNamespace) and real == MODULE:  # the fakes' enums
+            log.append((MODULE, name, "get", 0, ()))
+            return _Recorded(value, name, log)
+        if callable(value) and not inspect.isclass(value):
+            def call(*args: Any, **kw: Any) -> Any:
+                log.append((real, name, "call", len(args), tuple(kw)))
+                return _wrap(value(*map(_raw, args), **{k: _raw(v) for k, v in kw.items()}), name, log)
+
+            return call
+        log.append((real, name, "get", 0, ()))
+        return _wrap(value, name, log)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__getattribute__(self, "_log").append((object.__getattribute__(self, "_real"), name, "set", 0, ()))
+        setattr(_raw(self), name, _raw(value))
+
+
+def record_fake_session(version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Record]:
+    """Build (plugin, timing cache, workspace, opt level, progress), fail a parse, load and run an engine."""
+    import numpy as np
+
+    from tests.backend.trt import onnx_graphs as g
+    from toolkit.backend.trt import loader as ld
+    from toolkit.backend.trt import plugin_lib as pl
+    from toolkit.backend.trt import runner as rn
+    from toolkit.backend.trt.compat import GpuInfo
+    from toolkit.backend.trt.shapes import parse_shapes
+
+    log: list[Record] = []
+
+    def install(**kw: Any) -> Any:
+        fake = fk.make_fake_trt(version, **kw)
+        proxy = _Recorded(fake, MODULE, log)
+        for mod in (ld, rn):
+            monkeypatch.setattr(mod, "import_tensorrt", lambda p=proxy: p)
+        monkeypatch.setattr(rn, "import_cudart", lambda c=fake.cudart: c)
+        monkeypatch.setattr(pl, "_LOADED", {})
+        return fake
+
+    monkeypatch.setattr(ld, "current_gpu", lambda device=0: GpuInfo("Fake GPU", "8.6"))
+    install()
+    lib = tmp_path / pl.LIBRARY_NAME
+    lib.write_bytes(b"\x7fELF plugin")
+    onnx_path = g.save(g.plugin(), tmp_path / "m.onnx")
+    (tmp_path / "t.cache").write_bytes(b"old")
+    built = ld.BuildEngine(ld.NetworkFromOnnx(onnx_path, plugins=[lib]), parse_shapes("1x3x8x8:1x3x16x16:2x3x32x32"),
+                           timing_cache=tmp_path / "t.cache", workspace_mb=64, opt_level=4,
+                           progress=lambda *a: None)
+    engine = ld.SaveEngine(built, tmp_path / "m.engine")()
+    with rn.TrtRunner(ld.EngineFromPath(engine, plugins=[lib]), cuda_graph=True) as r:
+        for shape in [(1, 3, 16, 16), (1, 3, 16, 16), (2, 3, 32, 32)]:
+            r.infer({"input": np.ones(shape, np.float32)})
+    install(parse_errors=("node x: unsupported",))
+    with pytest.raises(ld.EngineBuildError):
+        ld.NetworkFromOnnx(onnx_path)()
+    return log
+
+
+def check_records(data: dict, log: list[Record]) -> list[str]:
+    """Each recorded read, write and call binds to the real class of ``data``'s version."""
+    version, classes, functions = data["version"], data["classes"], data["functions"]
+    problems: set[str] = set()
+    for real, name, op, npos, kw in log:
+        if name.startswith("__") and name != "__init__":
+            continue
+        where = f"TensorRT {version}: {'trt' if real == MODULE else real}.{name} ({op} during the fake-backed run)"
+        if real == MODULE:
+            if name in classes:
+                continue
+            if name not in functions:
+                problems.add(f"{where}: no such name in the real module")
+            elif op == "call" and (why := _bind_problem({"signatures": functions[name]}, npos, kw)):
+                problems.add(f"{where}: {why}")
+            continue
+        cls = classes.get(real)
+        if cls is None:
+            problems.add(f"{where}: no class {real}")
+            continue
+        member = cls["members"].get(name)
+        if member is None:
+            if op == "get" and name in (cls["enum"] or {}):
+                continue
+            problems.add(f"{where}: no such member in the real class")
+        elif op == "call" and member["kind"] != "method":
+            problems.add(f"{where}: called, but the real one is a {member['kind']}")
+        elif op == "call" and (why := _bind_problem(member, npos, kw)):
+            problems.add(f"{where}: {why}")
+        elif op == "get" and member["kind"] == "method":
+            problems.add(f"{where}: read as a value, but the real one is a method")
+        elif op == "set" and not (member["kind"] == "property" and member["writable"]):
+            problems.add(f"{where}: assigned, but the real one is not a writable property")
+    return sorted(problems)
+
+
 # ---- the tests -----------------------------------------------------------------------------------------------
 
 
@@ -333,6 +469,33 @@ def test_fakes_match_the_real_api(api: SimpleNamespace) -> None:
 def test_toolkit_trt_names_exist(api: SimpleNamespace) -> None:
     problems = check_module_uses(api.data, TRT_SOURCES)
     assert not problems, "\n".join(problems)
+
+
+def test_recorded_calls_bind(api: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every member the toolkit touched on a fake during a build, load and run exists on the real class and binds."""
+    log = record_fake_session(api.data["version"], tmp_path, monkeypatch)
+    touched = {(r[0], r[1]) for r in log}
+    for must in [("Builder", "build_serialized_network"), ("IBuilderConfig", "set_timing_cache"),
+                 ("IBuilderConfig", "progress_monitor"), ("IOptimizationProfile", "set_shape"),
+                 ("Runtime", "deserialize_cuda_engine"), ("ICudaEngine", "get_tensor_profile_shape"),
+                 ("IExecutionContext", "execute_async_v3"), ("IPluginRegistry", "load_library"),
+                 ("OnnxParser", "get_error"), ("ITensor", "name"), ("Logger", "WARNING")]:
+        assert must in touched, must  # the session reached every object it is meant to check
+    problems = check_records(api.data, log)
+    assert not problems, "\n".join(problems)
+
+
+def test_recorded_wrong_uses_fail(api: SimpleNamespace) -> None:
+    """What the recorder would log for a misspelt keyword, a called property, a read-only write, a missing name."""
+    log: list[Record] = [("IBuilderConfig", "set_timing_cache", "call", 1, ("ignore_mismatches",)),
+                         ("ICudaEngine", "num_io_tensors", "call", 0, ()),
+                         ("OnnxParser", "num_errors", "set", 0, ()),
+                         ("Runtime", "deserialize_engine", "call", 1, ()),
+                         (MODULE, "get_plugin_registery", "call", 0, ())]
+    problems = check_records(api.data, log)
+    assert len(problems) == 5, problems
+    assert all(p.startswith(f"TensorRT {api.data['version']}: ") for p in problems)
+    assert any("Runtime.deserialize_engine" in p and "no such member" in p for p in problems)
 
 
 def test_toolkit_overrides_match(api: SimpleNamespace) -> None:
