@@ -73,7 +73,13 @@ def _fake_classes() -> dict[str, type]:
     out = {n: c for n, c in vars(fk).items() if inspect.isclass(c) and c.__module__ == fk.__name__}
     ns = fk.make_fake_trt()
     out.update({n: c for n, c in vars(ns).items() if inspect.isclass(c)})
-    return {n: c for n, c in out.items() if n not in NOT_TRT}
+    return {n: c for n, c in out.items() if not _not_trt(n)}
+
+
+def _not_trt(name: str) -> bool:
+    """cuda-python stand-ins (the cudart fake, its streams, errors, graphs) and private helpers."""
+    return name in NOT_TRT or name.startswith("_") or any(
+        w in name for w in ("Cudart", "Stream", "Graph", "Err", "Host", "Device"))
 
 
 def _instance_attrs(cls: type) -> set[str]:
