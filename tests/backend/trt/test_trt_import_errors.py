@@ -51,3 +51,13 @@ def test_info_without_tensorrt(monkeypatch: pytest.MonkeyPatch) -> None:
     result = runner.invoke(app, ["info"])
     (line,) = [x for x in result.output.splitlines() if x.startswith("tensorrt")]
     assert line.split() == ["tensorrt", "not", "installed"]
+
+
+def test_info_names_a_too_old_tensorrt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tensorrt").mkdir()
+    (tmp_path / "tensorrt" / "__init__.py").write_text("__version__ = '8.6.1.6'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    from toolkit.backend.trt.compat import tensorrt_status
+
+    assert tensorrt_status() == "8.6.1.6 (too old: this toolkit needs TensorRT >= 10)"

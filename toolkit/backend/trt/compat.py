@@ -25,6 +25,14 @@ INSTALL_HINT = ("install TensorRT 10.x or 11.x for your CUDA version (JetPack 6 
 class TensorRTMissingError(ToolkitError):
     """TensorRT (or the CUDA bindings it needs here) is not importable on this machine."""
 
+    def __init__(self, message: str, cause: str = "", version: str = "") -> None:
+        super().__init__(message)
+        self.cause, self.version = cause, version  # for `toolkit info`: the import error's words, what imported
+
+
+class TensorRTLibrariesMissingError(TensorRTMissingError):
+    """The ``tensorrt`` Python bindings are installed, but libnvinfer & co. (the TensorRT libraries) are not found."""
+
 
 def import_tensorrt() -> ModuleType:
     """``import tensorrt`` with one clear line when it is absent or too old."""
@@ -32,16 +40,19 @@ def import_tensorrt() -> ModuleType:
         import tensorrt as trt
     except ImportError as e:
         if _missing_library(e):
-            raise TensorRTMissingError(libraries_missing_message(e)) from None
-        raise TensorRTMissingError(f"TensorRT is not installed in this Python ({e.msg}): {INSTALL_HINT}") from None
+            raise TensorRTLibrariesMissingError(libraries_missing_message(e), str(e)) from None
+        raise TensorRTMissingError(f"TensorRT is not installed in this Python ({e.msg}): {INSTALL_HINT}",
+                                   str(e.msg)) from None
     except Exception as e:  # a broken install (missing libnvinfer.so) raises OSError and friends
         if _missing_library(e):
-            raise TensorRTMissingError(libraries_missing_message(e)) from None
-        raise TensorRTMissingError(f"TensorRT failed to import ({type(e).__name__}: {e}): {INSTALL_HINT}") from None
+            raise TensorRTLibrariesMissingError(libraries_missing_message(e), str(e)) from None
+        raise TensorRTMissingError(f"TensorRT failed to import ({type(e).__name__}: {e}): {INSTALL_HINT}",
+                                   f"does not import: {type(e).__name__}: {e}") from None
     major = trt_major(trt.__version__)
     if major < MIN_TRT_MAJOR:
         raise TensorRTMissingError(f"TensorRT {trt.__version__} found; this toolkit needs TensorRT >= "
-                                   f"{MIN_TRT_MAJOR} (name-based I/O API, IPluginV3, strongly typed networks)")
+                                   f"{MIN_TRT_MAJOR} (name-based I/O API, IPluginV3, strongly typed networks)",
+                                   f"too old: this toolkit needs TensorRT >= {MIN_TRT_MAJOR}", str(trt.__version__))
     return trt
 
 
@@ -156,14 +167,13 @@ def tensorrt_status() -> str:
     try:
         return str(import_tensorrt().__version__)
     except TensorRTMissingError as e:
-        text = str(e)
+        missing = e
     from toolkit.sysinfo import package_version
 
     dists = ("tensorrt", "tensorrt-cu12-bindings", "tensorrt-cu13-bindings", "tensorrt-cu12", "tensorrt-cu13")
-    version = next((v for v in map(package_version, dists) if v != "not installed"), "")
-    if text.startswith("TensorRT's Python bindings are present"):
-        cause = text.split("(", 1)[1].split(")", 1)[0]
-        return f"{version or 'bindings'} (bindings present, libraries missing: {cause})"
-    if text.startswith("TensorRT is not installed"):
+    version = missing.version or next((v for v in map(package_version, dists) if v != "not installed"), "")
+    if isinstance(missing, TensorRTLibrariesMissingError):
+        return f"{version or 'bindings'} (bindings present, libraries missing: {missing.cause})"
+    if str(missing).startswith("TensorRT is not installed"):
         return "not installed"
-    return f"{version or '?'} (does not import: {text.split(':', 1)[0]})"
+    return f"{version or '?'} ({missing.cause})"
