@@ -189,7 +189,10 @@ def trt_module_uses(paths: list[Path]) -> set[tuple[str, str | None]]:
 
 
 def _signatures(member: dict) -> list[ra.Signature]:
-    return [ra.parse_signature(s) for s in member.get("signatures", [])]
+    """The member's overloads; pybind11's ``f(*args, **kwargs)`` summary line of an overloaded one is left out."""
+    sigs = [ra.parse_signature(s) for s in member.get("signatures") or []]
+    real = [s for s in sigs if not s.varargs]
+    return real or sigs
 
 
 def _bind_problem(real: dict, npos: int, kw: tuple[str, ...]) -> str | None:
@@ -508,6 +511,14 @@ def test_toolkit_overrides_match(api: SimpleNamespace) -> None:
     """The progress monitor's phase_start/step_complete/phase_finish take what TensorRT passes them."""
     problems = check_subclasses(api.data, TRT_SOURCES)
     assert not problems, "\n".join(problems)
+
+
+def test_overloaded_methods_are_checked_per_overload(api: SimpleNamespace) -> None:
+    """pybind11 lists an overloaded method as ``f(*args, **kwargs)`` first; that line must not accept everything."""
+    member = api.data["classes"]["IPluginRegistry"]["members"]["register_creator"]
+    assert any("*args" in s for s in member["signatures"])
+    assert _bind_problem(member, 1, ()) is None and _bind_problem(member, 2, ()) is None
+    assert _bind_problem(member, 0, ()) is not None and _bind_problem(member, 3, ()) is not None
 
 
 def test_signature_parser() -> None:
