@@ -38,9 +38,17 @@ REAL_OF_RETURNED = {"get_plugin_registry": "IPluginRegistry", "get_input": "ITen
 REAL_OF_MODULE_NS = {"NetworkDefinitionCreationFlag", "MemoryPoolType", "TensorIOMode"}  # fake enums
 
 
+_APIS: dict[int, SimpleNamespace] = {}
+
+
 @pytest.fixture(scope="module", params=sorted(ra.VERSIONS))
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
-    major = request.param
+    return _load_api(request.param, tmp_path_factory)
+
+
+def _load_api(major: int, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
+    if major in _APIS:
+        return _APIS[major]
     bindings, why = ra.ensure_bindings(major)
     if bindings is None:
         pytest.skip(f"TensorRT {ra.VERSIONS[major]} bindings not available ({why}); run .ci/run or set "
@@ -54,8 +62,30 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     # what NVIDIA's `tensorrt` wheel adds on top of the bindings: `import tensorrt` is tensorrt_bindings
     (shim / "tensorrt" / "__init__.py").write_text("from tensorrt_bindings import *  # noqa\n"
                                                    "from tensorrt_bindings import __version__  # noqa\n")
-    return SimpleNamespace(major=major, data=ra.dump_api(bindings, libdir), bindings=bindings, libdir=libdir,
-                           shim=shim)
+    _APIS[major] = SimpleNamespace(major=major, data=ra.dump_api(bindings, libdir), bindings=bindings,
+                                   libdir=libdir, shim=shim)
+    return _APIS[major]
+
+
+def member_names(data: dict) -> set[str]:
+    """Every member and enum member name of every class of one version."""
+    out: set[str] = set()
+    for cls in data["classes"].values():
+        out |= set(cls["members"]) | set(cls["enum"] or {})
+    return out | set(data["functions"]) | set(data["classes"])
+
+
+# names toolkit/backend/trt uses for its own objects that happen to be TensorRT names too
+OWN_NAMES = {"precision": "Sidecar.precision and the runner's precision label (ILayer.precision, gone in 11.4, "
+                          "is never touched)"}
+
+
+def vanished_names(old: dict, new: dict, sources: list[Path]) -> list[str]:
+    """Names the sources use that are TensorRT names in ``old`` but exist nowhere in ``new`` (removed there)."""
+    used = _attr_names(sources) - set(OWN_NAMES)
+    gone = (member_names(old) - member_names(new)) & used
+    return [f"`{n}` is a TensorRT {old['version']} name that TensorRT {new['version']} no longer has anywhere; "
+            f"the toolkit uses it" for n in sorted(gone)]
 
 
 # ---- what the fakes offer and the toolkit uses ----------------------------------------------------------------
@@ -519,6 +549,18 @@ def test_overloaded_methods_are_checked_per_overload(api: SimpleNamespace) -> No
     assert any("*args" in s for s in member["signatures"])
     assert _bind_problem(member, 1, ()) is None and _bind_problem(member, 2, ()) is None
     assert _bind_problem(member, 0, ()) is not None and _bind_problem(member, 3, ()) is not None
+
+
+def test_no_name_removed_in_the_other_version(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Catches what the per-object checks cannot see: a fallback such as ``registry.get_plugin_creator``."""
+    apis = [_load_api(m, tmp_path_factory).data for m in sorted(ra.VERSIONS)]
+    problems = vanished_names(apis[0], apis[1], TRT_SOURCES) + vanished_names(apis[1], apis[0], TRT_SOURCES)
+    assert not problems, "\n".join(problems)
+    bad = tmp_path_factory.mktemp("scratch") / "plugin_lib.py"
+    bad.write_text("get = getattr(registry, 'get_creator', None) or registry.get_plugin_creator\n")
+    assert vanished_names(apis[0], apis[1], [bad]) == [
+        f"`get_plugin_creator` is a TensorRT {apis[0]['version']} name that TensorRT {apis[1]['version']} no "
+        "longer has anywhere; the toolkit uses it"]
 
 
 def test_signature_parser() -> None:
