@@ -92,7 +92,7 @@ def bindings_dir(major: int) -> Path:
 def install_bindings(major: int, target: Path) -> str | None:
     """``pip install --target`` the wheel (no deps); None when done, else why not (one line)."""
     cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
-           "--target", str(target), f"{WHEEL}=={VERSIONS[major]}"]
+           "--retries", "0", "--timeout", "10", "--target", str(target), f"{WHEEL}=={VERSIONS[major]}"]
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -110,10 +110,16 @@ def ensure_bindings(major: int) -> tuple[Path | None, str]:
         return d, ""
     if os.environ.get(f"TOOLKIT_TRT_BINDINGS_{major}"):
         return None, f"TOOLKIT_TRT_BINDINGS_{major}={d} holds no tensorrt_bindings package"
-    why = install_bindings(major, d)
-    if why is None and (d / "tensorrt_bindings" / "__init__.py").is_file():
-        return d, ""
-    shutil.rmtree(d, ignore_errors=True)
+    tmp = d.with_name(f"{d.name}.tmp{os.getpid()}")  # installed aside, then renamed: a half install is never used
+    why = install_bindings(major, tmp)
+    if why is None and (tmp / "tensorrt_bindings" / "__init__.py").is_file():
+        try:
+            tmp.replace(d)
+        except OSError:  # another process put it there first
+            shutil.rmtree(tmp, ignore_errors=True)
+        if (d / "tensorrt_bindings" / "__init__.py").is_file():
+            return d, ""
+    shutil.rmtree(tmp, ignore_errors=True)
     return None, why or f"{WHEEL}=={VERSIONS[major]} installed no tensorrt_bindings package"
 
 
