@@ -14,6 +14,7 @@ names, signatures and enums are verified, behaviour is not (docs/TENSORRT.md).
 from __future__ import annotations
 
 import ast
+import enum
 import inspect
 import json
 import subprocess
@@ -275,9 +276,12 @@ def check_fakes(data: dict, sources: list[Path]) -> list[str]:
                 continue
             sig = inspect.signature(fn)
             params = [p for p in sig.parameters.values() if p.name != "self"]
+            if any(p.kind is p.VAR_POSITIONAL for p in params):  # takes anything: only the toolkit's calls count
+                params = []
+                sig = None
             required = sum(p.default is inspect.Parameter.empty and p.kind in (
                 p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
-            why = _bind_problem(real, required, ())
+            why = _bind_problem(real, required, ()) if sig is not None else None
             if why:
                 problems.append(f"{where}: fake {name}{sig}: {why}")
             for cls_name, meth, npos, kw, at in calls:
@@ -288,12 +292,16 @@ def check_fakes(data: dict, sources: list[Path]) -> list[str]:
                     problems.append(f"{where}: toolkit call at {at}: {why}")
     # the fakes' int enum values are those of the version make_fake_trt() defaults to (they differ in 11)
     same_major = version.split(".")[0] == ns.__version__.split(".")[0]
-    for enum_name in sorted(REAL_OF_MODULE_NS):
+    fake_enums = {n: {m.name: int(m.value) for m in c} for n, c in fakes.items() if issubclass(c, enum.Enum)}
+    fake_enums.update({n: dict(vars(getattr(ns, n))) for n in REAL_OF_MODULE_NS if hasattr(ns, n)})
+    for enum_name, fake_members_ in sorted(fake_enums.items()):
         real_enum = (classes.get(enum_name) or {}).get("enum")
         if real_enum is None:
             problems.append(f"TensorRT {version}: no enum {enum_name}")
             continue
-        for member, value in vars(getattr(ns, enum_name)).items():
+        for member, value in fake_members_.items():
+            if not same_major and member not in used:
+                continue  # the fakes' enums are those of one version; of the other, what the toolkit names
             if member not in real_enum:
                 problems.append(f"TensorRT {version}: {enum_name}.{member} (fake) is no member of the real enum "
                                 f"{sorted(real_enum)}")
