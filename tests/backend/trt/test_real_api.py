@@ -519,6 +519,8 @@ def test_toolkit_trt_names_exist(api: SimpleNamespace) -> None:
 def test_recorded_calls_bind(api: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every member the toolkit touched on a fake during a build, load and run exists on the real class and binds."""
     log = record_fake_session(api.data["version"], tmp_path, monkeypatch)
+    problems = check_records(api.data, log)
+    assert not problems, "\n".join(problems)
     touched = {(r[0], r[1]) for r in log}
     for must in [("Builder", "build_serialized_network"), ("IBuilderConfig", "set_timing_cache"),
                  ("IBuilderConfig", "progress_monitor"), ("IOptimizationProfile", "set_shape"),
@@ -526,8 +528,6 @@ def test_recorded_calls_bind(api: SimpleNamespace, tmp_path: Path, monkeypatch: 
                  ("IExecutionContext", "execute_async_v3"), ("IPluginRegistry", "load_library"),
                  ("OnnxParser", "get_error"), ("ITensor", "name"), ("Logger", "WARNING")]:
         assert must in touched, must  # the session reached every object it is meant to check
-    problems = check_records(api.data, log)
-    assert not problems, "\n".join(problems)
 
 
 def test_recorded_wrong_uses_fail(api: SimpleNamespace) -> None:
