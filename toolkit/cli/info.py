@@ -20,10 +20,12 @@ def info(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Report library versions, GPU and CPU features; with --model, parameter count and FLOPs per frame."""
+    from toolkit.backend.trt.compat import tensorrt_status
     from toolkit.sysinfo import system_info
     from toolkit.zoo import default_zoo_model, describe, get_zoo_model, zoo_names
 
     report: dict = {"system": system_info()}
+    report["system"]["tensorrt"] = tensorrt_status()  # whether it imports, not only whether a wheel is there
     here = default_zoo_model("cuda" if report["system"]["cuda_available"] else "cpu")
     report["default_model"] = {"name": here.name, "why": "a CUDA GPU is visible to PyTorch" if here.default_on
                                == "cuda" else "no CUDA GPU visible to PyTorch: the CPU model"}

@@ -25,20 +25,50 @@ INSTALL_HINT = ("install TensorRT 10.x or 11.x for your CUDA version (JetPack 6 
 class TensorRTMissingError(ToolkitError):
     """TensorRT (or the CUDA bindings it needs here) is not importable on this machine."""
 
+    def __init__(self, message: str, cause: str = "", version: str = "") -> None:
+        super().__init__(message)
+        self.cause, self.version = cause, version  # for `toolkit info`: the import error's words, what imported
+
+
+class TensorRTLibrariesMissingError(TensorRTMissingError):
+    """The ``tensorrt`` Python bindings are installed, but libnvinfer & co. (the TensorRT libraries) are not found."""
+
 
 def import_tensorrt() -> ModuleType:
     """``import tensorrt`` with one clear line when it is absent or too old."""
     try:
         import tensorrt as trt
     except ImportError as e:
-        raise TensorRTMissingError(f"TensorRT is not installed in this Python ({e.msg}): {INSTALL_HINT}") from None
+        if _missing_library(e):
+            raise TensorRTLibrariesMissingError(libraries_missing_message(e), str(e)) from None
+        raise TensorRTMissingError(f"TensorRT is not installed in this Python ({e.msg}): {INSTALL_HINT}",
+                                   str(e.msg)) from None
     except Exception as e:  # a broken install (missing libnvinfer.so) raises OSError and friends
-        raise TensorRTMissingError(f"TensorRT failed to import ({type(e).__name__}: {e}): {INSTALL_HINT}") from None
+        if _missing_library(e):
+            raise TensorRTLibrariesMissingError(libraries_missing_message(e), str(e)) from None
+        raise TensorRTMissingError(f"TensorRT failed to import ({type(e).__name__}: {e}): {INSTALL_HINT}",
+                                   f"does not import: {type(e).__name__}: {e}") from None
     major = trt_major(trt.__version__)
     if major < MIN_TRT_MAJOR:
         raise TensorRTMissingError(f"TensorRT {trt.__version__} found; this toolkit needs TensorRT >= "
-                                   f"{MIN_TRT_MAJOR} (name-based I/O API, IPluginV3, strongly typed networks)")
+                                   f"{MIN_TRT_MAJOR} (name-based I/O API, IPluginV3, strongly typed networks)",
+                                   f"too old: this toolkit needs TensorRT >= {MIN_TRT_MAJOR}", str(trt.__version__))
     return trt
+
+
+def _missing_library(e: BaseException) -> bool:
+    """The bindings imported but a TensorRT shared library (libnvinfer.so.N, nvinfer_N.dll ...) is not found."""
+    if isinstance(e, ModuleNotFoundError):
+        return False
+    text = str(e)
+    return "nvinfer" in text or "nvonnxparser" in text or "cannot open shared object" in text
+
+
+def libraries_missing_message(e: BaseException) -> str:
+    """One line for 'the Python bindings are there, libnvinfer & co. are not'."""
+    return (f"TensorRT's Python bindings are present but its libraries are missing ({e}): install the TensorRT "
+            "libraries of the same version (`pip install tensorrt-cu12-libs==<bindings version>`, the tar/deb "
+            "packages, or JetPack) or put their lib folder on LD_LIBRARY_PATH; see docs/TENSORRT.md")
 
 
 def import_cudart() -> Any:
@@ -127,3 +157,23 @@ def current_gpu(device: int = 0) -> GpuInfo:
                                    "are built and run on an NVIDIA GPU")
     major, minor = torch.cuda.get_device_capability(device)
     return GpuInfo(torch.cuda.get_device_name(device), f"{major}.{minor}")
+
+
+def tensorrt_status() -> str:
+    """One line for ``toolkit info``: the TensorRT version that imports, or why none does.
+
+    "10.13.3.9" | "11.4.0.106 (bindings present, libraries missing: libnvinfer.so.11 ...)" | "not installed".
+    """
+    try:
+        return str(import_tensorrt().__version__)
+    except TensorRTMissingError as e:
+        missing = e
+    from toolkit.sysinfo import package_version
+
+    dists = ("tensorrt", "tensorrt-cu12-bindings", "tensorrt-cu13-bindings", "tensorrt-cu12", "tensorrt-cu13")
+    version = missing.version or next((v for v in map(package_version, dists) if v != "not installed"), "")
+    if isinstance(missing, TensorRTLibrariesMissingError):
+        return f"{version or 'bindings'} (bindings present, libraries missing: {missing.cause})"
+    if str(missing).startswith("TensorRT is not installed"):
+        return "not installed"
+    return f"{version or '?'} ({missing.cause})"

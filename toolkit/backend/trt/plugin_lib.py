@@ -221,8 +221,8 @@ def load_plugin_library(trt: Any, path: str | Path) -> Any:
     if handle is None:
         raise PluginLibraryError(f"TensorRT could not load plugin library {key} (see TensorRT's log above); was it "
                                  "built against this TensorRT version?")
-    get = getattr(registry, "get_creator", None) or registry.get_plugin_creator
-    if get(PLUGIN_OP_TYPE, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None:
+    # get_creator (IPluginV3 and V2 creators) is in 10.x and 11.x; get_plugin_creator is gone from 11.4
+    if registry.get_creator(PLUGIN_OP_TYPE, PLUGIN_VERSION, PLUGIN_NAMESPACE) is None:
         raise PluginLibraryError(f"{key} loaded but registers no {PLUGIN_OP_TYPE} version {PLUGIN_VERSION}")
     _LOADED[key] = handle
     log.info("loaded TensorRT plugin library %s", key)
