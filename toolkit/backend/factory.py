@@ -16,7 +16,7 @@ from typing import Any
 
 from toolkit.backend.base import BaseRunner
 from toolkit.backend.triton.client import is_triton_url
-from toolkit.errors import ToolkitError
+from toolkit.errors import DeviceError, ToolkitError
 
 MODEL_SUFFIXES = {".safetensors": "torch", ".onnx": "onnxrt", ".engine": "trt", ".plan": "trt", ".pt2": "aoti"}
 
@@ -108,6 +108,19 @@ def _check_torch_only(model: str | Path | None, backend: str, opts: RunnerOption
                            "engines only")
 
 
+def _check_tensorrt_device(model: str | Path | None, backend: str, device: str) -> None:
+    """``--device tensorrt`` with a checkpoint used to get PyTorch's "valid choices: cpu, cuda" while --help
+    lists tensorrt (issue 25): say what tensorrt is and which models take it."""
+    if backend not in ("torch", "aoti") or str(device).strip().lower().partition(":")[0] != "tensorrt":
+        return
+    what = "a PyTorch checkpoint" if backend == "torch" else "an AOTInductor package"
+    shown = Path(model).name if model else "the model"
+    raise DeviceError(f"--device tensorrt: {shown} is {what}, which runs on cpu or cuda; tensorrt is "
+                      "ONNX Runtime's TensorRT execution provider and takes ONNX files (toolkit export/quantize), "
+                      "and a TensorRT engine (toolkit build-engine, .engine/.plan) runs in TensorRT itself: use "
+                      "--device cuda, or -m with an ONNX file or engine")
+
+
 def make_runner(model: str | Path | None = None, options: RunnerOptions | None = None,
                 **overrides: Any) -> BaseRunner:
     """An inactive runner for a checkpoint (None: the embedded default), ONNX file, TensorRT engine or
@@ -117,6 +130,7 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
     backend = backend_for(model)
     _check_threads(model, backend, opts.threads)
     _check_torch_only(model, backend, opts)
+    _check_tensorrt_device(model, backend, opts.device)
     if backend == "triton":  # a served model, not a file
         from toolkit.backend.triton.runner import TritonRunner
 

@@ -71,6 +71,7 @@ def parity(
     the exit code depends on the mIoU/agreement tolerances only."""
     from toolkit.cli.common import pick_model
     from toolkit.compare import DriftOptions, compare_files, measure_speed
+    from toolkit.compare.comparator import preflight_candidate
     from toolkit.data import CamVid
     from toolkit.errors import CheckFailedError, ToolkitError
     from toolkit.files import check_writable, refuse_output_over_input
@@ -81,6 +82,8 @@ def parity(
     if (data is None) == (video is None):
         raise ToolkitError(f"got {'both --data and --video' if data else 'neither --data nor --video'}: give one "
                            "(a CamVid-layout folder to compare on a split, or a clip to measure flicker too)")
+    for spec in candidate:  # before the reference loads: a bad '@', a foreign ONNX graph (issue 25)
+        preflight_candidate(spec)
     if video is not None:
         from toolkit.video.clip import VideoClip, camvid_labels_beside
 

@@ -156,8 +156,8 @@ def train_command(
     training = training_package()
     TrainConfig, run_training = training.TrainConfig, training.train
 
-    init = None if init is None else str(resolve_model_path(init))
-    teacher = None if teacher is None else str(resolve_model_path(teacher))
+    init = None if init is None else checkpoint_for("--init", str(resolve_model_path(init)))
+    teacher = None if teacher is None else checkpoint_for("--teacher", str(resolve_model_path(teacher)))
 
     cfg = TrainConfig(data=data, out=out, arch=arch, loss=loss, width=width, epochs=epochs, batch_size=batch_size,
                       lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
@@ -179,6 +179,26 @@ def train_command(
     summary = run_training(cfg)
     if summary["rank"] == 0:  # under torchrun, one summary
         typer.echo(json.dumps(summary))
+
+
+NOT_CHECKPOINTS = {".onnx": "an ONNX model", ".engine": "a TensorRT engine", ".plan": "a TensorRT engine",
+                   ".pt2": "an AOTInductor package", ".pt": "a pickled PyTorch file", ".pth": "a pickled PyTorch file"}
+
+
+def checkpoint_for(option: str, path: str) -> str:
+    """``--teacher``/``--init`` take weights PyTorch trains or distils from; an ONNX file (or engine) used to be
+    called a corrupt safetensors checkpoint (issue 25)."""
+    from pathlib import Path
+
+    from toolkit.errors import CheckpointError
+
+    kind = NOT_CHECKPOINTS.get(Path(path).suffix.lower())
+    if kind is None:
+        return path
+    role = "distils from" if option == "--teacher" else "starts from"
+    raise CheckpointError(f"{option} {path}: {kind}; training {role} a PyTorch checkpoint, so {option} takes a "
+                          ".safetensors file (toolkit train's best.safetensors, the one this file was made from) "
+                          "or a zoo name (toolkit models lists them)")
 
 
 def register(app: typer.Typer) -> None:

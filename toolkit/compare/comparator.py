@@ -166,9 +166,46 @@ def candidate_runner(spec: str | Path, device: str, threads: int | None = None) 
     from toolkit.zoo import resolve_model_path
 
     text, precision = split_precision(spec)
+    if precision is None:
+        refuse_unknown_precision(text)
     model = resolve_model_path(text)
     name = None if precision is None else f"torch:{Path(str(model)).name}@{precision}"
     return make_runner(model, device=device, threads=threads, precision=precision, name=name)
+
+
+def preflight_candidate(spec: str | Path) -> None:
+    """What a candidate spec can be refused for without loading anything heavy: an '@' that is no precision,
+    a missing model, an ONNX graph whose tensors are not the toolkit's. ``toolkit parity`` runs it on every
+    candidate before the reference loads; these used to fail after it, in the runner's words (issue 25)."""
+    from toolkit.backend.factory import split_precision
+    from toolkit.core.onnx_file import check_toolkit_io, load_onnx
+    from toolkit.zoo import resolve_model_path
+
+    text, precision = split_precision(spec)
+    if precision is None:
+        refuse_unknown_precision(text)
+    model = resolve_model_path(text)
+    if isinstance(model, Path) and model.suffix.lower() == ".onnx" and model.is_file():
+        check_toolkit_io(load_onnx(model, external_data=False), model)
+
+
+def refuse_unknown_precision(text: str) -> None:
+    """``enhanced-w16@fp8``: a model name, then an '@' suffix that is no PyTorch precision. Without this the
+    whole text was looked up as a model and refused as an unknown zoo name (issue 25)."""
+    import difflib
+
+    from toolkit.backend.torch.precision import PRECISION_CHOICES
+    from toolkit.errors import UnknownNameError
+    from toolkit.zoo import zoo_names
+
+    model, sep, tail = text.rpartition("@")
+    if not sep or not model or Path(text).exists() or not (Path(model).is_file() or model in zoo_names()):
+        return
+    close = difflib.get_close_matches(tail.lower(), list(PRECISION_CHOICES), n=1)
+    hint = f" Did you mean '{model}@{close[0]}'?" if close else ""
+    raise UnknownNameError(f"{text}: '@{tail}' is not a precision a checkpoint runs at in PyTorch; after '@' use "
+                           f"{', '.join(PRECISION_CHOICES)}. An int8 candidate is a file: toolkit quantize writes an "
+                           f"ONNX one, toolkit build-engine a TensorRT engine.{hint}")
 
 
 def compare_files(reference: str | Path | None, candidates: Sequence[str | Path], dataset: SegDataset,

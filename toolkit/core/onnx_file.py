@@ -10,7 +10,7 @@ from pathlib import Path
 
 import onnx
 
-from toolkit.core.names import GROUP_TAG, PLUGIN_OP_TYPE
+from toolkit.core.names import GROUP_TAG, INPUT_NAME, OUTPUT_NAME, PLUGIN_OP_TYPE
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_write
 
@@ -62,6 +62,19 @@ def input_names(model: onnx.ModelProto) -> list[str]:
 
 def output_names(model: onnx.ModelProto) -> list[str]:
     return [o.name for o in model.graph.output]
+
+
+def check_toolkit_io(model: onnx.ModelProto, source: str | Path) -> None:
+    """Refuse, in one line, a graph whose tensors are not the toolkit's ``input`` -> ``logits``: another
+    exporter's model (``data`` -> ``output``) used to fail at the first frame with the runner's internal
+    "expects inputs ['data'], got ['input']" (issue 25). infer, eval, bench and parity share this line."""
+    inputs, outputs = input_names(model), output_names(model)
+    if inputs == [INPUT_NAME] and OUTPUT_NAME in outputs:
+        return
+    raise ToolkitError(f"{source}: the model takes {inputs} and gives {outputs}; the toolkit feeds one tensor "
+                       f"'{INPUT_NAME}' (float32 N x 3 x H x W, normalised RGB) and reads '{OUTPUT_NAME}' "
+                       f"(N x classes x H x W), the names toolkit export writes: export the source checkpoint with "
+                       f"toolkit export, or rename the graph's input and output")
 
 
 def op_counts(model: onnx.ModelProto) -> Counter:

@@ -116,12 +116,14 @@ class SessionFromOnnx(BaseLoader[LoadedSession]):
         ort = import_onnxruntime()
 
         from toolkit.backend.onnxrt.custom_ops import custom_ops_library, prepare_plugin_model
+        from toolkit.core.onnx_file import check_toolkit_io
 
         model = resolve(self.model)
         if isinstance(model, str | Path):
             model = OnnxFromPath(model)()
         elif isinstance(model, bytes):
             model = onnx.load_from_string(model)
+        check_toolkit_io(model, self.source)
         described = describe_model(model, self.source)
         graph_opt = ort_graph_optimization(described.precision, described.lowering, self.device,
                                            self.graph_optimization)

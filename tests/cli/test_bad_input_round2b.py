@@ -1,0 +1,94 @@
+"""Bad input, round two (issue 25), second part: refusals that misled (§5), help and pipes (§6), figures (§7).
+Each test failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from toolkit.cli.app import app
+
+runner = CliRunner()
+
+
+def _one_line(args: list[str], code: int = 2) -> str:
+    result = runner.invoke(app, args)
+    lines = [line for line in result.output.splitlines() if line.strip() and "%|" not in line]  # progress bars
+    assert result.exit_code == code, result.output
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def foreign_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model's ONNX export with its input renamed 'data', as another exporter would name it."""
+    import onnx
+
+    from tests.export.helpers import tiny_onnx
+
+    model = onnx.load(str(tiny_onnx(tmp_path_factory, "mask")))
+    old = model.graph.input[0].name
+    model.graph.input[0].name = "data"
+    for node in model.graph.node:
+        node.input[:] = ["data" if name == old else name for name in node.input]
+    path = tmp_path_factory.mktemp("foreign") / "other.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def test_device_tensorrt_with_a_checkpoint_says_what_tensorrt_takes(tiny) -> None:
+    """Was: '--device tensorrt: expected cpu, cuda or cuda:N; valid choices: cpu, cuda.' while --help lists it."""
+    for args in (["infer", "-s", str(tiny[1]), "-m", str(tiny[0]), "--device", "tensorrt", "--no-progress"],
+                 ["bench", "-m", str(tiny[0]), "--device", "tensorrt", "-n", "1", "--input-shape", "1x3x64x96"]):
+        line = _one_line(args)
+        assert "tiny.safetensors is a PyTorch checkpoint" in line and "takes ONNX files" in line, line
+        assert "valid choices: cpu, cuda" not in line
+
+
+def test_candidate_with_an_unknown_at_precision_lists_the_precisions(tiny) -> None:
+    """Was: "'enhanced-w16@fp8' is neither a model file nor a zoo model ... Did you mean 'enhanced-w16'?"."""
+    for spec in ("enhanced-w16@fp8", f"{tiny[0]}@int4"):
+        line = _one_line(["parity", "-c", spec, "--data", "synthetic", "--limit", "1"])
+        assert f"{spec}: '@{spec.rpartition('@')[2]}' is not a precision" in line, line
+        assert "auto, fp32, fp16, bf16" in line
+
+
+def test_teacher_or_init_given_an_onnx_file_says_what_it_takes(tmp_path, tiny_onnx_file) -> None:
+    """Was: 'not a valid safetensors checkpoint (truncated or corrupt?): ... header too large' for a valid ONNX."""
+    for option in ("--teacher", "--init"):
+        line = _one_line(["train", "--data", "synthetic", "--epochs", "1", option, str(tiny_onnx_file),
+                          "--output", str(tmp_path / "run")])
+        assert f"{option} {tiny_onnx_file}: an ONNX model" in line and "takes a .safetensors file" in line, line
+        assert "corrupt" not in line
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.export.helpers import tiny_onnx
+
+    return tiny_onnx(tmp_path_factory, "mask")
+
+
+def test_onnx_of_another_input_name_is_explained_alike_and_early(tmp_path, tiny, foreign_onnx,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """parity failed after loading the reference with "runner 'onnxrt:other.onnx' expects inputs ['data'], got
+    ['input']"; infer and eval failed at the first frame in those words too. Now one explanation, and parity gives it
+    before the reference (the zoo default's 'model:' line) is touched."""
+    from toolkit.data import write_synthetic_camvid
+
+    data = write_synthetic_camvid(tmp_path / "data", {"val": 1}, size=(64, 96))
+    words = "the model takes ['data'] and gives ['logits']; the toolkit feeds one tensor 'input'"
+    import toolkit.compare
+
+    def no_reference(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the reference was loaded before the candidate was checked")
+
+    monkeypatch.setattr(toolkit.compare, "compare_files", no_reference)
+    for args in (["parity", "-c", str(foreign_onnx), "--data", str(data)],
+                 ["eval", "-m", str(foreign_onnx), "--data", str(data)],
+                 ["infer", "-s", str(tiny[1]), "-m", str(foreign_onnx), "--no-progress"]):
+        line = _one_line(args)
+        assert f"error: {foreign_onnx}: {words}" in line, line
