@@ -92,3 +92,13 @@ def test_onnx_of_another_input_name_is_explained_alike_and_early(tmp_path, tiny,
                  ["infer", "-s", str(tiny[1]), "-m", str(foreign_onnx), "--no-progress"]):
         line = _one_line(args)
         assert f"error: {foreign_onnx}: {words}" in line, line
+
+
+@pytest.mark.parametrize("option", ["--max-miou-drop", "--max-class-drop", "--max-band-drop"])
+def test_negative_quantize_budgets_are_usage_errors(tmp_path, tiny_onnx_file, option: str) -> None:
+    """A negative budget can never be met: it used to start a tuning run that ends as a failed check. (parity's
+    negative --max-miou-drop/--min-agreement: tests/cli/test_bad_input_round2.py.)"""
+    line = _one_line(["quantize", str(tiny_onnx_file), "--precision", "int8", "-o", str(tmp_path / "q.onnx"),
+                      option, "-1", "--tune-data", "synthetic"])
+    assert f"Invalid value for '{option}'" in line and "greater than or equal to 0" in line, line
+    assert not (tmp_path / "q.onnx").exists()

@@ -51,12 +51,12 @@ def quantize(
     std: str | None = typer.Option(None, help="R,G,B std for a model without toolkit metadata."),
     input_size: str | None = typer.Option(None, help="HxW the frames are resized to, for a model without "
                                           "toolkit metadata (default: each image's own size)."),
-    max_miou_drop: float | None = typer.Option(None, help="int8 budget: plan the fewest layers kept in higher "
+    max_miou_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: plan the fewest layers kept in higher "
                                                "precision so the mIoU drop vs the fp32 graph on --tune-data stays "
                                                "within this many points (writes OUT.plan.json)."),
-    max_class_drop: float | None = typer.Option(None, help="int8 budget: the largest per-class IoU loss allowed "
+    max_class_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: the largest per-class IoU loss allowed "
                                                 "(points)."),
-    max_band_drop: float | None = typer.Option(None, help="int8 budget: the boundary-band mIoU drop allowed "
+    max_band_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: the boundary-band mIoU drop allowed "
                                                "(points; band as parity's --band 3)."),
     tune_data: Path | None = typer.Option(None, help="CamVid-layout folder the budget is measured on (needed "
                                           "with a budget)."),
