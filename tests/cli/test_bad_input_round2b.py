@@ -102,3 +102,43 @@ def test_negative_quantize_budgets_are_usage_errors(tmp_path, tiny_onnx_file, op
                       option, "-1", "--tune-data", "synthetic"])
     assert f"Invalid value for '{option}'" in line and "greater than or equal to 0" in line, line
     assert not (tmp_path / "q.onnx").exists()
+
+
+def _commands() -> list[str]:
+    import typer.main
+
+    return list(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_help_at_80_columns_keeps_option_names_and_examples_whole(command: str) -> None:
+    """Rich's boxes cut names at 80 columns and in a pipe (CliRunner's output is no TTY): '--distill-weig…',
+    '--bench-iterat…', and wrapped the examples across lines."""
+    import typer.main
+
+    cmd = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "…" not in out
+    tokens = set(out.replace(",", " ").replace("/", " ").split())
+    names = [n for p in cmd.params if not getattr(p, "hidden", False) for n in (*p.opts, *p.secondary_opts)]
+    assert names and not [n for n in names if n not in tokens], [n for n in names if n not in tokens]
+    epilog = (cmd.epilog or "").split("Examples:\n", 1)
+    examples = [line.strip() for line in epilog[-1].splitlines() if line.strip()] if len(epilog) == 2 else []
+    lines = {line.strip() for line in out.splitlines()}
+    assert not [e for e in examples if e not in lines], out
+
+
+def test_help_piped_through_a_real_process_keeps_names_whole() -> None:
+    """The same through the entry point with stdout a pipe, as `toolkit train --help | less` sees it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80"}
+    out = subprocess.run([sys.executable, "-m", "toolkit", "train", "--help"], capture_output=True, text=True,
+                         env=env, timeout=120).stdout
+    assert "--distill-weight" in out and "--no-channels-last" in out and "…" not in out, out
+    options = out.split("Examples:")[0]  # the examples stay one line each, however long
+    assert max(len(line) for line in options.splitlines()) <= 80, options

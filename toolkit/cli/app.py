@@ -12,6 +12,10 @@ from toolkit.cli.options import ToolkitCommand, ToolkitGroup
 app = typer.Typer(
     name="toolkit",
     cls=ToolkitGroup,  # parser errors as one line (issue 25)
+    # Click's plain help, not Rich's boxes: Rich cut option names at 80 columns and in pipes
+    # ('--distill-weig…') and broke the examples across lines; Click keeps every name whole (a long one gets
+    # its own line) and prints the examples' \b paragraph unwrapped, so both stay copy-pasteable (issue 25)
+    rich_markup_mode=None,
     help="SegNet deployment toolkit: train, export to ONNX, quantize (FP16/INT8), build TensorRT "
     "engines, check mIoU parity and run real-time video segmentation.",
     no_args_is_help=True,

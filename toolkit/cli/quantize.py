@@ -54,8 +54,8 @@ def quantize(
     max_miou_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: plan the fewest layers kept in higher "
                                                "precision so the mIoU drop vs the fp32 graph on --tune-data stays "
                                                "within this many points (writes OUT.plan.json)."),
-    max_class_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: the largest per-class IoU loss allowed "
-                                                "(points)."),
+    max_class_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: the largest per-class IoU loss "
+                                                "allowed (points)."),
     max_band_drop: float | None = typer.Option(None, min=0.0, help="int8 budget: the boundary-band mIoU drop allowed "
                                                "(points; band as parity's --band 3)."),
     tune_data: Path | None = typer.Option(None, help="CamVid-layout folder the budget is measured on (needed "
