@@ -142,3 +142,35 @@ def test_help_piped_through_a_real_process_keeps_names_whole() -> None:
     assert "--distill-weight" in out and "--no-channels-last" in out and "…" not in out, out
     options = out.split("Examples:")[0]  # the examples stay one line each, however long
     assert max(len(line) for line in options.splitlines()) <= 80, options
+
+
+def _run_with_stdout_closed(args: list[str]) -> tuple[int, str]:
+    """The real entry point, its stdout a pipe whose reader left before the first write (`| head -0`)."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=300), err
+
+
+def test_a_closed_stdout_pipe_is_exit_0_and_the_files_are_written(tmp_path, tmp_path_factory,
+                                                                   tiny_onnx_file) -> None:
+    """`toolkit parity ... | head -1` exited 1 (Rich's SystemExit on the broken pipe) before --json/--report."""
+    from tests.export.helpers import tiny_checkpoint
+    from toolkit.data import write_synthetic_camvid
+
+    data = write_synthetic_camvid(tmp_path / "data", {"val": 2}, size=(64, 96))
+    ckpt = tiny_checkpoint(tmp_path_factory)
+    parity = ["parity", "--reference", str(ckpt), "-c", str(tiny_onnx_file), "--data", str(data),
+              "--json", str(tmp_path / "p.json"), "--report", str(tmp_path / "p.html")]
+    evaluate = ["eval", "-m", str(ckpt), "--data", str(data), "--json", str(tmp_path / "e.json")]
+    for args in (parity, evaluate, ["models"]):
+        code, err = _run_with_stdout_closed(args)
+        assert code == 0 and "error" not in err.lower() and "Exception ignored" not in err, (args, err)
+    assert (tmp_path / "p.json").stat().st_size and (tmp_path / "p.html").stat().st_size
+    assert (tmp_path / "e.json").stat().st_size
