@@ -174,3 +174,35 @@ def test_a_closed_stdout_pipe_is_exit_0_and_the_files_are_written(tmp_path, tmp_
         assert code == 0 and "error" not in err.lower() and "Exception ignored" not in err, (args, err)
     assert (tmp_path / "p.json").stat().st_size and (tmp_path / "p.html").stat().st_size
     assert (tmp_path / "e.json").stat().st_size
+
+
+def test_eval_json_records_the_model_and_the_data(tmp_path, tmp_path_factory) -> None:
+    """eval --json had the scores only; parity's JSON names the reference (sha256) and the data set."""
+    import json
+
+    from tests.export.helpers import tiny_checkpoint
+    from toolkit.data import write_synthetic_camvid
+    from toolkit.files import file_sha256
+
+    data = write_synthetic_camvid(tmp_path / "data", {"val": 2}, size=(64, 96))
+    ckpt = tiny_checkpoint(tmp_path_factory)
+    result = runner.invoke(app, ["eval", "-m", str(ckpt), "--data", str(data), "--json", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "e.json").read_text())
+    assert report["model"]["name"] == ckpt.name and report["model"]["sha256"] == file_sha256(ckpt)
+    assert report["model"]["path"] == str(ckpt) and report["model"]["zoo"] is False
+    assert report["dataset"]["root"] == str(data) and report["dataset"]["split"] == "val"
+    assert report["dataset"]["images"] == report["num_images"] == 2
+
+
+def test_models_verify_says_what_it_verified() -> None:
+    """--verify printed the same table as without it: nothing said what was checked."""
+    from toolkit.zoo import list_zoo
+
+    result = runner.invoke(app, ["models", "--verify"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("verified ")]
+    assert len(lines) == len(list_zoo())
+    for entry, line in zip(list_zoo(), lines, strict=True):
+        assert line.startswith(f"verified {entry.name}: {entry.path.name} present, sha256 {entry.sha256[:12]}")
+        assert "recomputed and equal to zoo.json's" in line and "loaded into the architecture as safetensors" in line

@@ -9,7 +9,8 @@ import typer
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import device_option, model_option
 
-JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images")  # --json's keys, in order
+# --json's keys, in order; model and dataset say what was scored, as parity's reference and dataset do (issue 25)
+JSON_KEYS = ("miou", "per_class_iou", "global_acc", "class_avg_acc", "num_images", "model", "dataset")
 
 
 @handle_errors
@@ -48,7 +49,9 @@ def eval_command(
     names = list(ds.info.class_names)
     full = scores.as_dict(names)
     report = {"miou": full["miou"], "per_class_iou": full["per_class_iou"], "global_acc": full["global_acc"],
-              "class_avg_acc": full["class_avg_acc"], "num_images": len(ds)}
+              "class_avg_acc": full["class_avg_acc"], "num_images": len(ds),
+              "model": _model_record(resolved, meta), "dataset": {"root": str(data), "split": split, "limit": limit,
+                                                                  "images": len(ds), "name": ds.info.name}}
     source = resolved.name or str(resolved.model)
     typer.echo(f"{source}: {meta.arch} w={meta.width} input {meta.input_size[0]}x{meta.input_size[1]}, "
                f"{split} ({len(ds)} images)")
@@ -86,6 +89,16 @@ def _scales(text: str) -> tuple[float, ...]:
         return check_scales([float(v) for v in text.split(",")])
     except ValueError:
         raise InputShapeError(f"--tta-scales '{text}': expected comma-separated factors, e.g. 0.75,1.0,1.25") from None
+
+
+def _model_record(resolved, meta) -> dict:
+    """Which model was scored: its zoo name (None for a file), path, sha256 (None for a served model), arch."""
+    from toolkit.files import file_sha256
+
+    path = Path(str(resolved.model))
+    return {"name": resolved.name or path.name, "zoo": resolved.name is not None, "path": str(resolved.model),
+            "sha256": file_sha256(path) if path.is_file() else None, "arch": meta.arch, "width": meta.width,
+            "input_size": list(meta.input_size)}
 
 
 def register(app: typer.Typer) -> None:

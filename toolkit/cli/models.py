@@ -12,7 +12,9 @@ from toolkit.cli.common import examples, handle_errors
 @handle_errors
 def models(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of objects (name, arch, width, ...)."),
-    verify: bool = typer.Option(False, "--verify", help="Also check every file against its sha256."),
+    verify: bool = typer.Option(False, "--verify", help="Also check every file: present, its sha256 recomputed "
+                                "and compared with zoo.json's, and its weights loaded into its architecture "
+                                "(a safetensors read, no pickle); one line per model says what held."),
 ) -> None:
     """List the shipped models: architecture, width, input size, parameters, GFLOPs, val mIoU, size, sha256,
     where each is the default and where its numbers come from. Any command's --model takes these names."""
@@ -20,9 +22,10 @@ def models(
     from toolkit.zoo import default_zoo_model, describe, list_zoo
 
     rows = [describe(e) for e in list_zoo()]
-    if verify:
-        for e in list_zoo():
-            e.verified_path()
+    verified = [_verify(e) for e in list_zoo()] if verify else []
+    if as_json and verify:
+        for row, line in zip(rows, verified, strict=True):
+            row["verified"] = line
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -36,9 +39,24 @@ def models(
                    f"{r['weights_dtype'].replace('float', 'fp'):<9}{r['sha256'][:12]:<14}{r['default_on'] or ''}")
     for r in rows:
         typer.echo(f"\n{r['name']}: {r['summary']}\n  trained: {r['trained']}\n  val mIoU: {r['val_miou_source']}")
+    for line in verified:
+        typer.echo(f"verified {line}")
     here = default_zoo_model("cuda" if cuda_available() else "cpu")
     typer.echo(f"\ndefault here: {here.name} ({'a CUDA GPU' if cuda_available() else 'no CUDA GPU'} seen by PyTorch); "
                "--device cuda picks the GPU default, --model NAME any of the above")
+
+
+def _verify(entry) -> str:
+    """What --verify checked of one zoo model, as a line (issue 25: it used to say nothing); a failed check
+    raises the CheckpointError that names the file."""
+    from toolkit.checkpoint import load_checkpoint
+
+    path = entry.verified_path()  # present, and its sha256 (recomputed) is zoo.json's
+    net, meta = load_checkpoint(path)
+    tensors = len(net.state_dict())
+    return (f"{entry.name}: {path.name} present, sha256 {entry.sha256[:12]}... recomputed and equal to zoo.json's, "
+            f"header and metadata read ({meta.arch} w={meta.width}, {meta.dataset.num_classes} classes), "
+            f"{tensors} tensors loaded into the architecture as safetensors (no pickle)")
 
 
 def register(app: typer.Typer) -> None:
