@@ -206,3 +206,53 @@ def test_models_verify_says_what_it_verified() -> None:
     for entry, line in zip(list_zoo(), lines, strict=True):
         assert line.startswith(f"verified {entry.name}: {entry.path.name} present, sha256 {entry.sha256[:12]}")
         assert "recomputed and equal to zoo.json's" in line and "loaded into the architecture as safetensors" in line
+
+
+class _ScriptedRunner:
+    """Stand-in factory for a runner whose every call takes the next scripted latency on a fake clock."""
+
+    @staticmethod
+    def make(latencies_ms: list[float], clock: list[float]):
+        import itertools
+
+        import numpy as np
+
+        from toolkit.backend.base import BaseRunner
+        from toolkit.core.description import ModelDescription
+
+        script = itertools.cycle(latencies_ms)
+
+        class Scripted(BaseRunner):
+            backend = "fake"
+
+            def _activate_impl(self) -> ModelDescription:
+                return ModelDescription()
+
+            def _infer_impl(self, feed: dict) -> dict:
+                clock[0] += next(script) / 1e3
+                return {"logits": np.zeros((1, 2, 8, 8), np.float32)}
+
+        return Scripted(name="scripted").activate()
+
+
+@pytest.mark.parametrize(("latencies", "noisy"), [
+    ([10.0, 10.2, 10.1, 9.9, 10.3], False),  # an idle machine: a few per cent
+    ([10.0] * 8 + [60.0, 90.0], True),  # a busy one: the slowest tenth of calls 6-9x slower (p90/p50)
+    ([10.0, 25.0, 26.0, 27.0, 28.0], True),  # every call but the fastest held up (p50/min)
+])
+def test_bench_warns_when_the_spread_says_the_machine_was_busy(latencies: list[float], noisy: bool,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10x spread used to print as plain figures. The warning is in the table and `noise` in the JSON."""
+    import types
+
+    import toolkit.bench as bench
+
+    clock = [0.0]
+    monkeypatch.setattr(bench, "time", types.SimpleNamespace(perf_counter=lambda: clock[0], sleep=lambda s: None))
+    (result,) = bench.bench_runners([_ScriptedRunner.make(latencies, clock)], (1, 3, 8, 8), warmup=0,
+                                    iterations=10 * len(latencies), rounds=1)
+    assert result.noise is not None and result.noise["noisy"] is noisy
+    assert result.as_dict()["noise"]["thresholds"] == {"p90_over_p50": bench.NOISY_P90_OVER_P50,
+                                                       "p50_over_min": bench.NOISY_P50_OVER_MIN}
+    warned = [line for line in bench.format_table([result]).splitlines() if line.startswith("warning: scripted")]
+    assert len(warned) == (1 if noisy else 0)
