@@ -275,3 +275,17 @@ def test_a_demo_candidate_failing_parity_is_not_a_failed_step(tmp_path, monkeypa
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     table_end = readme.index("| 130 |")
     assert "a candidate that fails parity" in readme[table_end:table_end + 1200]
+
+
+@pytest.mark.parametrize(("load", "expected"), [(0.1, 2), (1.2, 1), (3.0, 1)])
+def test_default_cpu_threads_leave_busy_cores_alone(load: float, expected: int,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyTorch eager took every core by default: 2 threads on a loaded 2-core machine ran 3-8x slower than 1."""
+    import os
+
+    from toolkit.backend.factory import default_torch_threads
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert default_torch_threads("cpu", None) == expected
+    assert default_torch_threads("cpu", 2) == 2 and default_torch_threads("cuda", None) is None

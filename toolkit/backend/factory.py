@@ -72,6 +72,30 @@ def _check_threads(model: str | Path | None, backend: str, threads: int | None) 
         raise ToolkitError(f"{model}: the {backend} backend takes no thread count; leave --threads out")
 
 
+def idle_cores() -> int:
+    """The CPU cores not already busy: the core count less the 1-minute load average (rounded), at least 1.
+
+    PyTorch eager's default is every core, and on a loaded machine that oversubscribes them: on the shared 2-core
+    machine at load 3, enhanced-w16-kd at 176x240 took a p50 of 273 and 78 ms with 1 thread against 976 and
+    634 ms with 2 (two alternating runs each, docs/BENCHMARKS.md). The load average is read, not probed: it costs
+    nothing at start-up, where a timed probe would cost seconds and be as noisy as what it measures."""
+    import os
+
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not available on this platform
+        return cores
+    return max(1, min(cores, cores - int(load + 0.5)))
+
+
+def default_torch_threads(device: str, threads: int | None) -> int | None:
+    """``threads`` if given; on the CPU, else, ``idle_cores()``; None (PyTorch's own default) on a GPU."""
+    if threads is not None or str(device).strip().lower().partition(":")[0] != "cpu":
+        return threads
+    return idle_cores()
+
+
 def set_torch_threads(threads: int | None) -> None:
     """PyTorch's intra-op thread count is process-wide; None leaves it as is."""
     if threads is not None:
@@ -142,7 +166,7 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
         from toolkit.backend.torch.loader import LoadCheckpoint
         from toolkit.backend.torch.runner import TorchRunner
 
-        set_torch_threads(opts.threads)
+        set_torch_threads(default_torch_threads(opts.device, opts.threads))
         return TorchRunner(LoadCheckpoint(model), device=opts.device, source=source,
                            name=opts.name or f"torch:{Path(model or 'default').name}", precision=opts.precision,
                            cuda_graph=opts.cuda_graph, compile=opts.compile)
@@ -157,7 +181,7 @@ def make_runner(model: str | Path | None = None, options: RunnerOptions | None =
     if backend == "aoti":
         from toolkit.backend.aoti.runner import AotiRunner, LoadPackage
 
-        set_torch_threads(opts.threads)
+        set_torch_threads(default_torch_threads(opts.device, opts.threads))
         return AotiRunner(LoadPackage(source, device=opts.device), device=opts.device, source=source,
                           name=opts.name or f"aoti:{Path(source).name}", cuda_graph=opts.cuda_graph)
     from toolkit.backend.trt.loader import EngineFromPath
