@@ -21,7 +21,9 @@ def bench(
                                            help="Zoo name or model file (.safetensors, .onnx, .engine, .pt2); repeat "
                                                 "to compare. 'default' or none: the zoo's model for --device."),
     shape: str = input_shape_option(),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime (default: PyTorch on the CPU takes the cores the load average leaves idle, docs/BENCHMARKS.md; ONNX Runtime its own)."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime "
+                                       "(default: PyTorch on the CPU takes the cores the load average leaves "
+                                       "idle; ONNX Runtime its own)."),
     warmup: int = typer.Option(2, "--warmup", min=0, help="Uncounted calls before each timed block."),
     iterations: int = typer.Option(20, "--iterations", "-n", min=1, help="Timed calls per model."),
     rounds: int = typer.Option(2, "--rounds", min=1, help="Interleaved blocks the timed calls are split into."),
