@@ -34,15 +34,17 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "unpool": ("toolkit/models/unpool.py", ["tests/models/test_unpool.py"]),
     "losses": ("train/losses.py", ["tests/train/test_losses.py"]),
     "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
-    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_parity.py"]),
-    "results": ("toolkit/compare/results.py", ["tests/compare/test_parity.py"]),
+    # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
+    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
+    "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py"]),
     "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
     "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
     "trt-runner": ("toolkit/backend/trt/runner.py", ["tests/backend/trt/test_trt_fake.py",
-                                                     "tests/backend/trt/test_trt_fake_semantics.py"]),
+                                                     "tests/backend/trt/test_trt_fake_semantics.py",
+                                                     "tests/backend/trt/test_trt_runner_contract.py"]),
     "trt-sidecar": ("toolkit/backend/trt/sidecar.py", ["tests/backend/trt/test_sidecar.py",
                                                        "tests/backend/trt/test_trt_fake.py"]),
 }
