@@ -8,6 +8,7 @@ process, so torch is imported once per module, not once per mutant.
 Usage (one command; ``nice`` it on a shared machine; not in CI: see docs/MUTATION.md for the time it takes):
     nice -n 19 python tools/mutation.py                    # every module in MODULES
     nice -n 19 python tools/mutation.py files metrics      # only these
+    nice -n 19 python tools/mutation.py pipeline --max-minutes 20   # a capped run: the rest "not checked"
     python tools/mutation.py --list                        # the module -> tests map
 It writes ``<work>/<name>/survivors.txt`` (each surviving mutant's diff) and prints one score line per module.
 Needs ``pip install mutmut==3.8.1`` (the ``mutation`` extra in pyproject.toml).
@@ -19,6 +20,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -80,10 +82,12 @@ def scratch_copy(dest: Path, target: str, tests: list[str]) -> None:
     (dest / "pyproject.toml").write_text(text)
 
 
-def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
+def run_module(name: str, work: Path, jobs: int, max_minutes: float | None = None,
+               report_only: bool = False) -> tuple[str, float]:
     target, tests = MODULES[name]
     dest = work / name
-    scratch_copy(dest, target, [t for t in tests if (ROOT / t).exists()])
+    if not report_only:
+        scratch_copy(dest, target, [t for t in tests if (ROOT / t).exists()])
     # one thread per process: mutmut forks each mutant from a process that has imported torch, and a forked
     # child waits forever on the parent's OpenMP pool (every unpool mutant timed out before this)
     env = dict(os.environ, PYTHONPATH=str(dest), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
@@ -91,9 +95,19 @@ def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
     mutmut = [sys.executable, "-m", "mutmut"]
     t = time.perf_counter()
     log = dest / "mutmut.log"
-    with open(log, "w") as f:
-        subprocess.run([*mutmut, "run", "--max-children", str(jobs)], cwd=dest, env=env, stdout=f,
-                       stderr=subprocess.STDOUT, check=False)
+    capped = False
+    if not report_only:
+        with open(log, "w") as f:
+            # its own session, so that a time cap ends mutmut and its forked children together; mutmut saves
+            # each mutant's result as it finishes, so what ran by then is reported ("not checked": the rest)
+            proc = subprocess.Popen([*mutmut, "run", "--max-children", str(jobs)], cwd=dest, env=env, stdout=f,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                proc.wait(timeout=None if max_minutes is None else 60 * max_minutes)
+            except subprocess.TimeoutExpired:
+                capped = True
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
     took = time.perf_counter() - t
     out = subprocess.run([*mutmut, "results", "--all", "true"], cwd=dest, env=env, capture_output=True,
                          text=True, check=False).stdout
@@ -112,9 +126,12 @@ def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
     total = len(status)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     score = f"{100 * killed / total:.1f}%" if total else "n/a"
+    checked = total - counts.get("not checked", 0)
+    if checked != total:  # a capped run: the score over what ran as well
+        score += f" ({100 * killed / checked:.1f}% of {checked} run)" if checked else " (none run)"
     line = (f"{name:18s} {target:34s} mutants {total:4d}  killed {killed:4d}  score {score:>6s}  "
             + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k not in ("killed", "timeout"))
-            + f"  ({took:.0f} s; {dest / 'survivors.txt'})")
+            + f"  ({took:.0f} s{', capped' if capped else ''}; {dest / 'survivors.txt'})")
     return line, took
 
 
@@ -124,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/toolkit-mutation"), help="scratch folder")
     p.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1: a shared machine)")
     p.add_argument("--list", action="store_true", help="print the module -> tests map and exit")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop each module's run after this long and report what ran (the rest: 'not checked')")
+    p.add_argument("--report-only", action="store_true",
+                   help="re-read the results of an earlier run in --work (no new run)")
     a = p.parse_args(argv)
     if a.list:
         for name, (target, tests) in MODULES.items():
@@ -140,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     total = 0.0
     for name in a.modules or list(MODULES):
-        line, took = run_module(name, a.work, a.jobs)
+        line, took = run_module(name, a.work, a.jobs, a.max_minutes, a.report_only)
         total += took
         print(line, flush=True)
     print(f"total {total:.0f} s")
