@@ -42,7 +42,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py"]),
     "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
     "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
-    "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py"]),
+    "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
+                                               "tests/video/test_pipeline_units.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
     "trt-runner": ("toolkit/backend/trt/runner.py", ["tests/backend/trt/test_trt_fake.py",
                                                      "tests/backend/trt/test_trt_fake_semantics.py",
