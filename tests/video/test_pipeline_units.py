@@ -7,7 +7,7 @@ import numpy as np
 from video_helpers import FakeRunner
 
 from toolkit.video.overlay import Overlay
-from toolkit.video.pipeline import Pipeline, percentiles
+from toolkit.video.pipeline import Item, Pipeline, percentiles
 from toolkit.video.sources import FrameSource
 
 
@@ -44,3 +44,14 @@ def test_cancelled_frames_add_up() -> None:
     p._cancel()
     p._cancel(3)
     assert p.counts["cancelled"] == 4
+
+
+def test_a_model_size_class_map_is_scaled_to_the_frame_by_nearest_neighbour() -> None:
+    p = _pipeline()
+    p.hud = False
+    mask = np.zeros((4, 6), np.uint8)
+    mask[:, ::2] = 2  # classes 0 and 2 side by side: a linear resize would make 1s between them
+    item = Item(0, np.zeros((8, 12, 3), np.uint8), 0.0, mask=mask)
+    p._draw(item)
+    np.testing.assert_array_equal(item.mask, np.repeat(np.repeat(mask, 2, 0), 2, 1))
+    assert item.out is not None and item.out.shape == (8, 12, 3)
