@@ -49,6 +49,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                      "tests/backend/trt/test_trt_fake_semantics.py",
                                                      "tests/backend/trt/test_trt_runner_contract.py"]),
     "trt-sidecar": ("toolkit/backend/trt/sidecar.py", ["tests/backend/trt/test_sidecar.py",
+                                                       "tests/backend/trt/test_sidecar_fields.py",
                                                        "tests/backend/trt/test_trt_fake.py"]),
 }
 
