@@ -30,7 +30,7 @@ MINIMAL = {"format": SIDECAR_FORMAT, "tensorrt_version": "10.3.0.30", "gpu": ORI
 
 
 def test_json_is_sorted_and_indented(tmp_path: Path) -> None:
-    engine, side = make_engine(tmp_path)
+    engine, _ = make_engine(tmp_path)
     text = sidecar_path(engine).read_text()
     assert text == json.dumps(asdict(read_sidecar(engine)), indent=2, sort_keys=True) + "\n"  # diffable by hand
     keys = list(json.loads(text))
