@@ -78,6 +78,9 @@ def test_a_report_without_the_optional_fields_loads(tmp_path: Path) -> None:
     path.write_text(json.dumps(d))
     back = ParityReport.load(path)
     assert (back.palette, back.command, back.speed) == ([], "", [])
+    assert back.class_names == ["sky"] and d["candidates"][0]["miou"] == 50.0  # finite numbers kept as they are
+    assert back.candidates[0].delta_miou == 0.0 and ParityReport({}, {}, [result(-0.5)], []).to_dict()[
+        "candidates"][0]["delta_miou"] == -0.5
 
 
 def test_default_tolerances_loosen_with_precision() -> None:
