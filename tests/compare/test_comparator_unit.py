@@ -15,7 +15,7 @@ import pytest
 from tests.video.video_helpers import HW, NUM_CLASSES, FakeRunner
 from toolkit.backend.base import OUTPUT_NAME
 from toolkit.compare import DEFAULT_TOLERANCES, tolerance_for
-from toolkit.compare.comparator import Comparator, check_label_space
+from toolkit.compare.comparator import Comparator, _pct, check_label_space
 from toolkit.compare.drift import DriftOptions
 from toolkit.core.dataset import FrameSet
 from toolkit.core.dataset_info import DatasetInfo
@@ -135,10 +135,10 @@ def test_tolerance_for() -> None:
 
 
 def test_temporal_and_drift_options_are_used() -> None:
-    report = Comparator(FakeRunner(), [Shifted()], drift=DriftOptions(band_px=1, worst_frames=1),
+    report = Comparator(FakeRunner(), [Shifted()], drift=DriftOptions(band_px=2, worst_frames=1),
                         temporal=True).run(frames())
     (s,) = report.candidates
-    assert report.reference["band_px"] == 1 and len(report.worst_frames[0]) == 1
+    assert report.reference["band_px"] == 2 and len(report.worst_frames[0]) == 1
     assert s.temporal is not None and len(report.flicker_pairs) == 1
 
 
@@ -175,3 +175,30 @@ def test_a_candidate_of_other_classes_is_refused() -> None:
     check_label_space(ref_meta, Tracked(name="no-meta"))  # no meta: checked on the logits instead
     with pytest.raises(ToolkitError, match="compare models of the same label space"):
         Comparator(FakeRunner(), [cand]).run(frames())
+
+
+def test_each_candidate_is_compared_with_the_reference_not_with_another_candidate() -> None:
+    data = frames()
+    report = Comparator(FakeRunner(), [Shifted(), Tracked(name="same")]).run(data)
+    shifted, same = report.candidates
+    assert shifted.pixel_agreement < 100 and shifted.max_abs_logit_diff == pytest.approx(DELTA, abs=1e-4)
+    assert same.pixel_agreement == 100.0 and same.max_abs_logit_diff == 0 and same.drift["changed_pixels"] == 0
+    assert shifted.drift["changed_pixels"] > 0
+    names = {data.name(i) for i in range(len(data))}
+    assert {f["name"] for f in shifted.drift["worst_frames"]} <= names  # frames named as the dataset names them
+
+
+def test_a_candidate_without_metadata_runs_with_the_references() -> None:
+    report = Comparator(FakeRunner(), [Tracked(name="no-meta")]).run(frames())
+    assert report.candidates[0].pixel_agreement == 100.0
+
+
+def test_the_reference_names_its_first_four_classes() -> None:
+    five = ModelMeta("segnet", 4, synthetic_info(NUM_CLASSES + 2), input_size=HW)
+    with pytest.raises(ToolkitError) as e:
+        check_label_space(five, FakeRunner())
+    assert "the reference 5 (sky, road, building, car...)" in str(e.value)
+
+
+def test_an_absent_class_scores_none_not_nan() -> None:
+    assert _pct(float("nan")) is None and _pct(0.25) == 25.0
