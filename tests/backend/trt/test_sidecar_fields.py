@@ -81,3 +81,9 @@ def test_malformed_metadata_is_warned_with_its_cause(caplog: pytest.LogCaptureFi
         assert model_meta_from_onnx_metadata({**g.META, "toolkit.palette": "[[1, 2"}) is None
     (msg,) = caplog.messages
     assert msg.startswith("model: malformed toolkit metadata (") and msg.endswith("; classes and normalisation unknown")
+
+
+def test_the_warning_names_the_source_given(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="toolkit"):
+        model_meta_from_onnx_metadata({**g.META, "toolkit.palette": "[[1, 2"}, source="m.engine")
+    assert caplog.messages[0].startswith("m.engine: malformed toolkit metadata")
