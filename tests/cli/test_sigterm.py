@@ -150,3 +150,50 @@ def test_a_handler_set_inside_wins_while_set() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)
     assert got == [signal.SIGTERM]
+
+
+def test_sigterm_during_int8_calibration_leaves_nothing(synthetic_dir: Path, tmp_path: Path,
+                                                         tmp_path_factory: pytest.TempPathFactory,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """In process, the signal sent at the second calibration image: exit 130, no output, no cache entry and no
+    temp folder (the default action used to leave /tmp/toolkit-quant-* behind)."""
+    import tempfile
+
+    import tqdm
+
+    from tests.export.helpers import tiny_onnx
+    from toolkit.cli.app import app
+
+    model = tiny_onnx(tmp_path_factory, "mask")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real_update = tqdm.tqdm.update
+    images: list[int] = []
+
+    def update(self: tqdm.tqdm, n: float | None = 1) -> bool | None:
+        if self.desc == "calibrate":
+            images.append(1)
+            if len(images) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return real_update(self, n)
+
+    monkeypatch.setattr(tqdm.tqdm, "update", update)
+    out, cache = tmp_path / "int8.onnx", tmp_path / "cache"
+    result = CliRunner().invoke(app, ["quantize", str(model), "--precision", "int8", "--calib-data", str(synthetic_dir),
+                                      "--calib-size", "6", "--cache-dir", str(cache), "-o", str(out)])
+    assert result.exit_code == INTERRUPTED, result.output
+    assert result.output.strip().splitlines()[-1] == "interrupted (SIGTERM)" and len(images) == 2
+    assert not out.exists() and list(scratch.iterdir()) == []
+    assert not cache.exists() or [p for p in cache.rglob("*") if p.is_file()] == []
+
+
+def test_every_command_takes_sigterm_as_ctrl_c() -> None:
+    """The handler is installed by handle_errors: every command of the app must be wrapped by it (demo, serve
+    and export-triton included), or SIGTERM would kill that command with 143 and half-written outputs."""
+    from toolkit.cli.app import app
+
+    wrapper_code = handle_errors(lambda: None).__code__
+    commands = [c for c in app.registered_commands if c.callback is not None]
+    assert len(commands) == len(app.registered_commands) >= 14
+    assert [c.name or c.callback.__name__ for c in commands if c.callback.__code__ is not wrapper_code] == []
