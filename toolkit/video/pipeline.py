@@ -390,7 +390,7 @@ class Pipeline:
                         self.on_frame(summary.frames)
                 except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under the CLI (message "SIGTERM")
                     interrupts += 1
-                    self.request_stop(f"interrupted ({e or 'Ctrl-C'})")
+                    self.request_stop(f"interrupted ({str(e) or 'Ctrl-C'})")
                     if interrupts > 1:  # second Ctrl-C: stop waiting for the stages
                         self.abort.set()
                         break
