@@ -74,7 +74,8 @@ def infer(
     retries: int = typer.Option(5, "--retries", min=0, help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
 ) -> None:
-    """Segment every frame of a source and overlay the classes; Ctrl-C stops cleanly (the output stays playable)."""
+    """Segment every frame of a source and overlay the classes; Ctrl-C or SIGTERM stops cleanly (the output stays
+    playable, exit 130)."""
     from tqdm import tqdm
 
     from toolkit.backend import RunnerOptions, make_runner
