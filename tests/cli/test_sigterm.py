@@ -83,10 +83,12 @@ def test_sigterm_in_infer_is_ctrl_c_playable_video_json_no_partial(tiny: tuple[P
     assert s["exit_code"] == INTERRUPTED and s["stopped_by"] == "interrupted (SIGTERM)"
     assert 3 <= s["frames"] < n
     cap = cv2.VideoCapture(str(out))
-    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == s["frames"]
+    # the signal may land between two sinks' writes of one frame: that frame is in one of them, uncounted
+    done = {s["frames"], s["frames"] + 1}
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) in done
     ok, frame = cap.read()
     assert ok and frame.shape[:2] == TINY_HW
-    assert len(list(masks.glob("*.png"))) == s["frames"]
+    assert len(list(masks.glob("*.png"))) in done
     leftovers = [p.name for p in tmp_path.rglob("*") if p.name.startswith(".")]
     assert leftovers == [], leftovers  # no .out.partial.mp4, no temp file of an atomic write
 
