@@ -230,7 +230,6 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
     t0 = time.perf_counter()
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # the exporter's pass-by-pass INFO lines
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    out = make_folder(out_dir)
     if model is None:
         from toolkit.assets import default_checkpoint_path
 
@@ -241,11 +240,12 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
             raise ToolkitError(f"--model {ckpt}: the demo starts from a checkpoint (.safetensors); "
                                "for an ONNX file or engine use toolkit infer / toolkit bench")
     _, meta = read_checkpoint(ckpt)
-    report = DemoReport(str(out), model_label or (str(model) if model else "zoo default (CPU)"))
-    steps = _Steps(report, say)
     camvid = find_camvid(data) if use_camvid else None
     if camvid is not None and tuple(meta.dataset.class_names) != tuple(_camvid_classes(camvid)):
         camvid = None  # a model of another label space: CamVid labels would mean nothing to it
+    out = make_folder(out_dir)  # once the model and --data are checked: a refused demo makes no folder (issue 25)
+    report = DemoReport(str(out), model_label or (str(model) if model else "zoo default (CPU)"))
+    steps = _Steps(report, say)
 
     clip_holder: dict = {}
 

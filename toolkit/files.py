@@ -8,12 +8,13 @@ of them: nothing half-written at the output path, no temporary file left, the in
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from toolkit.errors import OutputIsInputError, WriteError
@@ -64,6 +65,39 @@ def make_folder(folder: str | Path, target: str | Path | None = None) -> Path:
             raise WriteError(f"cannot write {target or folder}: {blocker} is a file, not a folder (ENOTDIR)") from None
         raise write_error(target or folder, e) from None
     return folder
+
+
+def folders_made_by(path: str | Path | None) -> list[Path]:
+    """The folders a run writing into ``path`` would create (the missing ones, deepest first): a run that
+    writes nothing removes them again, so a refused run leaves no empty folder behind (issue 25)."""
+    if path is None:
+        return []
+    missing = []
+    folder = Path(path).absolute()
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; leave anything that holds a file."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+@contextlib.contextmanager
+def no_empty_folder_on_failure(path: str | Path | None) -> Iterator[None]:
+    """A run that fails or is refused inside the block removes the folders it made for ``path`` while they are
+    still empty (an interrupted training keeps a folder holding its checkpoints); a folder that was already
+    there, or holds a file, is never touched."""
+    made = folders_made_by(path)
+    try:
+        yield
+    except BaseException:
+        remove_empty(made)
+        raise
 
 
 def check_writable(path: str | Path | None) -> None:

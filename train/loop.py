@@ -178,15 +178,22 @@ def train(cfg: TrainConfig) -> dict:
         torch.cuda.set_device(device)
     out = Path(cfg.out)
     refuse_init_in_out(out, cfg.init)
-    check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
-    if env.is_main:
-        make_out_folder(out)
+    check_out_folder(out, cfg.resume, cfg.overwrite, remove=False)  # refusals only: nothing made or removed yet
     if cfg.label_res not in ("input", "full"):
         raise ToolkitError(f"--label-res '{cfg.label_res}': expected input or full")
+    if env.enabled and cfg.aux_weight is not None:
+        raise ToolkitError("--aux-weight is not supported under torchrun yet: train on one process")
+    if env.enabled and cfg.teacher:
+        raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")
     data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, train_split=cfg.train_splits,
                       val_split=cfg.val_split, limit=cfg.limit, synthetic_count=cfg.synthetic_count,
                       scale=cfg.scale_range, jitter=cfg.jitter, label_full_res=cfg.label_res == "full")
     info = data.info
+    sampler = EpochBatches(len(data.train), cfg.batch_size, cfg.seed, env)
+    steps_per_epoch = len(sampler)
+    if steps_per_epoch == 0:
+        raise ToolkitError(f"batch size {cfg.batch_size} x {env.world_size} process(es) is larger than the "
+                           f"{len(data.train)} training images; lower --batch-size")
     counts, present = training_label_counts(data.train, info.num_classes, info.ignore_index)
     criterion = make_loss(cfg.loss, counts, present, info.ignore_index, cfg.class_weights,
                           cfg.hard_pixels).to(device)
@@ -200,8 +207,6 @@ def train(cfg: TrainConfig) -> dict:
     base_lr = effective_lr(cfg, env.world_size)
     aux = None
     if cfg.aux_weight is not None:
-        if env.enabled:
-            raise ToolkitError("--aux-weight is not supported under torchrun yet: train on one process")
         aux = AuxHeads(model, info.num_classes, cfg.aux_weight).to(device)
     trained = model if aux is None else nn.ModuleList([model, aux])  # what the optimizer steps
     optimizer = make_sgd(trained, base_lr, cfg.momentum, cfg.weight_decay)
@@ -232,12 +237,14 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init and start_epoch == 0:
         _load_init(model, cfg, info)
     ema = WeightEMA(model, cfg.ema, _prefixed(extra_state, "ema.")) if cfg.ema is not None else None
+    # Inputs checked: now (and not before) the old run goes (--overwrite) and the folder is made (issue 25)
+    check_out_folder(out, cfg.resume, cfg.overwrite, remove=env.is_main)
+    if env.is_main:
+        make_out_folder(out)
     teacher_sha = None
     if cfg.teacher:
         from .distill import distillation_loss, prepare_teacher
 
-        if env.enabled:
-            raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")
         data.train, teacher_sha = prepare_teacher(cfg.teacher, data, info.class_names,
                                                   Path(cfg.teacher_cache or out / "teacher_logits"), cfg.progress)
     net = ddp.wrap_model(model, env, device)
@@ -245,11 +252,6 @@ def train(cfg: TrainConfig) -> dict:
         net = torch.compile(net)  # the weights stay model's: checkpoints and validation use the eager module
     meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
 
-    sampler = EpochBatches(len(data.train), cfg.batch_size, cfg.seed, env)
-    steps_per_epoch = len(sampler)
-    if steps_per_epoch == 0:
-        raise ToolkitError(f"batch size {cfg.batch_size} x {env.world_size} process(es) is larger than the "
-                           f"{len(data.train)} training images; lower --batch-size")
     loader = make_loader(data.train, sampler, cfg.workers, pin=device.type == "cuda")
     total_steps = steps_per_epoch * cfg.epochs
     warmup = round(cfg.warmup_epochs * steps_per_epoch)

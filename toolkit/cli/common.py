@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
 import typer
@@ -18,6 +21,7 @@ log = logging.getLogger("toolkit")
 
 
 IO_EXIT_CODE = 3  # = toolkit.errors.WriteError.exit_code
+INTERRUPTED_EXIT_CODE = 130  # Ctrl-C and SIGTERM alike: the shell's code for SIGINT
 
 
 def report_error(e: ToolkitError) -> int:
@@ -26,14 +30,41 @@ def report_error(e: ToolkitError) -> int:
     return e.exit_code
 
 
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While the block runs, SIGTERM (``docker stop``, systemd, ``timeout``) raises ``KeyboardInterrupt("SIGTERM")``
+    in the main thread, where Ctrl-C's SIGINT raises it, so it takes Ctrl-C's path in every command: outputs
+    closed and complete, training state kept, exit 130 (issue 25). The previous handler is put back afterwards.
+    A handler set inside the block wins while it is set (``serve`` drains and exits 0 on SIGTERM). A SIGTERM
+    the parent process ignores stays ignored; off the main thread (no signal handlers there) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn a ToolkitError into 'error: <message>' on stderr and its exit code (2 usage, 1 check, 3 I/O);
-    an OSError that no library call turned into a ToolkitError is still one line, with the I/O exit code."""
+    an OSError that no library call turned into a ToolkitError is still one line, with the I/O exit code.
+    Ctrl-C and SIGTERM (:func:`sigterm_as_interrupt`) are an interruption: 'interrupted', exit 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return fn(*args, **kwargs)
+            with sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except ToolkitError as e:
             raise typer.Exit(report_error(e)) from None
         except BrokenPipeError:  # the reader left (`toolkit models | head`): not our failure, nothing to say
@@ -53,9 +84,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             typer.secho(f"error: I/O error: {where}{e.strerror or e}{code}", err=True, fg=typer.colors.RED)
             log.debug("I/O error", exc_info=e)
             raise typer.Exit(IO_EXIT_CODE) from None
-        except KeyboardInterrupt:
-            typer.secho("interrupted", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as e:
+            typer.secho(f"interrupted ({e})" if str(e) else "interrupted", err=True)  # "(SIGTERM)"; Ctrl-C: bare
+            raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
 
     return wrapper
 

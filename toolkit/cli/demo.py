@@ -31,13 +31,15 @@ def demo(
     from toolkit.cli.common import pick_model
     from toolkit.demo import run_demo
     from toolkit.errors import CheckFailedError
+    from toolkit.files import no_empty_folder_on_failure
     from toolkit.sysinfo import cuda_available
 
     resolved = pick_model(None, model, "cuda" if cuda_available() else "cpu")
-    report = run_demo(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
-                      parity_frames=parity_frames, calib_images=calib_images, bench_iterations=iterations,
-                      threads=threads, lowering=unpool, say=typer.echo,
-                      model_label=resolved.describe())
+    with no_empty_folder_on_failure(out):  # a refused demo leaves no empty --output behind
+        report = run_demo(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
+                          parity_frames=parity_frames, calib_images=calib_images, bench_iterations=iterations,
+                          threads=threads, lowering=unpool, say=typer.echo,
+                          model_label=resolved.describe())
     typer.echo("")
     for name in ("parity.md", "speed.md"):
         path = Path(report.out_dir) / name

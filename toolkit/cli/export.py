@@ -17,7 +17,8 @@ def export(
     output: Path = output_option("ONNX file to write.", default=...),
     unpool: str = unpool_option(help="Unpooling lowering: maxunpool (ONNX Runtime only), mask (TensorRT, no "
                                 "plugin), plugin (one SegNetMaskUnpool node per unpooling, TensorRT plugin)."),
-    opset: int = typer.Option(18, help="ONNX opset (18 or newer)."),
+    opset: int = typer.Option(18, help="ONNX opset: 18 up to the newest the installed onnx package knows (another "
+                              "value is refused, naming the range)."),
     dynamic: str = typer.Option("batch,hw", help="Dynamic axes: batch, hw, both (batch,hw) or none."),
     no_simplify: bool = typer.Option(False, "--no-simplify", help="Skip onnxslim simplification."),
     verify: bool = typer.Option(True, help="Run the ONNX file in ONNX Runtime and compare with PyTorch on one "
@@ -28,15 +29,19 @@ def export(
     from toolkit.cli.common import pick_model
     from toolkit.core.onnx_file import op_counts
     from toolkit.export import export_file
+    from toolkit.export.onnx_export import check_opset
     from toolkit.files import check_writable, refuse_output_over_input
 
+    check_opset(opset)  # before the model loads
     ckpt = Path(pick_model(checkpoint, model, "cpu").model)
     refuse_output_over_input(output, [ckpt], "--output")
     check_writable(output)
     onnx_model = export_file(ckpt, output, unpool=unpool, opset=opset, dynamic=dynamic.split(","),
                              do_simplify=not no_simplify)
+    from toolkit.export.onnx_export import written_opset
+
     ops = op_counts(onnx_model)
-    typer.echo(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB, {unpool}, opset {opset}, "
+    typer.echo(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB, {unpool}, opset {written_opset(onnx_model)}, "
                f"{sum(ops.values())} nodes: {', '.join(f'{k} {v}' for k, v in ops.most_common(6))})")
     if verify:
         from toolkit.compare.spot_check import spot_check

@@ -35,18 +35,15 @@ def export_triton(
     from toolkit.serve.triton_repo import parse_config, plan_models, write_repository
 
     planned = plan_models(models, name=name, max_batch=max_batch, device=device.value, plugin_lib=plugin)
-    configs = write_repository(planned, output, instances=instances, dynamic_batching=dynamic_batching,
-                               max_queue_delay_us=max_queue_delay_us, overwrite=overwrite)
     try:
         import tritonclient.grpc.model_config_pb2  # noqa: F401
 
-        checked = ""
+        check, checked = parse_config, " (configs parsed with Triton's model_config protobuf)"
     except ImportError:
-        checked = " (configs not checked: tritonclient[grpc] is not installed)"
-    if not checked:
-        for c in configs:
-            parse_config(c)
-        checked = " (configs parsed with Triton's model_config protobuf)"
+        check, checked = None, " (configs not checked: tritonclient[grpc] is not installed)"
+    # each config is parsed before its folder is put in place: a failed check leaves no repository behind
+    configs = write_repository(planned, output, instances=instances, dynamic_batching=dynamic_batching,
+                               max_queue_delay_us=max_queue_delay_us, overwrite=overwrite, check=check)
     for m, c in zip(planned, configs, strict=True):
         typer.echo(f"{m.name}: {m.platform} -> {c.parent}")
     typer.echo(f"repository {output}{checked}; serve it with: tritonserver --model-repository={output}")

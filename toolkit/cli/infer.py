@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
@@ -75,13 +74,14 @@ def infer(
     retries: int = typer.Option(5, "--retries", min=0, help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
 ) -> None:
-    """Segment every frame of a source and overlay the classes; Ctrl-C stops cleanly (the output stays playable)."""
+    """Segment every frame of a source and overlay the classes; Ctrl-C or SIGTERM stops cleanly (the output stays
+    playable, exit 130)."""
     from tqdm import tqdm
 
     from toolkit.backend import RunnerOptions, make_runner
     from toolkit.checkpoint import write_json
     from toolkit.cli.common import pick_model
-    from toolkit.files import check_writable, refuse_output_over_input
+    from toolkit.files import check_writable, folders_made_by, refuse_output_over_input
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source
@@ -135,26 +135,6 @@ def infer(
         raise typer.Exit(summary.exit_code)
 
 
-def folders_made_by(path: str | None) -> list[Path]:
-    """The folders a run writing into ``path`` would create (the missing ones, deepest first): a run that
-    writes nothing removes them again, so a refused run leaves no empty folder behind (issue 25)."""
-    if path is None:
-        return []
-    missing = []
-    folder = Path(path).absolute()
-    while not folder.exists() and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
-def remove_empty(folders: list[Path]) -> None:
-    """Remove each of ``folders`` (deepest first) that is empty; leave anything that holds a file."""
-    for folder in folders:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
 def refuse_no_frames(summary, source: str, new_folders: list[Path]) -> None:
     """A run that read no frame did nothing: a usage error (2) in the summary, not success (issue 25)."""
     if summary.frames or summary.error is not None or summary.exit_code:
@@ -162,6 +142,8 @@ def refuse_no_frames(summary, source: str, new_folders: list[Path]) -> None:
     why = f"all {summary.unreadable} images were unreadable" if summary.unreadable else "the source gave no frame"
     summary.error = f"--source {source}: no frame was processed ({why}); no video or masks were written"
     summary.exit_code = 2
+    from toolkit.files import remove_empty
+
     remove_empty(new_folders)
 
 

@@ -176,7 +176,10 @@ def train_command(
         from toolkit.errors import UnknownNameError, suggest
 
         raise UnknownNameError(f"unknown model '{arch}': {suggest(arch, list_models())}")
-    summary = run_training(cfg)
+    from toolkit.files import no_empty_folder_on_failure
+
+    with no_empty_folder_on_failure(out):  # a refused or failed run leaves no empty --output behind
+        summary = run_training(cfg)
     if summary["rank"] == 0:  # under torchrun, one summary
         typer.echo(json.dumps(summary))
 

@@ -40,7 +40,28 @@ from toolkit.models.unpool import check_unpool_mode, set_unpool_mode
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
+MIN_OPSET = 18  # the unpooling translations are onnxscript opset-18 functions
 DYNAMIC_AXES = ("batch", "hw")
+
+
+def max_opset() -> int:
+    """The newest default-domain opset the exporter can write: the installed onnx package's (its version
+    converter takes the opset-18 graph there); beyond it torch's exporter silently writes opset 18."""
+    return int(onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset: int) -> int:
+    """Refuse an opset the exporter cannot write, naming the ones it can (issue 25: it used to write 18)."""
+    top = max_opset()
+    if not MIN_OPSET <= opset <= top:
+        raise ToolkitError(f"--opset {opset}: this exporter writes opsets {MIN_OPSET} to {top} (the newest the "
+                           f"installed onnx {onnx.__version__} knows); pass one of them, e.g. --opset {DEFAULT_OPSET}")
+    return opset
+
+
+def written_opset(model: onnx.ModelProto) -> int | None:
+    """The default-domain (ai.onnx) opset a model imports."""
+    return next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
 
 
 def parse_dynamic(text: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -170,8 +191,7 @@ def export_onnx(model: nn.Module, meta: ModelMeta, unpool: str = "mask", opset: 
     """The model as a checked ONNX graph in the chosen lowering, with its metadata."""
     check_unpool_mode(unpool)
     dynamic = parse_dynamic(dynamic)
-    if opset < 18:
-        raise ToolkitError(f"--opset {opset}: the exporter needs opset 18 or newer")
+    check_opset(opset)
     net = set_unpool_mode(copy.deepcopy(model).float().cpu().eval(), "maxunpool" if unpool == "maxunpool"
                           else "plugin")
     h, w = _sample_hw(meta)
@@ -189,6 +209,9 @@ def export_onnx(model: nn.Module, meta: ModelMeta, unpool: str = "mask", opset: 
     if unpool == "plugin" and not plugin_nodes(onnx_model):
         raise ToolkitError("plugin export wrote no SegNetMaskUnpool node")
     _check_dynamic(onnx_model, dynamic)
+    if written_opset(onnx_model) != opset:  # never write one opset while reporting another
+        raise ToolkitError(f"--opset {opset}: the exporter produced opset {written_opset(onnx_model)} instead "
+                           f"(torch {torch.__version__}, onnx {onnx.__version__}); not writing it")
     _name_convs(onnx_model)
     onnx_model.producer_name, onnx_model.doc_string = "segnet-toolkit", f"{meta.arch} w={meta.width} ({unpool})"
     return write_props(onnx_model, meta_props(meta, unpool, "fp32", source_sha256,

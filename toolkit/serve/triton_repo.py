@@ -15,12 +15,14 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
-from toolkit.files import atomic_write
+from toolkit.files import atomic_write, current_umask, folders_made_by, make_folder, remove_empty
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +205,18 @@ def config_text(m: RepoModel, instances: int = 1, dynamic_batching: bool = True,
 
 
 def write_repository(models: list[RepoModel], out: str | Path, instances: int = 1, dynamic_batching: bool = True,
-                     max_queue_delay_us: int = 0, version: int = 1, overwrite: bool = False) -> list[Path]:
-    """Write each model's folder (config.pbtxt, labels.txt, VERSION/model file); returns the config paths."""
+                     max_queue_delay_us: int = 0, version: int = 1, overwrite: bool = False,
+                     check: Callable[[Path], object] | None = None) -> list[Path]:
+    """Write each model's folder (config.pbtxt, labels.txt, VERSION/model file); returns the config paths.
+
+    Every refusal comes before anything is written. Each folder is built beside its place under a hidden
+    name (``check`` runs on its config.pbtxt there) and renamed into place only once all of them are built,
+    so a failed run leaves no half-built repository: it removes what it made (staged folders, plugin files
+    and folders it created) and nothing that was there before (issue 25)."""
     out = Path(out)
     if instances < 1 or version < 1:
         raise ToolkitError(f"--instances {instances} and version {version}: both must be >= 1")
-    written = []
-    for m in models:
+    for m in models:  # refusals first: a refused run writes nothing
         folder = out / m.name
         if folder.exists() and not overwrite:
             raise ToolkitError(f"{folder} exists; pass --overwrite to replace it or choose another -o/--name")
@@ -218,19 +225,46 @@ def write_repository(models: list[RepoModel], out: str | Path, instances: int = 
         if inside:
             raise OutputIsInputError(f"--overwrite would delete {folder}, which holds the input {inside[0]}; "
                                      "copy the model out of the repository first or choose another -o/--name")
-        if folder.exists():
-            shutil.rmtree(folder)
-        (folder / str(version)).mkdir(parents=True)
-        atomic_write(folder / str(version) / m.filename, lambda tmp, src=m.source: shutil.copyfile(src, tmp))
-        if m.meta is not None:
-            names = "\n".join(m.meta.dataset.class_names) + "\n"
-            atomic_write(folder / LABELS_FILE, lambda tmp, t=names: tmp.write_text(t))
-        for rel, src in m.extra_files.items():
-            atomic_write(out / rel, lambda tmp, s=src: shutil.copyfile(s, tmp))
-        text = config_text(m, instances, dynamic_batching, max_queue_delay_us)
-        written.append(atomic_write(folder / "config.pbtxt", lambda tmp, t=text: tmp.write_text(t)))
-        log.debug("%s: %s, max_batch_size %s, %d x %s", folder, m.platform, m.max_batch if m.batch_dynamic else 0,
-                 instances, m.kind)
+    extras = {out / rel: src for m in models for rel, src in m.extra_files.items()}
+    made = {f for folder in (out, *(p.parent for p in extras)) for f in folders_made_by(folder)}
+    new_extras = [p for p in extras if not p.exists()]
+    staged: dict[Path, Path] = {}
+    try:
+        make_folder(out)
+        folder_mode = 0o777 & ~current_umask()
+        for m in models:
+            stage = Path(tempfile.mkdtemp(prefix=f".{m.name}.", suffix=".partial", dir=out))
+            staged[out / m.name] = stage
+            os.chmod(stage, folder_mode)  # mkdtemp's 0700 would hide the model from a Triton container
+            (stage / str(version)).mkdir()
+            atomic_write(stage / str(version) / m.filename, lambda tmp, src=m.source: shutil.copyfile(src, tmp))
+            if m.meta is not None:
+                names = "\n".join(m.meta.dataset.class_names) + "\n"
+                atomic_write(stage / LABELS_FILE, lambda tmp, t=names: tmp.write_text(t))
+            text = config_text(m, instances, dynamic_batching, max_queue_delay_us)
+            config = atomic_write(stage / "config.pbtxt", lambda tmp, t=text: tmp.write_text(t))
+            if check is not None:
+                check(config)
+        for dest, src in extras.items():
+            make_folder(dest.parent)
+            atomic_write(dest, lambda tmp, s=src: shutil.copyfile(s, tmp))
+        for folder, stage in list(staged.items()):
+            if folder.exists():
+                shutil.rmtree(folder)  # --overwrite (checked above): the old folder goes only now
+            os.replace(stage, folder)
+            del staged[folder]
+    except BaseException:
+        for stage in staged.values():
+            shutil.rmtree(stage, ignore_errors=True)
+        for p in new_extras:
+            p.unlink(missing_ok=True)
+        remove_empty(sorted(made, key=lambda f: len(f.parts), reverse=True))  # deepest first
+        raise
+    written = []
+    for m in models:
+        written.append(out / m.name / "config.pbtxt")
+        log.debug("%s: %s, max_batch_size %s, %d x %s", out / m.name, m.platform,
+                  m.max_batch if m.batch_dynamic else 0, instances, m.kind)
     return written
 
 

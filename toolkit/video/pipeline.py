@@ -388,9 +388,9 @@ class Pipeline:
                     self.flips.add(item.index, item.mask)
                     if self.on_frame is not None:
                         self.on_frame(summary.frames)
-                except KeyboardInterrupt:
+                except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM under the CLI (message "SIGTERM")
                     interrupts += 1
-                    self.request_stop("interrupted (Ctrl-C)")
+                    self.request_stop(f"interrupted ({str(e) or 'Ctrl-C'})")
                     if interrupts > 1:  # second Ctrl-C: stop waiting for the stages
                         self.abort.set()
                         break
