@@ -41,9 +41,7 @@ for _command in app.registered_commands:  # the shared option vocabulary's old s
 
 def main() -> None:
     """Console-script entry point."""
-    from toolkit.cli.common import setup_logging
-    from toolkit.video.cvlog import quiet_native_logs
+    from toolkit.cli.logs import setup_logging
 
-    setup_logging()
-    quiet_native_logs()  # FFmpeg/OpenCV lines before our error (issue 25)
+    setup_logging()  # third-party noise filtered once; FFmpeg/OpenCV lines before our error (issue 25)
     app()
