@@ -81,6 +81,29 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def command_line(ctx: typer.Context) -> str:
+    """The command as typed when run as ``toolkit``; under another entry (tests, ``python -m``) the parsed
+    options that differ from their defaults, so a report always says what produced it. The one place that
+    reads ``sys.argv``: library code gets the text (``ParityReport.command``, ``DemoOptions.command``)."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    if Path(sys.argv[0]).name == "toolkit":
+        return shlex.join(["toolkit", *sys.argv[1:]])
+    args = ["toolkit", ctx.info_name or ctx.command.name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or value == param.default or getattr(param, "param_type_name", "") != "option":
+            continue
+        flag = param.opts[0]
+        if isinstance(value, bool):
+            args.append(flag if value else (param.secondary_opts or [flag])[0])
+        else:
+            args += [a for v in (value if isinstance(value, (list, tuple)) else [value]) for a in (flag, str(v))]
+    return shlex.join(args)
+
+
 def examples(*lines: str) -> str:
     """Help epilog listing copy-pasteable examples (Typer keeps the line breaks with \\b)."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
