@@ -30,7 +30,8 @@ def demo(
 ) -> None:
     """The main job in one command: export, FP16/INT8, parity, speed, annotated video; prints where it all is."""
     from toolkit.cli.common import pick_model
-    from toolkit.demo import DemoOptions, run_demo
+    from toolkit.demo import run_demo
+    from toolkit.demo_context import DemoOptions
     from toolkit.errors import CheckFailedError
     from toolkit.sysinfo import cuda_available
 
