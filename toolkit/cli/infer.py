@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from toolkit.cli.common import examples, exit_code, handle_errors, print_error
 from toolkit.cli.options import compile_option, cuda_graph_option, device_option, run_precision_option
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.video.pipeline import RunSummary
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -134,7 +138,7 @@ def infer(
         raise typer.Exit(code)
 
 
-def run_report(summary, error: str | None, code: int, model_choice: str) -> dict:
+def run_report(summary: RunSummary, error: str | None, code: int, model_choice: str) -> dict:
     """--json: the run's summary with the error it ended on and, after it, the exit status."""
     report: dict = {}
     for key, value in summary.as_dict().items():
@@ -164,7 +168,7 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
 
 
-def refuse_no_frames(summary, source: str, new_folders: list[Path]) -> ToolkitError | None:
+def refuse_no_frames(summary: RunSummary, source: str, new_folders: list[Path]) -> ToolkitError | None:
     """A run that read no frame did nothing: a usage error (2), not success (issue 25); None when the run
     processed frames or ended on an error or a stop of its own."""
     if summary.frames or summary.failure is not None or summary.interrupted:
