@@ -19,18 +19,20 @@ FLICKER_FRAMES = 24  # consecutive frames (23 pairs): 1.6 s of CamVid's 15 Hz va
 
 def measure_flicker(ckpt: Path, candidates: Sequence[Path], images: Sequence[np.ndarray],
                     labels: Sequence[np.ndarray] | None, meta: ModelMeta, threads: int | None) -> ParityReport:
-    """Comparator with temporal figures over ``images`` (in clip order); without labels only flicker and
-    agreement mean something (the labels are all ``ignore_index``)."""
+    """``toolkit parity --video``'s comparison (``compare_with_provenance`` over a temporal Comparator) on
+    ``images`` (in clip order); without labels only flicker and agreement mean something (the labels are all
+    ``ignore_index``)."""
     from toolkit.backend import make_runner
-    from toolkit.compare import Comparator
+    from toolkit.compare import Comparator, compare_with_provenance
     from toolkit.core.dataset import FrameSet
 
     ignore = meta.dataset.ignore_index if meta.dataset.ignore_index is not None else 255
     labels = list(labels) if labels is not None else [np.full(im.shape[:2], ignore, np.uint8) for im in images]
     reference = make_runner(ckpt, threads=threads)
     runners = [make_runner(path, threads=threads) for path in candidates]
-    return Comparator(reference, runners, temporal=True).run(
-        FrameSet(list(images), labels, meta.dataset), dataset_info={"split": "sample clip, consecutive frames"})
+    return compare_with_provenance(Comparator(reference, runners, temporal=True), ckpt, candidates,
+                                   FrameSet(list(images), labels, meta.dataset),
+                                   dataset_info={"split": "sample clip, consecutive frames"})
 
 
 def flicker_table(report: ParityReport) -> str:

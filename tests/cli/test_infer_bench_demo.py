@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -61,12 +62,19 @@ def test_bench_two_models_compare_json(tiny: tuple[Path, Path], tmp_path: Path) 
     assert result.exit_code == 2 and "multiple" in result.output
 
 
-def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt, _ = tiny
     out = tmp_path / "demo"
+    calls = _spy_on_the_commands_library_functions(monkeypatch)
     result = runner.invoke(app, ["demo", "-m", str(ckpt), "--output", str(out), "--synthetic", "--frames", "4",
                                  "--parity-frames", "2", "--calib-images", "2", "--iterations", "2"])
     assert result.exit_code == 0, result.output
+    # issue 27: the demo's steps are the commands' library functions, the comparison toolkit parity's own
+    assert calls == {"export_file": 1, "quantize_file": 3, "compare_with_provenance": 2, "infer_video": 1}
+    parity_json = json.loads((out / "parity.json").read_text())
+    assert all(c["source_matches"] is True for c in parity_json["candidates"])  # toolkit parity's provenance
+    assert "--synthetic" in parity_json["command"]  # the command line the CLI built and passed in
     report = json.loads((out / "report.json").read_text())
     assert [s["name"] for s in report["steps"]] == ["sample clip", "export ONNX", "FP16", "INT8", "parity", "flicker",
                                                     "speed", "parity report", "video"]
@@ -109,6 +117,26 @@ def test_demo_runs_every_step_on_a_tiny_model(tiny: tuple[Path, Path], tmp_path:
     assert "| onnxrt:model_int8_cpu.onnx |" in (out / "flicker.md").read_text()
     assert "Flicker over time" in page
     _demo_files_carry_the_clis_provenance(out)
+
+
+def _spy_on_the_commands_library_functions(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the calls of the library functions behind export, quantize, parity and infer."""
+    import toolkit.compare
+    import toolkit.export
+    import toolkit.quant
+    import toolkit.video
+
+    calls: dict[str, int] = {}
+    for module, name in ((toolkit.export, "export_file"), (toolkit.quant, "quantize_file"),
+                         (toolkit.compare, "compare_with_provenance"), (toolkit.video, "infer_video")):
+        real = getattr(module, name)
+
+        def spy(*args: object, _real: Callable[..., object] = real, _name: str = name, **kwargs: object) -> object:
+            calls[_name] = calls.get(_name, 0) + 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spy)
+    return calls
 
 
 def _demo_files_carry_the_clis_provenance(out: Path) -> None:

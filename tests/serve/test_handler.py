@@ -15,7 +15,7 @@ from toolkit.backend.triton import client as tc
 from toolkit.errors import InputShapeError, ToolkitError
 from toolkit.evaluate import predict_logits
 from toolkit.serve.handler import SegmentationHandler
-from toolkit.serve.server import check_ports_free, stub_library_path
+from toolkit.serve.server import check_ports_free, child_environment, stub_library_path
 
 
 def frames(n: int, h: int = 70, w: int = 100, seed: int = 0) -> np.ndarray:
@@ -103,6 +103,31 @@ def test_stub_library_path_puts_this_interpreters_libdir_first() -> None:
     assert stub_library_path({}) == libdir
     got = stub_library_path({"LD_LIBRARY_PATH": f"/opt/a:{libdir}:/opt/b"}).split(os.pathsep)
     assert got == [libdir, "/opt/a", "/opt/b"]
+
+
+def test_child_environment_reaches_tritonserver_not_this_process() -> None:
+    """Issue 27: LD_LIBRARY_PATH used to be set in os.environ for the whole process; now only the environment
+    PyTriton prepares for tritonserver (inherited by the stubs it forks) gets this interpreter's libdir first."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+
+    class FakeServer:  # PyTriton 0.7's TritonServer: _get_env copies os.environ and adds its libs dir
+        def _get_env(self) -> dict[str, str]:
+            return {"LD_LIBRARY_PATH": "/opt/pytriton/lib", "PATH": "/usr/bin"}
+
+    class FakeTriton:  # ... created by Triton.run through _initialize_server
+        _triton_server: FakeServer | None = None
+
+        def _initialize_server(self) -> None:
+            self._triton_server = FakeServer()
+
+    before = dict(os.environ)
+    triton = FakeTriton()
+    child_environment(triton, lambda env: {**env, "LD_LIBRARY_PATH": stub_library_path(env)})
+    triton._initialize_server()
+    assert triton._triton_server is not None
+    env = triton._triton_server._get_env()
+    assert env == {"LD_LIBRARY_PATH": os.pathsep.join([libdir, "/opt/pytriton/lib"]), "PATH": "/usr/bin"}
+    assert dict(os.environ) == before
 
 
 def test_port_in_use_is_one_line() -> None:

@@ -208,6 +208,9 @@ def test_stage_failure_still_closes_output(tmp_path: Path) -> None:
     with Broken() as runner:
         s = infer_video(runner, Endless(limit=50), output=out)
     assert s.stopped_by == "error" and s.error == "model exploded" and count_frames(out) == s.frames == 2
+    # issue 27: the run reports what happened (the error itself), the CLI picks the exit code from it
+    assert isinstance(s.failure, ToolkitError) and str(s.failure) == "model exploded" and not s.interrupted
+    assert "exit_code" not in s.as_dict() and "errors" not in s.as_dict() and s.as_dict()["error"] == s.error
 
 
 def test_warm_up_calls_every_worker_concurrently_before_the_frames() -> None:

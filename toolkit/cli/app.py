@@ -45,11 +45,9 @@ for _command in app.registered_commands:  # the shared option vocabulary's old s
 
 def main() -> None:
     """Console-script entry point."""
-    from toolkit.cli.common import setup_logging
+    from toolkit.cli.logs import setup_logging
     from toolkit.cli.pipe import guard_stdout
-    from toolkit.video.cvlog import quiet_native_logs
 
     guard_stdout()  # `toolkit parity ... | head -1`: the run goes on and writes its files (issue 25)
-    setup_logging()
-    quiet_native_logs()  # FFmpeg/OpenCV lines before our error (issue 25)
+    setup_logging()  # third-party noise filtered once; FFmpeg/OpenCV lines before our error (issue 25)
     app()

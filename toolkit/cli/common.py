@@ -12,7 +12,7 @@ from typing import ParamSpec, TypeVar
 
 import typer
 
-from toolkit.errors import InputShapeError, ToolkitError
+from toolkit.errors import InputShapeError, ToolkitError, WriteError
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -20,14 +20,34 @@ R = TypeVar("R")
 log = logging.getLogger("toolkit")
 
 
-IO_EXIT_CODE = 3  # = toolkit.errors.WriteError.exit_code
 INTERRUPTED_EXIT_CODE = 130  # Ctrl-C and SIGTERM alike: the shell's code for SIGINT
+OTHER_FAILURE_EXIT_CODE = 2  # a run stopped by an error that is no ToolkitError nor OSError (a video stage's)
+
+
+def exit_code(failure: BaseException | None = None, interrupted: bool = False) -> int:
+    """The one map from what happened to the exit status (README's table): 0 ok; a ToolkitError its own
+    code (2 usage, 1 failed check, 3 I/O); any other OSError 3, like a WriteError; Ctrl-C 130; any other
+    error that ended a run (``RunSummary.failure``) 2. The library reports the outcome, the CLI exits."""
+    if failure is None:
+        return INTERRUPTED_EXIT_CODE if interrupted else 0
+    if isinstance(failure, ToolkitError):
+        return failure.exit_code
+    if isinstance(failure, KeyboardInterrupt):
+        return INTERRUPTED_EXIT_CODE
+    if isinstance(failure, OSError):
+        return WriteError.exit_code
+    return OTHER_FAILURE_EXIT_CODE
+
+
+def print_error(message: str) -> None:
+    """'error: <message>' on stderr, the one line every failing command ends with."""
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
 
 
 def report_error(e: ToolkitError) -> int:
     """Print 'error: <message>' on stderr; returns the error's exit code (2 usage, 1 check, 3 I/O)."""
-    typer.secho(f"error: {e}", err=True, fg=typer.colors.RED)
-    return e.exit_code
+    print_error(str(e))
+    return exit_code(e)
 
 
 def _raise_interrupt(signum: int, _frame: object) -> None:
@@ -81,14 +101,37 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
             where = f"{e.filename}: " if e.filename else ""
             code = f" ({errno.errorcode[e.errno]})" if e.errno in errno.errorcode else ""
-            typer.secho(f"error: I/O error: {where}{e.strerror or e}{code}", err=True, fg=typer.colors.RED)
+            print_error(f"I/O error: {where}{e.strerror or e}{code}")
             log.debug("I/O error", exc_info=e)
-            raise typer.Exit(IO_EXIT_CODE) from None
+            raise typer.Exit(exit_code(e)) from None
         except KeyboardInterrupt as e:
             typer.secho(f"interrupted ({e})" if str(e) else "interrupted", err=True)  # "(SIGTERM)"; Ctrl-C: bare
-            raise typer.Exit(INTERRUPTED_EXIT_CODE) from None
+            raise typer.Exit(exit_code(e)) from None
 
     return wrapper
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The command as typed when run as ``toolkit``; under another entry (tests, ``python -m``) the parsed
+    options that differ from their defaults, so a report always says what produced it. The one place that
+    reads ``sys.argv``: library code gets the text (``ParityReport.command``, ``DemoOptions.command``)."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    if Path(sys.argv[0]).name == "toolkit":
+        return shlex.join(["toolkit", *sys.argv[1:]])
+    args = ["toolkit", ctx.info_name or ctx.command.name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if value is None or value == param.default or getattr(param, "param_type_name", "") != "option":
+            continue
+        flag = param.opts[0]
+        if isinstance(value, bool):
+            args.append(flag if value else (param.secondary_opts or [flag])[0])
+        else:
+            args += [a for v in (value if isinstance(value, (list, tuple)) else [value]) for a in (flag, str(v))]
+    return shlex.join(args)
 
 
 def examples(*lines: str) -> str:
@@ -105,10 +148,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
     if not dims or any(d <= 0 for d in dims):
         raise InputShapeError(f"shape '{text}': every dimension must be positive")
     return dims
-
-
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
 
 
 def pick_model(positional: str | None, option: str | None, device: str | None = "cpu", quiet: bool = False):

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import typer
 
-from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.common import command_line, examples, handle_errors
 from toolkit.cli.options import output_option, unpool_option
 
 
 @handle_errors
 def demo(
+    ctx: typer.Context,
     out: str = output_option("Folder for every artefact of the run.", default="toolkit-demo"),
     model: str | None = typer.Option(None, "--model", "-m", help="Zoo name or checkpoint to start from; default: "
                                      "the zoo's model for this machine (w=64 with a CUDA GPU, else the CPU one)."),
@@ -30,16 +31,18 @@ def demo(
     """The main job in one command: export, FP16/INT8, parity, speed, annotated video; prints where it all is."""
     from toolkit.cli.common import pick_model
     from toolkit.demo import run_demo
+    from toolkit.demo_context import DemoOptions
     from toolkit.errors import CheckFailedError
     from toolkit.files import no_empty_folder_on_failure
     from toolkit.sysinfo import cuda_available
 
     resolved = pick_model(None, model, "cuda" if cuda_available() else "cpu")
-    with no_empty_folder_on_failure(out):  # a refused demo leaves no empty --output behind
-        report = run_demo(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
+    options = DemoOptions(out, model=str(resolved.model), data=data, use_camvid=camvid, frames=frames,
                           parity_frames=parity_frames, calib_images=calib_images, bench_iterations=iterations,
-                          threads=threads, lowering=unpool, say=typer.echo,
-                          model_label=resolved.describe())
+                          threads=threads, lowering=unpool, model_label=resolved.describe(),
+                          command=command_line(ctx))
+    with no_empty_folder_on_failure(out):  # a refused demo leaves no empty --output behind
+        report = run_demo(options, say=typer.echo)
     typer.echo("")
     for name in ("parity.md", "speed.md"):
         path = Path(report.out_dir) / name

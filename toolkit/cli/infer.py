@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.common import examples, exit_code, handle_errors, print_error
 from toolkit.cli.options import compile_option, cuda_graph_option, device_option, run_precision_option
+from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.video.pipeline import RunSummary
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -119,32 +124,40 @@ def infer(
         src.close()
         for b in bar:
             b.close()
-    refuse_no_frames(summary, source, new_folders)
-    report = {**summary.as_dict(), "model_choice": choice.describe()}
+    failure = summary.failure or refuse_no_frames(summary, source, new_folders)
+    error = summary.error if summary.error is not None else (str(failure) if failure is not None else None)
+    code = exit_code(failure, summary.interrupted)
+    report = run_report(summary, error, code, choice.describe())
     if json_path is not None:
         write_json(json_path, report)
     if summary.frames:  # a run that read nothing has nothing to summarise; its error says why
         print_summary(report)
-    if summary.error is not None:
-        from toolkit.errors import ToolkitError
-
-        error = ToolkitError(summary.error)
-        error.exit_code = summary.exit_code or 2
-        raise error
-    if summary.exit_code:  # Ctrl-C: the outputs are complete, the exit status says the run was cut short
-        raise typer.Exit(summary.exit_code)
+    if error is not None:
+        print_error(error)
+    if code:  # Ctrl-C: the outputs are complete, the exit status says the run was cut short
+        raise typer.Exit(code)
 
 
-def refuse_no_frames(summary, source: str, new_folders: list[Path]) -> None:
-    """A run that read no frame did nothing: a usage error (2) in the summary, not success (issue 25)."""
-    if summary.frames or summary.error is not None or summary.exit_code:
-        return
+def run_report(summary: RunSummary, error: str | None, code: int, model_choice: str) -> dict:
+    """--json: the run's summary with the error it ended on and, after it, the exit status."""
+    report: dict = {}
+    for key, value in summary.as_dict().items():
+        report[key] = error if key == "error" else value
+        if key == "error":
+            report["exit_code"] = code
+    return {**report, "model_choice": model_choice}
+
+
+def refuse_no_frames(summary: RunSummary, source: str, new_folders: list[Path]) -> ToolkitError | None:
+    """A run that read no frame did nothing: a usage error (2), not success (issue 25); None when the run
+    processed frames or ended on an error or a stop of its own."""
+    if summary.frames or summary.failure is not None or summary.interrupted:
+        return None
     why = f"all {summary.unreadable} images were unreadable" if summary.unreadable else "the source gave no frame"
-    summary.error = f"--source {source}: no frame was processed ({why}); no video or masks were written"
-    summary.exit_code = 2
     from toolkit.files import remove_empty
 
     remove_empty(new_folders)
+    return ToolkitError(f"--source {source}: no frame was processed ({why}); no video or masks were written")
 
 
 def register(app: typer.Typer) -> None:

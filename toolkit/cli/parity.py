@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.common import command_line, examples, handle_errors
 from toolkit.cli.options import device_option
 
 
@@ -121,27 +121,6 @@ def parity(
     if not report.passed:
         failed = [f"{c.name}: {'; '.join(c.failures)}" for c in report.candidates if not c.passed]
         raise CheckFailedError("parity failed: " + " | ".join(failed))
-
-
-def command_line(ctx: typer.Context) -> str:
-    """The command as typed when run as ``toolkit``; under another entry (tests, ``python -m``) the parsed
-    options that differ from their defaults, so a report always says what produced it."""
-    import shlex
-    import sys
-
-    if Path(sys.argv[0]).name == "toolkit":
-        return shlex.join(["toolkit", *sys.argv[1:]])
-    args = ["toolkit", "parity"]
-    for param in ctx.command.params:
-        value = ctx.params.get(param.name or "")
-        if value is None or value == param.default or getattr(param, "param_type_name", "") != "option":
-            continue
-        flag = param.opts[0]
-        if isinstance(value, bool):
-            args.append(flag if value else (param.secondary_opts or [flag])[0])
-        else:
-            args += [a for v in (value if isinstance(value, (list, tuple)) else [value]) for a in (flag, str(v))]
-    return shlex.join(args)
 
 
 def _print(report, per_class: bool) -> None:

@@ -76,6 +76,11 @@ def serve(
                          limits=limits,
                          verbose=verbose)
 
+    if not verbose:  # PyTriton's per-model INFO lines; ours say where the server is
+        import logging
+
+        logging.getLogger("pytriton").setLevel(logging.WARNING)
+
     def ready(_server: object) -> None:
         typer.echo(f"ready: http://{host}:{http_port} grpc {host}:{grpc_port} metrics "
                    f"http://{host}:{metrics_port}/metrics; models '{name}' (frames) and '{name}_tensor' "

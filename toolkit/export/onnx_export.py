@@ -107,19 +107,11 @@ def _translations() -> dict:
 
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
-    """The dynamo exporter logs progress and warnings meant for its developers; keep them in debug."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript", "onnx_ir",
-                                              "onnxslim")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, lv in zip(loggers, levels, strict=True):
-            lg.setLevel(lv)
+    """The dynamo exporter warns about internals meant for its developers (FutureWarnings of torch's own
+    pytree API); its log lines are filtered where the CLI sets up logging (``toolkit/cli/logs.py``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _sample_hw(meta: ModelMeta) -> tuple[int, int]:

@@ -22,7 +22,7 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,18 +124,6 @@ def _float_outputs(model: onnx.ModelProto) -> int:
     return removed
 
 
-@contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """onnxruntime.quantization logs advice through the root logger; keep our output to our own lines."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
-
-
 def _check_symmetric(model: onnx.ModelProto) -> None:
     """TensorRT's rule: every Q/DQ zero point is 0 and int8."""
     inits = {t.name: t for t in model.graph.initializer}
@@ -202,12 +190,12 @@ def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tens
             op_types = [t for t in QDQRegistry if t not in ("Relu", "Clip")]
             extra["OpTypesToExcludeOutputQuantization"] = ["Conv"]
         try:
-            with _quiet_root_logger():
-                quantize_static(str(src), str(dst), None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                                reduce_range=reduce_range, activation_type=act, weight_type=QuantType.QInt8,
-                                nodes_to_exclude=excluded, calibrate_method=_method(method), extra_options=extra,
-                                op_types_to_quantize=op_types,
-                                calibration_cache_path=cache_file)
+            # its advice goes through the root logger: filtered where the CLI sets up logging (cli/logs.py)
+            quantize_static(str(src), str(dst), None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                            reduce_range=reduce_range, activation_type=act, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=excluded, calibrate_method=_method(method), extra_options=extra,
+                            op_types_to_quantize=op_types,
+                            calibration_cache_path=cache_file)
         except (ValueError, KeyError) as e:
             raise ToolkitError(f"quantization failed: {str(e).splitlines()[0]}; delete {cache_file} and retry") from e
         out = onnx.load(str(dst))

@@ -101,6 +101,29 @@ def stub_library_path(environ: Mapping[str, str] | None = None) -> str:
     return os.pathsep.join([libdir, *rest])
 
 
+def child_environment(triton: Any, change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+    """Give tritonserver (and the Python-backend stubs it forks, which inherit its environment) the
+    environment ``change(env)`` makes of the one PyTriton prepares; this process's own stays as it is.
+
+    PyTriton 0.7 has no public field for this: ``Triton.run`` creates a ``TritonServer`` (in
+    ``_initialize_server``) whose ``_get_env`` copies ``os.environ`` (plus its own libs dir) for the child.
+    """
+    def wrap(server: Any) -> None:
+        prepare = server._get_env
+        server._get_env = lambda: change(prepare())
+
+    if getattr(triton, "_triton_server", None) is not None:  # PyTriton versions that create it up front
+        wrap(triton._triton_server)
+        return
+    initialize = triton._initialize_server
+
+    def initialize_then_wrap() -> None:
+        initialize()
+        wrap(triton._triton_server)
+
+    triton._initialize_server = initialize_then_wrap
+
+
 def check_ports_free(host: str, ports: Mapping[str, int]) -> None:
     """Fail early, in one line, when a port is taken (tritonserver would only log it and exit)."""
     if len(set(ports.values())) != len(ports):
@@ -135,9 +158,6 @@ class SegmentationServer:
                                f"{cfg.runner_batch}: each must be >= 1")
         check_ports_free(cfg.host, cfg.ports())
         handlers = self._make_handlers()
-        if not cfg.verbose:
-            logging.getLogger("pytriton").setLevel(logging.WARNING)
-        os.environ["LD_LIBRARY_PATH"] = stub_library_path()  # inherited by tritonserver and its stubs
         # PyTriton 0.7 races when several instances start under load: the second instance's stub may connect
         # to the first one's handshake socket before it listens (ConnectionRefusedError in initialize).
         attempts = 3 if cfg.instances > 1 else 1
@@ -175,6 +195,7 @@ class SegmentationServer:
             log_file=None if cfg.verbose else self.log_dir / "tritonserver.log", allow_http=False)
         warnings.filterwarnings("ignore", message=".*doesn't support timeout", module="pytriton")
         self.triton = Triton(config=triton_config)
+        child_environment(self.triton, lambda env: {**env, "LD_LIBRARY_PATH": stub_library_path(env)})
         # PyTriton loads the models through HTTP when HTTP is on; the stub processes Triton forks meanwhile
         # inherit those connections, and on shutdown Triton then waits the whole exit timeout for them.
         # Created with HTTP off, PyTriton talks gRPC; HTTP is switched back on before the server starts.

@@ -3,19 +3,17 @@
 OpenCV 5 (and some 4.x builds) expose ``cv2.utils.logging.setLogLevel``; the 4.x wheels that PyTriton's
 numpy<2 pin brings (and JetPack's system OpenCV) only have ``cv2.setLogLevel``. FFmpeg's messages (``moov atom
 not found``, ``Connection refused``) go through its own logger, which OpenCV sets up from
-``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a file: ``quiet_native_logs`` sets that (and OpenCV's level)
-once where the CLI starts, so our one ``error:`` line is the only one; a user who wants them back sets the
-variables themselves.
+``OPENCV_FFMPEG_LOGLEVEL`` when it first opens a file: ``toolkit.cli.logs.quiet_native_logs`` sets that (and
+OpenCV's level) once where the CLI starts (the process environment is the CLI's, issue 27), so our one
+``error:`` line is the only one; a user who wants them back sets the variables themselves.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 
 LOG_LEVEL_ERROR = 2  # cv2.utils.logging.LOG_LEVEL_ERROR, the same number in every OpenCV since 4.0
-AV_LOG_QUIET = -8  # FFmpeg's av_log level that prints nothing
 
 
 def _level_api(cv2):
@@ -49,10 +47,3 @@ def opencv_errors_only() -> Iterator[None]:
     finally:
         if previous is not None:
             set_log_level(previous)
-
-
-def quiet_native_logs() -> None:
-    """FFmpeg silent and OpenCV at errors only, for this process, unless the user set them; call once
-    before OpenCV first opens a video (FFmpeg's level is read then)."""
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", str(AV_LOG_QUIET))
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")

@@ -10,13 +10,14 @@ the sinks are closed so the output file is complete.
 
 from __future__ import annotations
 
+import copy
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -53,7 +54,8 @@ class Item:
 
 @dataclass
 class RunSummary:
-    """What ``toolkit infer`` prints and writes with --json."""
+    """What happened in one run: what ``toolkit infer`` prints and writes with --json. The library reports
+    (``stopped_by``, ``error``, ``errors``); the CLI decides the exit code from it (``cli/common.exit_code``)."""
 
     source: str
     model: str
@@ -69,17 +71,29 @@ class RunSummary:
     wall_s: float = 0.0
     fps: float = 0.0  # end to end: frames / wall time, pipeline fill included
     stopped_by: str = "end of source"
-    error: str | None = None
-    exit_code: int = 0  # what `toolkit infer` exits with: 0, 2 usage/source, 3 I/O (an output), 130 Ctrl-C
+    error: str | None = None  # the first error, as one line
     stages: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> p50_ms, p95_ms, mean_ms
     latency_ms: dict[str, float] = field(default_factory=dict)  # capture -> written, p50/p95
     outputs: list[str] = field(default_factory=list)
     # flicker of the class maps written: toolkit.compare.temporal.FlipCounter's summary (% of pixels changing
     # class between frames adjacent in the source; boundary/interior split; no optical flow in this loop)
     temporal: dict | None = None
+    # every error that stopped the run (a stage's, a sink's, a close), first first; not in as_dict()
+    errors: list[BaseException] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The error that ended the run (None: it ended by itself or by a stop)."""
+        return self.errors[0] if self.errors else None
+
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by Ctrl-C: the outputs are complete, but the run was cut short."""
+        return self.stopped_by.startswith("interrupted")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The JSON fields; the exceptions themselves stay out (``error`` is the first one's text)."""
+        return {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self) if f.name != "errors"}
 
 
 def percentiles(values_ms: Sequence[float]) -> dict[str, float]:
@@ -419,15 +433,11 @@ class Pipeline:
         summary.stages = {s: percentiles(self.times[s]) for s in STAGES}
         summary.temporal = self.flips.summary()
         summary.latency_ms = percentiles(self.latency)
-        errors = self.errors + close_errors
-        if errors:
-            first = errors[0]
+        summary.errors = self.errors + close_errors
+        if summary.errors:
+            first = summary.errors[0]
             summary.stopped_by = "error"
             summary.error = str(first) if isinstance(first, ToolkitError) else f"{type(first).__name__}: {first}"
-            summary.exit_code = first.exit_code if isinstance(first, ToolkitError) else 3 if isinstance(
-                first, OSError) else 2
             if not isinstance(first, ToolkitError):
                 log.error("pipeline stage failed", exc_info=first)
-        elif summary.stopped_by.startswith("interrupted"):
-            summary.exit_code = 130  # the shell's convention for SIGINT; the outputs are closed all the same
         return summary
