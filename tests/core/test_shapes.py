@@ -23,7 +23,7 @@ def test_other_multiples() -> None:
 def test_as_hw_takes_two_numbers_from_a_file() -> None:
     from toolkit.core.shapes import as_hw
 
-    assert as_hw("360x480".split("x")) == (360, 480) and as_hw([96, 128]) == (96, 128)
+    assert as_hw(["360", "480"]) == (360, 480) and as_hw([96, 128]) == (96, 128)
     with pytest.raises(ValueError, match="input_size 1x360x480: expected H x W"):
         as_hw([1, 360, 480], "input_size")
 
