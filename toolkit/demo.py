@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
 from toolkit.files import make_folder
+
+if TYPE_CHECKING:
+    from toolkit.video.sample import SampleClip
 
 log = logging.getLogger("toolkit.demo")
 
@@ -327,16 +331,17 @@ def _parity_step(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], l
     return f"parity.md: {len(passed)}/{len(cands) - 1} candidates passed on {len(images)} frames"
 
 
-def _flicker_step(cands: list[Candidate], ckpt: Path, sample: object, has_gt: bool, meta: ModelMeta,
+def _flicker_step(cands: list[Candidate], ckpt: Path, sample: SampleClip, has_gt: bool, meta: ModelMeta,
                   threads: int | None, out: Path, state: dict) -> str:
     """flicker.md: each precision's flip rate on the clip's first consecutive frames; the same figures go into
     report.json and, when the parity step ran, into parity_report.html's flicker section."""
     from toolkit.demo_flicker import FLICKER_FRAMES, flicker_table, measure_flicker
 
-    n = min(FLICKER_FRAMES, sample.frames)  # type: ignore[attr-defined]
-    labels = sample.labels[:n] if has_gt else None  # type: ignore[attr-defined]
+    n = min(FLICKER_FRAMES, sample.frames)
+    assert sample.images is not None and (sample.labels is not None or not has_gt)  # kept by make_sample_clip
+    labels = sample.labels[:n] if has_gt and sample.labels is not None else None
     found = measure_flicker(ckpt, [c.path for c in cands[1:] if c.path is not None], sample.images[:n], labels,
-                            meta, threads)  # type: ignore[attr-defined]
+                            meta, threads)
     for c, res in zip(cands[1:], found.candidates, strict=True):  # the parity step's runners, in its order
         c.temporal = res.temporal or {}
     if "report" in state:  # the HTML report's flicker section
