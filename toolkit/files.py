@@ -117,7 +117,7 @@ def check_writable(path: str | Path | None) -> None:
         raise write_error(path, e) from None
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` on a temp path beside ``path``, fsync it, give it the mode a plain open() would,
     then rename over ``path``. Any OSError on the way is a WriteError naming ``path``; the temp file is
     always removed, so a failed or killed write leaves the previous file (or nothing) at ``path``."""

@@ -68,7 +68,7 @@ def evaluate_tta(model: str | Path | None, data: str | Path, split: str = "val",
         if meta is None:
             raise ToolkitError(f"{model}: carries no toolkit metadata; --tta needs a toolkit checkpoint or export")
         cm = ConfusionMatrix(meta.num_classes, meta.dataset.ignore_index)
-        frames = tqdm(iter_frames(ds), total=len(ds), disable=not progress, desc="eval --tta",  # type: ignore[arg-type]
+        frames = tqdm(iter_frames(ds), total=len(ds), disable=not progress, desc="eval --tta",
                       unit="img", leave=False)
         for image, label in frames:
             cm.update(tta_probabilities(runner, image, meta, scales, flip).argmax(0), label)

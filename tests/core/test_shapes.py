@@ -18,3 +18,23 @@ def test_other_multiples() -> None:
     assert pad_to_multiple(5, 7, 1) == (5, 7) and pad_to_multiple(5, 7, 4) == (8, 8)
     with pytest.raises(ValueError, match="multiple=0"):
         pad_to_multiple(5, 7, 0)
+
+
+def test_as_hw_takes_two_numbers_from_a_file() -> None:
+    from toolkit.core.shapes import as_hw
+
+    assert as_hw(["360", "480"]) == (360, 480) and as_hw([96, 128]) == (96, 128)
+    with pytest.raises(ValueError, match="input_size 1x360x480: expected H x W"):
+        as_hw([1, 360, 480], "input_size")
+
+
+def test_a_colour_or_mean_of_other_than_three_values_is_malformed_metadata() -> None:
+    from toolkit.core.dataset_info import DatasetInfo
+    from toolkit.errors import DatasetError
+
+    good = {"class_names": ["a", "b"], "palette": [[1, 2, 3], [4, 5, 6]], "mean": [0.5, 0.5, 0.5]}
+    assert DatasetInfo.from_dict(good).palette == ((1, 2, 3), (4, 5, 6))
+    with pytest.raises(DatasetError, match=r"colour \[4, 5, 6, 7\]: expected three values"):
+        DatasetInfo.from_dict({**good, "palette": [[1, 2, 3], [4, 5, 6, 7]]})
+    with pytest.raises(DatasetError, match=r"mean \[0.5\]: expected three values"):
+        DatasetInfo.from_dict({**good, "mean": [0.5]})

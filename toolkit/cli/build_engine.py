@@ -106,7 +106,7 @@ def build_engine(
     onnx_path = one_model(positional, model)
     if onnx_path is None:
         raise ToolkitError("no model given: pass --model MODEL.onnx")
-    onnx_path = Path(onnx_path)  # type: ignore[arg-type]
+    onnx_path = Path(onnx_path)
     output = output or onnx_path.with_suffix(".engine")
     refuse_output_over_input(output, [onnx_path, plugin], "--output")
     refuse_output_over_input(Path(f"{output}.json"), [onnx_path, plugin], "--output's sidecar")
@@ -144,7 +144,7 @@ def build_engine(
                f"`toolkit parity|infer|bench --model {path}`")
 
 
-def _build_package(spec: object, output: Path | None, precision: str, device: str, shapes: str | None,
+def _build_package(spec: Path | None, output: Path | None, precision: str, device: str, shapes: str | None,
                    input_shape: str | None) -> None:
     """``--backend aoti``: checkpoint (or zoo name) -> MODEL.pt2 + MODEL.pt2.json."""
     import time
@@ -153,7 +153,7 @@ def _build_package(spec: object, output: Path | None, precision: str, device: st
     from toolkit.cli.common import pick_model
     from toolkit.files import refuse_output_over_input
 
-    checkpoint = Path(pick_model(None, spec, device).model)  # type: ignore[arg-type]
+    checkpoint = Path(pick_model(None, spec, device).model)
     if checkpoint.suffix.lower() != ".safetensors":
         raise ToolkitError(f"-m {checkpoint}: --backend aoti compiles a checkpoint (.safetensors or a zoo name), "
                            "not an ONNX file or engine")

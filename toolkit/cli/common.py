@@ -8,11 +8,16 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import typer
 
 from toolkit.errors import InputShapeError, ToolkitError, WriteError
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from toolkit.zoo import ResolvedModel
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -150,13 +155,14 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
-def pick_model(positional: str | None, option: str | None, device: str | None = "cpu", quiet: bool = False):
+def pick_model(positional: str | Path | None, option: str | Path | None, device: str | None = "cpu",
+               quiet: bool = False) -> ResolvedModel:
     """Resolve a command's model argument (positional or ``--model``: a zoo name, file or triton:// URL;
     none = the zoo default for ``device``) and, for a zoo model, say on stderr which one runs and why."""
     from toolkit.cli.options import one_model
     from toolkit.zoo import resolve_model
 
-    resolved = resolve_model(one_model(positional, option), device)  # type: ignore[arg-type]
+    resolved = resolve_model(one_model(positional, option), device)
     if not quiet and resolved.name is not None:  # a file the user named needs no explanation
         typer.secho(f"model: {resolved.describe()}", err=True, fg=typer.colors.BRIGHT_BLACK)
     return resolved

@@ -30,7 +30,7 @@ def info(
     report["default_model"] = {"name": here.name, "why": "a CUDA GPU is visible to PyTorch" if here.default_on
                                == "cuda" else "no CUDA GPU visible to PyTorch: the CPU model"}
     if model in zoo_names():
-        report["model"] = describe(get_zoo_model(model))  # type: ignore[arg-type]
+        report["model"] = describe(get_zoo_model(model))
     elif model is not None:
         from toolkit.models import create_model
         from toolkit.models.complexity import count_conv_macs, count_parameters
@@ -41,7 +41,7 @@ def info(
             raise typer.BadParameter("--input-shape must be NxCxHxW")
         check_input_hw(shape[2], shape[3])
         net = create_model(model, num_classes=num_classes, width=width, unpool="mask").eval()
-        macs = count_conv_macs(net, shape)  # type: ignore[arg-type]
+        macs = count_conv_macs(net, shape)
         report["model"] = {"name": model, "width": width, "num_classes": num_classes,
                            "input_shape": list(shape), "params": count_parameters(net),
                            "macs": macs, "flops": 2 * macs, "gflops": round(2 * macs / 1e9, 3)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -24,6 +24,9 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import UsageError
 
 from toolkit.errors import DeviceError, ToolkitError, UnknownNameError, suggest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class Precision(str, Enum):
@@ -194,7 +197,15 @@ def device_option(default: str = "cpu", choices: Sequence[Device] = MODEL_DEVICE
     return typer.Option(default, "--device", help=help, parser=device_parser(choices), metavar=_metavar(choices))
 
 
-def one_model(positional: object | None, option: object | None) -> object | None:
+@overload
+def one_model(positional: Path | None, option: Path | None) -> Path | None: ...
+
+
+@overload
+def one_model(positional: str | Path | None, option: str | Path | None) -> str | Path | None: ...
+
+
+def one_model(positional: str | Path | None, option: str | Path | None) -> str | Path | None:
     """The model given positionally (the old spelling) or with ``--model``; both and different is an error."""
     if positional is not None and option is not None and str(positional) != str(option):
         raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")

@@ -20,7 +20,7 @@ def _floats(text: str | None, what: str) -> tuple[float, float, float] | None:
         vals = ()
     if len(vals) != 3:
         raise ToolkitError(f"{what} '{text}': expected three comma-separated numbers (R,G,B), e.g. 0.41,0.43,0.43")
-    return vals  # type: ignore[return-value]
+    return vals[0], vals[1], vals[2]
 
 
 @handle_errors
@@ -70,7 +70,7 @@ def quantize(
     from toolkit.files import check_writable, refuse_output_over_input
     from toolkit.quant.quantize_file import quantize_file
 
-    model = one_model(positional, model)  # type: ignore[assignment]
+    model = one_model(positional, model)
     if model is None:
         raise ToolkitError("no model given: pass --model MODEL.onnx (the fp32 export)")
     model = Path(model)
@@ -132,9 +132,10 @@ def _planned(model: Path, output: Path, precision: str, target: str | None, cali
         for b in bar:
             b.close()
     before, after = plan.drift_before, plan.drift_after
+    assert before is not None and after is not None  # quantize_planned measures both
     typer.echo(f"wrote {output} and {plan_path(output)}: {plan.reason}; kept {[k['node'] for k in plan.kept]}; "
-               f"mIoU drop {before.miou_drop:.3f} -> {after.miou_drop:.3f}, class drop "  # type: ignore[union-attr]
-               f"{before.worst_class_drop:.3f} -> {after.worst_class_drop:.3f}; "  # type: ignore[union-attr]
+               f"mIoU drop {before.miou_drop:.3f} -> {after.miou_drop:.3f}, class drop "
+               f"{before.worst_class_drop:.3f} -> {after.worst_class_drop:.3f}; "
                f"{100 * plan.int8_share:.0f} % of layers int8")
     if not plan.met:
         raise CheckFailedError(plan.reason)

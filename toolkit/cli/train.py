@@ -161,7 +161,7 @@ def train_command(
 
     cfg = TrainConfig(data=data, out=out, arch=arch, loss=loss, width=width, epochs=epochs, batch_size=batch_size,
                       lr=lr, momentum=momentum, weight_decay=weight_decay, warmup_epochs=warmup_epochs,
-                      crop=_hw(crop, "--crop"), size=_hw(size, "--size"), seed=seed,  # type: ignore[arg-type]
+                      crop=_hw(crop, "--crop"), size=_hw(size, "--size"), seed=seed,
                       workers=workers, device=device, amp=amp, channels_last=channels_last, threads=threads,
                       resume=resume, overwrite=overwrite, limit=limit, val_split=val_split or None,
                       progress=not no_progress, init=init, stop_after=stop_after, teacher=teacher,

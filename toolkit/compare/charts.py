@@ -21,7 +21,8 @@ def _rgb(c: tuple[int, int, int]) -> str:
 def _mix(c: tuple[int, int, int], t: float) -> str:
     """``c`` faded toward white: t=0 white, t=1 the full colour."""
     t = float(min(max(t, 0.0), 1.0))
-    return _rgb(tuple(round(255 + (v - 255) * t) for v in c))  # type: ignore[arg-type]
+    r, g, b = (round(255 + (v - 255) * t) for v in c)
+    return _rgb((r, g, b))
 
 
 def delta_iou_bars(names: Sequence[str], deltas: Sequence[float | None], reference: Sequence[float | None],

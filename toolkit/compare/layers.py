@@ -25,9 +25,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
+
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def _with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> onnx.ModelPro
     return out
 
 
-def _session(model: onnx.ModelProto) -> object:
+def _session(model: onnx.ModelProto) -> InferenceSession:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -110,8 +114,8 @@ def compare_layers(reference: onnx.ModelProto, candidate: onnx.ModelProto, feeds
     sums = {t: np.zeros(6) for t in names}  # r2, e2, band r2, band e2, interior r2, interior e2
     shapes: dict[str, tuple] = {}
     for feed in feeds:
-        ref_out = dict(zip([o.name for o in ref_s.get_outputs()], ref_s.run(None, feed), strict=True))  # type: ignore
-        cand_out = dict(zip([o.name for o in cand_s.get_outputs()], cand_s.run(None, feed), strict=True))  # type: ignore
+        ref_out = dict(zip([o.name for o in ref_s.get_outputs()], ref_s.run(None, feed), strict=True))
+        cand_out = dict(zip([o.name for o in cand_s.get_outputs()], cand_s.run(None, feed), strict=True))
         band = boundary_band(ref_out[final][0].argmax(0), band_px)
         for t in names:
             r, c = ref_out[t], cand_out.get(alias.get(t, t))

@@ -6,8 +6,10 @@ Travels with every checkpoint and ONNX file (as metadata), so later commands nee
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, SupportsFloat, SupportsInt
 
 from toolkit.errors import DatasetError
 
@@ -15,6 +17,26 @@ from toolkit.errors import DatasetError
 # measured once with tools/camvid_stats.py.
 CAMVID_MEAN = (0.4119, 0.4251, 0.4327)
 CAMVID_STD = (0.3071, 0.3116, 0.3072)
+
+
+def as_rgb(values: Iterable[SupportsInt | str]) -> tuple[int, int, int]:
+    """One palette colour (R, G, B) from what a file holds; ValueError unless it is three integers."""
+    c = tuple(int(v) for v in values)
+    if len(c) != 3:
+        raise ValueError(f"colour {list(c)}: expected three values (R, G, B)")
+    return c[0], c[1], c[2]
+
+
+def as_palette(colours: Iterable[Iterable[SupportsInt | str]]) -> tuple[tuple[int, int, int], ...]:
+    return tuple(as_rgb(c) for c in colours)
+
+
+def as_channels(values: Iterable[SupportsFloat | str], what: str) -> tuple[float, float, float]:
+    """Per-channel (R, G, B) floats (a normalisation mean or std); ValueError unless there are three."""
+    v = tuple(float(x) for x in values)
+    if len(v) != 3:
+        raise ValueError(f"{what} {list(v)}: expected three values (R, G, B)")
+    return v[0], v[1], v[2]
 
 
 @dataclass(frozen=True)
@@ -34,20 +56,20 @@ class DatasetInfo:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["palette"] = [list(c) for c in self.palette]
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> DatasetInfo:
+    def from_dict(cls, d: dict[str, Any]) -> DatasetInfo:
         try:
             return cls(
                 class_names=tuple(d["class_names"]),
-                palette=tuple(tuple(int(v) for v in c) for c in d["palette"]),  # type: ignore[misc]
+                palette=as_palette(d["palette"]),
                 ignore_index=int(d.get("ignore_index", 255)),
-                mean=tuple(float(v) for v in d.get("mean", CAMVID_MEAN)),  # type: ignore[arg-type]
-                std=tuple(float(v) for v in d.get("std", CAMVID_STD)),  # type: ignore[arg-type]
+                mean=as_channels(d.get("mean", CAMVID_MEAN), "mean"),
+                std=as_channels(d.get("std", CAMVID_STD), "std"),
                 name=str(d.get("name", "")),
                 void_name=str(d.get("void_name", "void")),
                 extra=dict(d.get("extra", {})),
@@ -73,7 +95,7 @@ def load_classes_json(path: str | Path) -> DatasetInfo:
         void = raw.get("void", {})
         return DatasetInfo(
             class_names=tuple(str(c["name"]) for c in classes),
-            palette=tuple(tuple(int(v) for v in c["color"]) for c in classes),  # type: ignore[misc]
+            palette=as_palette(c["color"] for c in classes),
             ignore_index=int(raw.get("ignore_index", void.get("id", 255))),
             name=str(raw.get("name", path.parent.name)),
             void_name=str(void.get("name", "void")),

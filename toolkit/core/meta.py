@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from toolkit.core.dataset_info import DatasetInfo
+from toolkit.core.shapes import as_hw
 
 FORMAT_VERSION = 1
 
@@ -21,7 +23,7 @@ class ModelMeta:
     width: int
     dataset: DatasetInfo
     input_size: tuple[int, int] = (360, 480)
-    provenance: dict = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -37,6 +39,6 @@ class ModelMeta:
     def from_json(cls, text: str) -> ModelMeta:
         d = json.loads(text)
         return cls(arch=str(d["arch"]), width=int(d["width"]), dataset=DatasetInfo.from_dict(d["dataset"]),
-                   input_size=tuple(int(v) for v in d.get("input_size", (360, 480))),  # type: ignore[arg-type]
+                   input_size=as_hw(d.get("input_size", (360, 480)), "input_size"),
                    provenance=dict(d.get("provenance", {})),
                    format_version=int(d.get("format_version", FORMAT_VERSION)))

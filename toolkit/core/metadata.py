@@ -12,8 +12,9 @@ import json
 import onnx
 
 from toolkit import __version__
-from toolkit.core.dataset_info import DatasetInfo
+from toolkit.core.dataset_info import DatasetInfo, as_channels, as_palette
 from toolkit.core.meta import ModelMeta
+from toolkit.core.shapes import as_hw
 from toolkit.errors import ToolkitError
 
 PREFIX = "toolkit."
@@ -61,15 +62,15 @@ def read_model_meta(model: onnx.ModelProto, source: str = "model") -> ModelMeta 
     try:
         info = DatasetInfo(
             class_names=tuple(json.loads(props["classes"])),
-            palette=tuple(tuple(int(v) for v in c) for c in json.loads(props["palette"])),  # type: ignore[misc]
+            palette=as_palette(json.loads(props["palette"])),
             ignore_index=int(props.get("ignore_index", 255)),
-            mean=tuple(float(v) for v in json.loads(props["mean"])),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in json.loads(props["std"])),  # type: ignore[arg-type]
+            mean=as_channels(json.loads(props["mean"]), "mean"),
+            std=as_channels(json.loads(props["std"]), "std"),
             name=props.get("dataset", ""), void_name=props.get("void_name", "void"),
         )
-        size = tuple(int(v) for v in props.get("input_size", "360x480").split("x"))
+        size = as_hw(props.get("input_size", "360x480").split("x"), "input_size")
         return ModelMeta(arch=props["arch"], width=int(props["width"]), dataset=info,
-                         input_size=size,  # type: ignore[arg-type]
+                         input_size=size,
                          provenance=json.loads(props.get("provenance", "{}")))
     except (ValueError, TypeError, json.JSONDecodeError) as e:
         raise ToolkitError(f"{source}: malformed toolkit metadata ({e}); re-export it with toolkit export") from None

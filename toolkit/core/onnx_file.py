@@ -36,7 +36,8 @@ def load_onnx(path: str | Path, external_data: bool = True) -> onnx.ModelProto:
 
 
 def model_bytes(model: onnx.ModelProto) -> bytes:
-    return model.SerializeToString(deterministic=True)
+    data: bytes = model.SerializeToString(deterministic=True)  # protobuf's stubs type it Any
+    return data
 
 
 def model_sha256(model: onnx.ModelProto) -> str:
@@ -77,7 +78,7 @@ def check_toolkit_io(model: onnx.ModelProto, source: str | Path) -> None:
                        f"toolkit export, or rename the graph's input and output")
 
 
-def op_counts(model: onnx.ModelProto) -> Counter:
+def op_counts(model: onnx.ModelProto) -> Counter[str]:
     """How many nodes of each op type (custom domains as ``domain::Op``)."""
     return Counter(f"{n.domain}::{n.op_type}" if n.domain not in ("", "ai.onnx") else n.op_type
                    for n in model.graph.node)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import SupportsInt
+
 from toolkit.core.names import OUTPUT_STRIDE
 
 
@@ -11,3 +14,11 @@ def pad_to_multiple(h: int, w: int, multiple: int = OUTPUT_STRIDE) -> tuple[int,
     if multiple < 1:
         raise ValueError(f"multiple={multiple}: expected 1 or more")
     return int(h) + (-int(h)) % multiple, int(w) + (-int(w)) % multiple
+
+
+def as_hw(values: Iterable[SupportsInt | str], what: str = "size") -> tuple[int, int]:
+    """Two integers (H, W) from what a file holds (a JSON list, ``"360x480".split("x")``); ValueError otherwise."""
+    dims = tuple(int(v) for v in values)
+    if len(dims) != 2:
+        raise ValueError(f"{what} {'x'.join(map(str, dims))}: expected H x W (two numbers)")
+    return dims[0], dims[1]

@@ -59,7 +59,7 @@ def list_splits(root: str | Path) -> list[str]:
     return sorted(p.stem for p in Path(root).glob("*.txt"))
 
 
-class CamVid(Dataset):
+class CamVid(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """One split of a CamVid-layout folder; ``cache=True`` keeps decoded frames in memory."""
 
     def __init__(self, root: str | Path, split: str = "train", transform: Transform | None = None,

@@ -43,7 +43,8 @@ def _texture(cls: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     freq = 0.15 + 0.12 * (cls % 3)
     stripes = np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)) + rng.uniform(0, 6.28))
     noise = rng.normal(0, 6, (h, w, 1)).astype(np.float32)
-    return (18 * stripes[..., None] + noise).repeat(3, axis=2)
+    offset: np.ndarray = (18 * stripes[..., None] + noise).repeat(3, axis=2)  # numpy's mgrid unpacks as Any
+    return offset
 
 
 def make_scene(index: int, size: tuple[int, int] = (96, 128), num_classes: int = 6, seed: int = 0
@@ -76,13 +77,13 @@ def make_scene(index: int, size: tuple[int, int] = (96, 128), num_classes: int =
         image[m] = (colour + _texture(int(cls), h, w, rng))[m]
     for _ in range(int(rng.integers(0, 3))):  # void blobs: random colour, ignored label
         cx, cy, r = int(rng.integers(0, w)), int(rng.integers(0, h)), int(rng.integers(2, max(3, h // 12)))
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
-        cv2.circle(image, (cx, cy), r, colour, -1)
+        blob = tuple(int(v) for v in rng.integers(0, 256, 3))
+        cv2.circle(image, (cx, cy), r, blob, -1)
         cv2.circle(label, (cx, cy), r, SYNTHETIC_IGNORE, -1)
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-class SyntheticScenes(Dataset):
+class SyntheticScenes(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """A seeded, infinite-quality stand-in for CamVid with the same interface (a SegDataset, and set_epoch)."""
 
     def __init__(self, length: int = 32, size: tuple[int, int] = (96, 128), num_classes: int = 6,

@@ -6,6 +6,7 @@ Geometry is done with OpenCV: images bilinear, labels nearest (labels are never 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import overload
 
 import cv2
 import numpy as np
@@ -18,6 +19,14 @@ def normalize(image: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
     x -= np.asarray(mean, dtype=np.float32)
     x /= np.asarray(std, dtype=np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+@overload
+def resize_pair(image: np.ndarray, label: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def resize_pair(image: np.ndarray, label: None, hw: tuple[int, int]) -> tuple[np.ndarray, None]: ...
 
 
 def resize_pair(image: np.ndarray, label: np.ndarray | None, hw: tuple[int, int]
@@ -79,7 +88,6 @@ class TrainTransform:
         image, label = resize_pair(image, label, out_hw)
         if extra is not None:
             extra = _resize_map(extra, out_hw)
-        assert label is not None
         ch, cw = self.crop
         ph, pw = max(ch - image.shape[0], 0), max(cw - image.shape[1], 0)
         if ph or pw:
@@ -116,7 +124,8 @@ class TrainTransform:
         x = (x - mean) * rng.uniform(1 - j, 1 + j) + mean  # contrast
         grey = x.mean(axis=2, keepdims=True)
         x = (x - grey) * rng.uniform(1 - j, 1 + j) + grey  # saturation
-        return np.clip(x, 0, 255).astype(np.uint8)
+        jittered: np.ndarray = np.clip(x, 0, 255).astype(np.uint8)  # numpy types mean() as Any, hence x
+        return jittered
 
 
 class EvalTransform:
@@ -131,6 +140,5 @@ class EvalTransform:
         if self.size is not None:
             resized, rlabel = resize_pair(image, label, self.size)
             image, label = resized, (rlabel if self.resize_label else label)
-        assert label is not None
         return (torch.from_numpy(normalize(image, self.mean, self.std)),
                 torch.from_numpy(label.astype(np.int64)))

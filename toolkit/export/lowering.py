@@ -15,6 +15,7 @@ TensorRT version parses; its shapes come from ``Shape(x)``/``Shape(y)`` so batch
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -22,6 +23,9 @@ from onnx import helper, numpy_helper
 
 from toolkit.core.names import GROUP_TAG, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from onnx.shape_inference import InferenceContext
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +46,8 @@ def register_plugin_schema() -> None:
                     attr("plugin_namespace", helper.make_attribute("plugin_namespace", PLUGIN_NAMESPACE), "ns")],
     )
 
-    def _infer(ctx: object) -> None:
-        ctx.set_output_type(0, ctx.get_input_type(0))  # type: ignore[attr-defined]
+    def _infer(ctx: InferenceContext) -> None:
+        ctx.set_output_type(0, ctx.get_input_type(0))
 
     schema.set_type_and_shape_inference_function(_infer)
     defs.register_schema(schema)

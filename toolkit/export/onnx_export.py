@@ -85,17 +85,18 @@ def _translations() -> dict:
     register_plugin_schema()
     trt = onnxscript.values.Opset(PLUGIN_DOMAIN, int(PLUGIN_VERSION))
 
-    def mask_unpool_plugin(x, y):  # type: ignore[no-untyped-def]
+    # onnxscript traces these: their parameters stay unannotated (ONNX values, not Python types)
+    def mask_unpool_plugin(x, y):
         return trt.SegNetMaskUnpool(x, y, plugin_version=PLUGIN_VERSION, plugin_namespace=PLUGIN_NAMESPACE)
 
-    def max_pool_with_indices(x, kernel_size, stride=(), padding=(0, 0), dilation=(1, 1),  # type: ignore[no-untyped-def]
+    def max_pool_with_indices(x, kernel_size, stride=(), padding=(0, 0), dilation=(1, 1),
                               ceil_mode=False):
         if list(kernel_size) != [2, 2] or list(stride or kernel_size) != [2, 2] or any(padding) or ceil_mode:
             raise ValueError("only the 2x2/2 pooling of SegNet is supported by the maxunpool lowering")
         y, indices = op.MaxPool(x, kernel_shape=[2, 2], strides=[2, 2])
         return y, indices
 
-    def max_unpool(y, indices, output_size):  # type: ignore[no-untyped-def]
+    def max_unpool(y, indices, output_size):
         # H and W are multiples of 8, so every pre-pool size is even and MaxUnpool's default output
         # size (2 * input) is the pre-pool size: no output_shape input needed.
         return op.MaxUnpool(y, indices, kernel_shape=[2, 2], strides=[2, 2])

@@ -136,12 +136,14 @@ def _create_segnet(fuse: bool, num_classes: int, width: int = 64, unpool: Unpool
 
 
 @register_model
-def enhanced(num_classes: int = 11, **kwargs: object) -> SegNet:
+def enhanced(num_classes: int = 11, width: int = 64, unpool: UnpoolMode = "maxunpool",
+             exportable: bool = False) -> SegNet:
     """The paper's SegNet with residual fusions (add F3, F2, F1) and the F1 concatenation."""
-    return _create_segnet(True, num_classes, **kwargs)  # type: ignore[arg-type]
+    return _create_segnet(True, num_classes, width, unpool, exportable)
 
 
 @register_model
-def segnet(num_classes: int = 11, **kwargs: object) -> SegNet:
+def segnet(num_classes: int = 11, width: int = 64, unpool: UnpoolMode = "maxunpool",
+           exportable: bool = False) -> SegNet:
     """Plain SegNet decoding at the same widths: the baseline the paper compares against."""
-    return _create_segnet(False, num_classes, **kwargs)  # type: ignore[arg-type]
+    return _create_segnet(False, num_classes, width, unpool, exportable)

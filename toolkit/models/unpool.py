@@ -18,13 +18,16 @@ max_unpool2d does (a multiply would give -0.0 for negative y and NaN for infinit
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from toolkit.errors import UnknownNameError, suggest
+
+if TYPE_CHECKING:
+    from torch.autograd.function import BackwardCFunction, FunctionCtx
 
 UnpoolMode = Literal["maxunpool", "mask", "plugin"]
 UNPOOL_MODES: tuple[str, ...] = ("maxunpool", "mask", "plugin")
@@ -86,12 +89,12 @@ def _(x: Tensor, y: Tensor) -> Tensor:
     return x.new_empty(x.shape, dtype=y.dtype)
 
 
-def _plugin_setup_context(ctx: object, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
-    ctx.save_for_backward(inputs[0])  # type: ignore[attr-defined]
+def _plugin_setup_context(ctx: FunctionCtx, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
+    ctx.save_for_backward(inputs[0])
 
 
-def _plugin_backward(ctx: object, grad: Tensor) -> tuple[None, Tensor]:
-    (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
+def _plugin_backward(ctx: BackwardCFunction, grad: Tensor) -> tuple[None, Tensor]:
+    (x,) = ctx.saved_tensors
     return None, _mask_unpool_backward_y(x, grad)
 
 

@@ -28,12 +28,17 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from toolkit.core.dataset import SegDataset
 from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.compare.results import CandidateResult
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +93,12 @@ class Drift:
     pixel_agreement: float
 
     @classmethod
-    def from_result(cls, c: object) -> Drift:
-        deltas = {k: v for k, v in c.per_class_delta_iou.items() if v is not None}  # type: ignore[attr-defined]
+    def from_result(cls, c: CandidateResult) -> Drift:
+        deltas = {k: v for k, v in c.per_class_delta_iou.items() if v is not None}
         worst = min(deltas, key=deltas.__getitem__) if deltas else ""
-        band = (c.drift or {}).get("delta_miou_band")  # type: ignore[attr-defined]
-        return cls(round(-c.delta_miou, 4), round(-deltas[worst], 4) if worst else 0.0, worst,  # type: ignore
-                   None if band is None else round(-band, 4), round(c.pixel_agreement, 4))  # type: ignore
+        band = (c.drift or {}).get("delta_miou_band")
+        return cls(round(-c.delta_miou, 4), round(-deltas[worst], 4) if worst else 0.0, worst,
+                   None if band is None else round(-band, 4), round(c.pixel_agreement, 4))
 
 
 @dataclass
@@ -198,7 +203,7 @@ class Planner:
     ``quantize(path, exclude)`` writes the int8 graph with ``exclude`` left float (``toolkit.quant.quantize_file``
     with the calibration); the planner adds the fp16 Casts for tensorrt itself."""
 
-    def __init__(self, model: Path, target: str, budget: Budget, dataset: object,
+    def __init__(self, model: Path, target: str, budget: Budget, dataset: SegDataset,
                  quantize: Callable[[Path, list[str]], None], exclude: Sequence[str] = (),
                  cache_dir: Path | None = None,
                  use_cache: bool = True, settings: dict | None = None, band_px: int = 3,

@@ -19,10 +19,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import atomic_write, current_umask, folders_made_by, make_folder, remove_empty
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +88,12 @@ def onnx_signature(path: Path) -> tuple[list[IOSpec], list[IOSpec], ModelMeta | 
     return inputs, outputs, _onnx_meta(model, path)
 
 
-def _onnx_meta(model: object, path: Path) -> ModelMeta | None:
+def _onnx_meta(model: onnx.ModelProto, path: Path) -> ModelMeta | None:
     try:
         from toolkit.core.metadata import read_model_meta
     except ImportError:  # the exporter ships with the toolkit; stay readable without it
         return None
-    return read_model_meta(model, str(path))  # type: ignore[arg-type]
+    return read_model_meta(model, str(path))
 
 
 def _engine_model(path: Path, onnx_sources: dict[str, Path], max_batch: int, name: str,

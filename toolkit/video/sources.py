@@ -12,6 +12,7 @@ import glob as globlib
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -215,7 +216,7 @@ class RetryingSource(FrameSource):
     """Wraps a live source: on a lost connection, reopen it up to ``retries`` times with a growing delay."""
 
     def __init__(self, inner: FrameSource, retries: int = 5, delay_s: float = 0.5, max_delay_s: float = 5.0,
-                 sleep: object = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.inner, self.retries, self.delay_s, self.max_delay_s = inner, retries, delay_s, max_delay_s
         self.live, self.name = inner.live, inner.name
         self.reconnects = 0
@@ -234,7 +235,7 @@ class RetryingSource(FrameSource):
         for attempt in range(1, self.retries + 1):
             log.warning("%s: lost (%s); reconnecting, attempt %d/%d in %.1f s", self.name, last, attempt,
                         self.retries, delay)
-            self._sleep(delay)  # type: ignore[operator]
+            self._sleep(delay)
             delay = min(delay * 2, self.max_delay_s)
             self.inner.close()
             try:

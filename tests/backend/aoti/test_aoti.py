@@ -33,7 +33,7 @@ def _fake_package(folder: Path, **edits: object) -> Path:
     """A stand-in .pt2 with a sidecar as this machine would write it, then ``edits`` applied to the sidecar."""
     package = folder / "fake.pt2"
     package.write_bytes(b"not a real package")
-    sidecar = PackageSidecar(**here_for(torch.device("cpu")), precision="fp32",  # type: ignore[arg-type]
+    sidecar = PackageSidecar(**here_for(torch.device("cpu")), precision="fp32",
                              shapes={"min": [1, 3, 16, 24], "opt": [1, 3, 16, 24], "max": [1, 3, 16, 24]},
                              model_meta=ModelMeta("enhanced", 4, synthetic_info(), input_size=(16, 24)).to_json())
     write_package_sidecar(package, sidecar)

@@ -20,6 +20,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -107,7 +108,16 @@ def gpu_info(device: torch.device) -> dict[str, str]:
     return {"name": torch.cuda.get_device_name(device), "compute_capability": f"{major}.{minor}"}
 
 
-def here_for(device: torch.device) -> dict[str, object]:
+class BuildHost(TypedDict):
+    """The PackageSidecar fields that describe where a package was built (``here_for``)."""
+
+    torch_version: str
+    device: str
+    gpu: dict[str, str]
+    cpu_isa: str
+
+
+def here_for(device: torch.device) -> BuildHost:
     """What a package built on this machine for ``device`` records (and what a loader compares)."""
     if device.type == "cuda":
         return {"torch_version": torch.__version__, "device": "cuda", "gpu": gpu_info(device), "cpu_isa": ""}
@@ -131,7 +141,7 @@ def check_sidecar(package: str | Path, sidecar: PackageSidecar | None, device: t
         g, h = sidecar.gpu, here["gpu"]
         raise PackageMismatchError(
             f"{package}: built for {g.get('name', '?')} (compute capability {g.get('compute_capability', '?')}), "
-            f"this GPU is {h['name']} (compute capability {h['compute_capability']}); {REBUILD_HINT}")  # type: ignore[index]
+            f"this GPU is {h['name']} (compute capability {h['compute_capability']}); {REBUILD_HINT}")
     if sidecar.device == "cpu" and sidecar.cpu_isa != here["cpu_isa"]:
         raise PackageMismatchError(f"{package}: its CPU kernels were compiled for {sidecar.cpu_isa or 'no vector ISA'}"
                                    f", this CPU runs {here['cpu_isa'] or 'no vector ISA'}; {REBUILD_HINT}")
@@ -145,8 +155,8 @@ def resolve_package_profile(shapes: str | None, input_shape: str | None, meta: M
     (padded) input size."""
     if shapes and input_shape:
         raise ToolkitError("--shapes and --input-shape both given: pass one (--input-shape builds a static package)")
-    if shapes or input_shape:
-        return parse_shapes(shapes or input_shape)  # type: ignore[arg-type]
+    if spec := shapes or input_shape:
+        return parse_shapes(spec)
     one = profile_from_input_size(meta.input_size)
     return ShapeProfile(one.min, one.opt, (DEFAULT_MAX_BATCH, *one.max[1:]))
 
@@ -228,13 +238,14 @@ class BuildPackage(BaseLoader[Path]):
             # has another)
             export_and_compile(model, profile, precision, device, built)
             atomic_write(self.output, lambda tmp: os.replace(built, tmp))
-        sidecar = PackageSidecar(**here_for(device), precision=precision, shapes=profile.to_dict(),  # type: ignore[arg-type]
+        sidecar = PackageSidecar(**here_for(device), precision=precision, shapes=profile.to_dict(),
                                  model_meta=meta.to_json(), toolkit_version=__version__,
                                  source={"path": str(self.checkpoint), "sha256": file_sha256(self.checkpoint)})
         write_package_sidecar(self.output, sidecar)
         return self.output
 
 
-def build_package(checkpoint: str | Path, output: str | Path, **kwargs: object) -> Path:
+def build_package(checkpoint: str | Path, output: str | Path, precision: str = "fp32", device: str = "cpu",
+                  shapes: str | None = None, input_shape: str | None = None) -> Path:
     """Function twin of BuildPackage."""
-    return BuildPackage(checkpoint, output, **kwargs)()  # type: ignore[arg-type]
+    return BuildPackage(checkpoint, output, precision, device, shapes, input_shape)()

@@ -7,6 +7,7 @@ the same pinned buffers, stream, CUDA graphs per shape and frames-on-device path
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -14,17 +15,20 @@ import torch
 from toolkit.backend.aoti.package import PackageSidecar, check_sidecar, read_package_sidecar
 from toolkit.backend.base import BaseLoader
 from toolkit.backend.torch.runner import TorchRunner
+from toolkit.backend.trt.shapes import ShapeProfile
 from toolkit.core.description import ModelDescription
 from toolkit.errors import InputShapeError, ToolkitError
 
+Compiled = Callable[[torch.Tensor], torch.Tensor]  # what aoti_load_package gives: the module's forward
 
-class LoadPackage(BaseLoader[tuple[object, PackageSidecar]]):
+
+class LoadPackage(BaseLoader[tuple[Compiled, PackageSidecar]]):
     """(compiled model, sidecar) from a ``.pt2`` path, after its sidecar was checked against ``device``."""
 
     def __init__(self, path: str | Path, device: str = "cpu") -> None:
         self.path, self.device = Path(path), device
 
-    def _call_impl(self) -> tuple[object, PackageSidecar]:
+    def _call_impl(self) -> tuple[Compiled, PackageSidecar]:
         from toolkit.backend.torch.device import torch_device
 
         device = torch_device(self.device)
@@ -48,12 +52,13 @@ class AotiRunner(TorchRunner):
     def __init__(self, loader: LoadPackage, device: str = "cpu", name: str | None = None, source: str = "",
                  cuda_graph: bool | None = None) -> None:
         super().__init__(loader, device=device, name=name, source=source, cuda_graph=cuda_graph)
-        self.profile = None
+        self._package = loader
+        self.profile: ShapeProfile | None = None
 
     def _activate_impl(self) -> ModelDescription:
-        compiled, sidecar = self._source()  # type: ignore[operator]
+        compiled, sidecar = self._package()
         self.profile = sidecar.profile()
-        self._fn = compiled  # type: ignore[assignment]
+        self._fn = compiled
         if self.device.type == "cuda":
             self._stream = torch.cuda.Stream(self.device)
         # the package takes fp32 and casts inside, so the runner's own input dtype stays fp32 (self._precision);

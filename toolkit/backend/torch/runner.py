@@ -206,14 +206,16 @@ class TorchRunner(BaseRunner):
         return slot
 
     def _capture_logits(self, key: Hashable, graph: bool) -> DeviceSlot:
-        return self._new_slot(tuple(key), torch.float32, self._forward, graph)  # type: ignore[arg-type]
+        assert isinstance(key, tuple)  # the input shape (_on_device's key)
+        return self._new_slot(key, torch.float32, self._forward, graph)
 
     def _capture_frame(self, key: Hashable, graph: bool) -> DeviceSlot:
-        *shape, out_hw = key  # type: ignore[misc]
+        assert isinstance(key, tuple)  # (H, W, 3, out_hw): the frame's shape, then the class map's size or None
+        *shape, out_hw = key
         fn = self._frame_fn((shape[0], shape[1]), out_hw)
         return self._new_slot(tuple(shape), torch.uint8, fn, graph)
 
-    def _on_device(self, kind: str, key: tuple[int, ...], host: np.ndarray) -> np.ndarray:
+    def _on_device(self, kind: str, key: Hashable, host: np.ndarray) -> np.ndarray:
         """Pinned upload, graph replay (or eager call), download, on the runner's stream. The slot is this
         call's alone, so the host copy and the wait need no lock; only the enqueueing is serialised, so that a
         call's copies and replay stay contiguous on the stream (and its stage times its own)."""

@@ -84,7 +84,7 @@ def network_from_onnx(path: str | Path, plugins: Sequence[str | Path] = ()) -> P
 def _progress_monitor(trt: Any, progress: ProgressFn) -> Any:
     """A trt.IProgressMonitor forwarding to ``progress``; Ctrl-C in a callback cancels the build."""
 
-    class _Monitor(trt.IProgressMonitor):  # type: ignore[misc, name-defined]
+    class _Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
             trt.IProgressMonitor.__init__(self)
             self.cancelled = False

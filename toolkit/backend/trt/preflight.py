@@ -21,6 +21,7 @@ from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
 from toolkit.errors import CheckFailedError
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
 
 OPERATORS_DOC = "onnx-tensorrt docs/operators.md (TensorRT 10.15, opsets 9-24)"
@@ -125,22 +126,22 @@ def _input_dims(model: onnx.ModelProto) -> dict[str, list[int | str | None]]:
     return out
 
 
-def _constant_values(model: onnx.ModelProto) -> dict[str, object]:
+def _constant_values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Initializers and Constant outputs as numpy arrays (for the Q/DQ zero-point check)."""
     from onnx import numpy_helper
 
-    values: dict[str, object] = {t.name: t for t in model.graph.initializer}
+    values: dict[str, onnx.TensorProto] = {t.name: t for t in model.graph.initializer}
     for n in model.graph.node:
         if n.op_type == "Constant":
             for a in n.attribute:
                 if a.name == "value":
                     values[n.output[0]] = a.t
-    return {k: numpy_helper.to_array(v) for k, v in values.items()}  # type: ignore[arg-type]
+    return {k: numpy_helper.to_array(v) for k, v in values.items()}
 
 
 def _check_qdq(model: onnx.ModelProto, issues: list[Issue]) -> None:
     """TensorRT takes symmetric int8 Q/DQ only: zero points of 0, int8 (not uint8) types."""
-    consts: dict[str, object] | None = None
+    consts: dict[str, np.ndarray] | None = None
     for n in model.graph.node:
         if n.op_type not in ("QuantizeLinear", "DequantizeLinear") or len(n.input) < 3 or not n.input[2]:
             continue
@@ -150,11 +151,11 @@ def _check_qdq(model: onnx.ModelProto, issues: list[Issue]) -> None:
         if zp is None:
             continue
         name = n.name or n.output[0]
-        if getattr(zp, "dtype", None) is not None and str(zp.dtype) == "uint8":  # type: ignore[attr-defined]
+        if str(zp.dtype) == "uint8":
             issues.append(Issue(name, n.op_type, "uint8 quantization (the ONNX Runtime CPU form); TensorRT "
                                 "needs symmetric int8: re-quantize with `toolkit quantize --precision int8 "
                                 "--target tensorrt`"))
-        elif bool((zp != 0).any()):  # type: ignore[attr-defined]
+        elif bool((zp != 0).any()):
             issues.append(Issue(name, n.op_type, "non-zero zero point; TensorRT needs symmetric int8 "
                                 "(zero point 0): re-quantize with `toolkit quantize --target tensorrt`"))
 
