@@ -23,7 +23,6 @@ from toolkit.backend.base import BaseRunner
 from toolkit.bench import BenchResult, bench_runners, format_table
 from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
 from toolkit.compare.results import ParityReport
-from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
 from toolkit.files import make_folder
@@ -279,7 +278,7 @@ def run_demo(out_dir: str | Path = "toolkit-demo", model: str | Path | None = No
                 opened.append(c)
             except (ToolkitError, ImportError) as e:
                 steps.skip(f"open {c.name}", str(e))
-        shape = (1, 3, *pad_to_multiple(*meta.input_size))
+        shape = (1, 3, *meta.padded_input_size)
         steps.run("speed", lambda: _speed_step(opened, shape, bench_iterations, threads, out))
         if "report" in parity_state:
             steps.run("parity report", lambda: _report_step(parity_state["report"], cands, out))

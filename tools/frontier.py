@@ -49,7 +49,7 @@ def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Pa
     ckpt = save_checkpoint(out / f"{tag}.safetensors", model, meta)
     onnx_model = export_checkpoint(ckpt, unpool="mask")
     save_onnx(onnx_model, fp32)
-    feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size)
+    feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size, stride=model.output_stride)
     q, _ = quantize_int8(onnx_model, feeds, target="cpu", cache_dir=out / f".calibration_{tag}")
     save_onnx(write_props(q, {"precision": "int8"}), int8)
     return {"fp32": fp32, "int8": int8}

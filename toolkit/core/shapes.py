@@ -1,8 +1,13 @@
-"""Input sizes: the one padding rule (H and W up to multiples of the output stride)."""
+"""Input sizes: the one padding rule (H and W up to multiples of the model's output stride) and its check.
+
+The stride is the model's (``ModelMeta.output_stride``, ``SegNet.output_stride``): 8 for the three 2x2 pools,
+16 behind a stride-2 stem. Files written before it was recorded are stride 8.
+"""
 
 from __future__ import annotations
 
 from toolkit.core.names import OUTPUT_STRIDE
+from toolkit.errors import InputShapeError
 
 
 def pad_to_multiple(h: int, w: int, multiple: int = OUTPUT_STRIDE) -> tuple[int, int]:
@@ -11,3 +16,13 @@ def pad_to_multiple(h: int, w: int, multiple: int = OUTPUT_STRIDE) -> tuple[int,
     if multiple < 1:
         raise ValueError(f"multiple={multiple}: expected 1 or more")
     return int(h) + (-int(h)) % multiple, int(w) + (-int(w)) % multiple
+
+
+def check_multiple(h: int, w: int, stride: int = OUTPUT_STRIDE, what: str = "input", prefix: str = "",
+                   hint: str = "") -> None:
+    """Refuse H or W that are not multiples of ``stride`` (the model's output stride), naming the padded size;
+    ``prefix`` (e.g. "1x3x") makes the suggestion a whole shape, ``hint`` is appended."""
+    if h % stride or w % stride:
+        ph, pw = pad_to_multiple(h, w, stride)
+        raise InputShapeError(f"{what} {prefix}{h}x{w}: H and W must be multiples of {stride}; pad to "
+                              f"{prefix}{ph}x{pw}{hint}")
