@@ -79,8 +79,9 @@ def _hw(text: str | None, name: str) -> tuple[int, int] | None:
 def train_command(
     data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder, or 'synthetic' for generated scenes."),
     out: str = output_option("Folder for last/best checkpoints, state and CSV log.", default="runs/train"),
-    arch: str = typer.Option("enhanced", "--arch", "-a", help="Architecture: enhanced, segnet or enhanced_s2 (a stride-2 stem "
-                                 "that reads the full frame; crops multiples of 16)."),
+    arch: str = typer.Option("enhanced", "--arch", "-a",
+                             help="Architecture: enhanced, segnet or enhanced_s2 (a stride-2 stem that reads the "
+                                  "full frame; crops multiples of 16)."),
     loss: str = typer.Option("bce", "--loss", help="ce, bce (balanced CE, docs/MODEL.md) or wce (median frequency)."),
     width: int = typer.Option(64, "--width", "-w", min=1, help="Base width w of the network."),
     epochs: int = typer.Option(50, "--epochs", "-e", min=1, help="Total epochs (also the poly schedule's length)."),

@@ -8,7 +8,8 @@ Two models are served from one runner:
   class map comes back at the frame's own size. On a runner with ``frames_on_device`` (PyTorch on CUDA)
   a request without logits runs those steps in the runner's CUDA graph instead (``infer_frame``).
 - the tensor model: ``input`` float32 N x 3 x H x W (normalised, H and W multiples of the model's output
-  stride, 8 or 16) -> ``logits``, the same I/O as the exported ONNX model, so a remote runner sees what a local one sees.
+  stride, 8 or 16) -> ``logits``, the same I/O as the exported ONNX model, so a remote runner sees what a
+  local one sees.
 
 Triton's dynamic batcher hands several requests over at once; frames of one call are stacked into
 batches of at most ``max_batch`` and run together.
