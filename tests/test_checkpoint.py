@@ -71,3 +71,36 @@ def test_wrong_architecture_weights(tmp_path: Path) -> None:
     save_file(tensors, str(tmp_path / "x.safetensors"), metadata={METADATA_KEY: json.dumps(text)})
     with pytest.raises(CheckpointError, match="has shape|do not fit"):
         load_checkpoint(tmp_path / "x.safetensors")
+
+
+def test_output_stride_recorded_and_old_files_read_as_8(tmp_path: Path) -> None:
+    """The model's stride goes into the header; a header written before the key existed reads as 8."""
+    path, _, meta = make(tmp_path, arch="enhanced_s2")
+    assert meta.output_stride == 8  # what the caller passed: save_checkpoint writes the model's own
+    assert load_checkpoint(path)[1].output_stride == 16
+    (tmp_path / "old").mkdir()
+    plain, _, _ = make(tmp_path / "old", arch="enhanced")
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(plain), framework="pt") as f:
+        header = json.loads(f.metadata()[METADATA_KEY])
+    del header["output_stride"]
+    old = tmp_path / "old.safetensors"
+    save_file(load_file(str(plain)), str(old), metadata={METADATA_KEY: json.dumps(header)})
+    model, old_meta = load_checkpoint(old)
+    assert old_meta.output_stride == 8 and model.output_stride == 8
+
+
+def test_a_stride_that_contradicts_the_architecture_is_refused(tmp_path: Path) -> None:
+    path, _, _ = make(tmp_path, arch="enhanced_s2")
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        header = json.loads(f.metadata()[METADATA_KEY])
+    header["output_stride"] = 8
+    bad = tmp_path / "bad.safetensors"
+    save_file(load_file(str(path)), str(bad), metadata={METADATA_KEY: json.dumps(header)})
+    with pytest.raises(CheckpointError, match="output stride 8, but 'enhanced_s2' has 16"):
+        load_checkpoint(bad)

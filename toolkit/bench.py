@@ -18,6 +18,7 @@ import numpy as np
 
 from toolkit.backend import BaseRunner, RunnerOptions, make_runner
 from toolkit.backend.base import frame_runner
+from toolkit.core.shapes import check_multiple
 from toolkit.errors import ToolkitError
 
 log = logging.getLogger("toolkit.bench")
@@ -185,6 +186,10 @@ def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: i
         raise ToolkitError(f"iterations={iterations}, rounds={rounds}, warmup={warmup}, streams={streams}: need "
                            "iterations >= 1, rounds >= 1, warmup >= 0, streams >= 1")
     rounds = min(rounds, iterations)
+    for r in runners:  # each model's own input multiple (its metadata; 8 for a model without one)
+        if r.meta is not None:
+            check_multiple(int(shape[2]), int(shape[3]), r.meta.output_stride, what=f"{r.name}: --input-shape",
+                           prefix=f"{shape[0]}x{shape[1]}x")
     calls = [make_call(r, shape, io, seed) for r in runners]
     times: list[list[float]] = [[] for _ in runners]
     stages: list[list[dict[str, float]]] = [[] for _ in runners]

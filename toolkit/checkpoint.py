@@ -31,8 +31,13 @@ def write_json(path: str | Path, obj: object) -> Path:
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta) -> Path:
-    """Write the model's state dict (contiguous CPU tensors) and ``meta`` atomically."""
+    """Write the model's state dict (contiguous CPU tensors) and ``meta`` atomically; the model's own
+    ``output_stride`` (8 for a module without one) is what the file records."""
+    import dataclasses
+
     from safetensors.torch import save
+
+    meta = dataclasses.replace(meta, output_stride=int(getattr(model, "output_stride", meta.output_stride)))
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     data = save(tensors, metadata={METADATA_KEY: meta.to_json()})  # bytes: a full disk is then an OSError
@@ -73,7 +78,11 @@ def build_model(meta: ModelMeta, **kwargs: object) -> nn.Module:
     if meta.arch not in list_models():
         raise CheckpointError(f"checkpoint architecture '{meta.arch}' is unknown; known: "
                               f"{', '.join(list_models())}")
-    return create_model(meta.arch, num_classes=meta.num_classes, width=meta.width, **kwargs)
+    model = create_model(meta.arch, num_classes=meta.num_classes, width=meta.width, **kwargs)
+    if int(getattr(model, "output_stride", meta.output_stride)) != meta.output_stride:
+        raise CheckpointError(f"checkpoint says output stride {meta.output_stride}, but '{meta.arch}' has "
+                              f"{model.output_stride}; the file's metadata is wrong: re-save it")
+    return model
 
 
 def load_checkpoint(path: str | Path, **model_kwargs: object) -> tuple[nn.Module, ModelMeta]:

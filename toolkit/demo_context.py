@@ -17,7 +17,6 @@ from toolkit.backend.base import BaseRunner
 from toolkit.bench import BenchResult
 from toolkit.compare.results import CandidateResult, ParityReport
 from toolkit.core.meta import ModelMeta
-from toolkit.core.shapes import pad_to_multiple
 
 if TYPE_CHECKING:
     from toolkit.video.sample import SampleClip
@@ -117,7 +116,7 @@ class DemoContext:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return (1, 3, *pad_to_multiple(*self.meta.input_size))
+        return (1, 3, *self.meta.padded_input_size)
 
     def passed(self, c: Candidate) -> bool:
         """Passed parity (the reference does by definition, once the parity step ran)."""

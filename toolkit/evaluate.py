@@ -17,6 +17,7 @@ import numpy as np
 from toolkit.backend.base import INPUT_NAME, BaseRunner
 from toolkit.core.dataset import SegDataset
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.data.transforms import normalize
 from toolkit.errors import ToolkitError
@@ -33,8 +34,9 @@ class Preprocessed:
 
 
 def preprocess(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float],
-               input_size: tuple[int, int] | None = None) -> Preprocessed:
-    """RGB uint8 frame -> model input: optional resize, normalise, zero-pad bottom/right to a multiple of 8."""
+               input_size: tuple[int, int] | None = None, stride: int = OUTPUT_STRIDE) -> Preprocessed:
+    """RGB uint8 frame -> model input: optional resize, normalise, zero-pad bottom/right to a multiple of the
+    model's output ``stride`` (``ModelMeta.output_stride``: 8, or 16 for a stride-2 stem)."""
     src_hw = image_rgb.shape[:2]
     if input_size is not None and tuple(input_size) != tuple(src_hw):
         h, w = input_size
@@ -42,7 +44,7 @@ def preprocess(image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float
         image_rgb = cv2.resize(image_rgb, (w, h), interpolation=interp)
     x = normalize(image_rgb, mean, std)
     h, w = x.shape[1:]
-    hp, wp = pad_to_multiple(h, w)
+    hp, wp = pad_to_multiple(h, w, stride)
     ph, pw = hp - h, wp - w
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, ph), (0, pw)))
@@ -90,9 +92,9 @@ def class_map_at_size(logits: np.ndarray, pre: Preprocessed, out_hw: tuple[int, 
 
 
 def predict_logits(runner: BaseRunner, image_rgb: np.ndarray, mean: Sequence[float], std: Sequence[float],
-                   input_size: tuple[int, int] | None = None) -> np.ndarray:
+                   input_size: tuple[int, int] | None = None, stride: int = OUTPUT_STRIDE) -> np.ndarray:
     """K x H x W logits for one RGB frame at its own resolution."""
-    pre = preprocess(image_rgb, mean, std, input_size)
+    pre = preprocess(image_rgb, mean, std, input_size, stride)
     (logits,) = runner.infer({INPUT_NAME: pre.tensor}).values()
     return postprocess_logits(logits, pre)
 
@@ -125,7 +127,7 @@ def evaluate_split(runners: Sequence[BaseRunner], dataset: SegDataset, metas: Se
     frames = tqdm(iter_frames(dataset), total=len(dataset), disable=not progress, desc=desc, unit="img",
                   leave=False)
     for index, (image, label) in enumerate(frames):
-        logits = [predict_logits(r, image, m.dataset.mean, m.dataset.std, m.input_size)
+        logits = [predict_logits(r, image, m.dataset.mean, m.dataset.std, m.input_size, m.output_stride)
                   for r, m in zip(runners, metas, strict=True)]
         for r, lg in zip(runners, logits, strict=True):
             if lg.shape[0] != k:

@@ -55,7 +55,7 @@ def build_variants(ckpt: Path | None, out: Path, calib: int) -> dict[str, Path]:
         from toolkit.demo import calibration_set
 
         images = calibration_set(None, out, meta, calib)
-    feeds = ImageFeeds(images, meta.dataset.mean, meta.dataset.std, meta.input_size)
+    feeds = ImageFeeds(images, meta.dataset.mean, meta.dataset.std, meta.input_size, stride=meta.output_stride)
     for lowering in ("maxunpool", "mask"):
         q, _ = quantize_int8(models[lowering], feeds, target="cpu", cache_dir=out / ".calibration")
         f = out / f"int8_{lowering}.onnx"

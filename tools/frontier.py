@@ -1,14 +1,19 @@
-"""The CPU model frontier of docs/RESULTS.md: `toolkit infer` FPS for width x input size, fp32 and int8.
+"""The CPU model frontier of docs/RESULTS.md: `toolkit infer` FPS for arch x width x input size, fp32 and int8.
 
-    python tools/frontier.py --out runs/frontier [--widths 16,24,32] [--sizes 180x240,240x320,360x480]
-                             [--frames 120] [--repeats 2] [--miou NAME=CKPT ...]
+    python tools/frontier.py --out runs/frontier [--archs enhanced] [--widths 16,24,32]
+                             [--sizes 180x240,240x320,360x480] [--frames 120] [--repeats 2] [--miou NAME=CKPT ...]
+    python tools/frontier.py --out runs/s2 --candidate enhanced:16:180x240 --candidate enhanced_s2:16:360x480 \
+                             --threads 2 --workers 1 --frames 60 --repeats 3
 
-Speed does not depend on the weights, so every candidate is an untrained (seeded) enhanced SegNet
-with CamVid's label space at its input size. Each is exported as the `mask` lowering (what the demo
+``--candidate ARCH:WIDTH:HxW`` (repeatable) replaces the archs x widths x sizes grid: e.g. the stride-2 stem
+design (``enhanced_s2``, reads the 360x480 frame) next to ``enhanced`` on the 180x240 resize.
+Speed does not depend on the weights, so every candidate is an untrained (seeded) SegNet of its
+architecture with CamVid's label space at its input size. Each is exported as the `mask` lowering (what the demo
 ships), quantized to INT8 Q/DQ `--target cpu` (calibrated on 4 CamVid train frames: the ranges do not
 change the graph's cost), then run by the `toolkit infer` command itself, end to end, on the same
 360x480 clip (mp4 in, mp4 out with overlay, legend and HUD; default workers and threads), `--repeats`
-times alternating over all models; the table keeps the median FPS. `--miou` adds the val mIoU of
+times alternating over all models; the table keeps the median FPS and each model's FPS as a ratio to the
+first candidate's in the same run (the number to quote on a shared machine). `--miou` adds the val mIoU of
 trained checkpoints (from their own provenance) to the plot. Writes OUT/frontier.json, OUT/frontier.md
 and OUT/frontier.png.
 """
@@ -24,8 +29,26 @@ import subprocess
 import sys
 from pathlib import Path
 
+Candidate = tuple[str, int, tuple[int, int]]  # (arch, width, (H, W))
 
-def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Path]) -> dict[str, Path]:
+
+def candidate_tag(arch: str, width: int, size: tuple[int, int]) -> str:
+    """The file stem of a candidate (the plain ``enhanced`` keeps its historical ``w16_180x240`` tag)."""
+    return f"{'' if arch == 'enhanced' else arch + '_'}w{width}_{size[0]}x{size[1]}"
+
+
+def parse_candidate(text: str) -> Candidate:
+    """'ARCH:WIDTH:HxW' -> (arch, width, (H, W))."""
+    try:
+        arch, width, size = text.split(":")
+        h, w = (int(v) for v in size.split("x"))
+        return arch, int(width), (h, w)
+    except ValueError:
+        raise SystemExit(f"--candidate {text}: expected ARCH:WIDTH:HxW, e.g. enhanced_s2:16:360x480") from None
+
+
+def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Path], arch: str = "enhanced"
+                    ) -> dict[str, Path]:
     """Untrained checkpoint -> fp32 mask ONNX -> int8 (cpu) ONNX; returns the two files."""
     import torch
 
@@ -37,30 +60,30 @@ def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Pa
     from toolkit.quant import ImageFeeds, quantize_int8
     from toolkit.zoo import default_zoo_model
 
-    tag = f"w{width}_{size[0]}x{size[1]}"
+    tag = candidate_tag(arch, width, size)
     fp32, int8 = out / f"{tag}_fp32.onnx", out / f"{tag}_int8.onnx"
     if fp32.is_file() and int8.is_file():
         return {"fp32": fp32, "int8": int8}
     _, zoo_meta = read_checkpoint(default_zoo_model("cpu").verified_path())  # CamVid's label space
     torch.manual_seed(width * 1000 + size[0])
-    model = create_model("enhanced", num_classes=zoo_meta.num_classes, width=width).eval()
-    meta = ModelMeta("enhanced", width, zoo_meta.dataset, input_size=size,
+    model = create_model(arch, num_classes=zoo_meta.num_classes, width=width).eval()
+    meta = ModelMeta(arch, width, zoo_meta.dataset, input_size=size, output_stride=model.output_stride,
                      provenance={"trained_by": "untrained (tools/frontier.py)"})
     ckpt = save_checkpoint(out / f"{tag}.safetensors", model, meta)
     onnx_model = export_checkpoint(ckpt, unpool="mask")
     save_onnx(onnx_model, fp32)
-    feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size)
+    feeds = ImageFeeds(calib, meta.dataset.mean, meta.dataset.std, meta.input_size, stride=model.output_stride)
     q, _ = quantize_int8(onnx_model, feeds, target="cpu", cache_dir=out / f".calibration_{tag}")
     save_onnx(write_props(q, {"precision": "int8"}), int8)
     return {"fp32": fp32, "int8": int8}
 
 
-def infer_fps(model: Path, clip: Path, out: Path) -> dict:
-    """Run the `toolkit infer` command as a user would; its --json summary."""
+def infer_fps(model: Path, clip: Path, out: Path, extra: list[str] | None = None) -> dict:
+    """Run the `toolkit infer` command as a user would; its --json summary. ``extra``: e.g. --threads 2."""
     report = out / f"{model.stem}.infer.json"
-    toolkit = str(Path(sys.executable).with_name("toolkit"))  # this interpreter's venv, not another on PATH
-    cmd = [toolkit, "infer", "--model", str(model), "--source", str(clip),
-           "--output", str(out / f"{model.stem}.mp4"), "--json", str(report), "--no-progress"]
+    # this interpreter's toolkit (python -m, so a PYTHONPATH checkout wins over an installed one)
+    cmd = [sys.executable, "-m", "toolkit", "infer", "--model", str(model), "--source", str(clip),
+           "--output", str(out / f"{model.stem}.mp4"), "--json", str(report), "--no-progress", *(extra or [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
@@ -79,7 +102,7 @@ def plot(rows: list[dict], trained: list[dict], path: Path, target_fps: float) -
         pts = [r for r in rows if r["precision"] == prec]
         ax.scatter([r["gflops"] for r in pts], [r["fps"] for r in pts], marker=marker, label=f"ONNX Runtime {prec}")
         for r in pts if prec == "int8" else []:  # one label per configuration
-            ax.annotate(f"w{r['width']} {r['size']}", (r["gflops"], r["fps"]), fontsize=7, xytext=(3, 3),
+            ax.annotate(f"{_short(r)}w{r['width']} {r['size']}", (r["gflops"], r["fps"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
     ax.axhline(target_fps, color="grey", linestyle="--", linewidth=1, label=f"target {target_fps:g} FPS")
     ax.set_xscale("log")
@@ -103,8 +126,15 @@ def plot(rows: list[dict], trained: list[dict], path: Path, target_fps: float) -
     fig.savefig(path, dpi=110)
 
 
+def _short(row: dict) -> str:
+    """A plot label's architecture prefix ("" for the plain enhanced SegNet)."""
+    arch = row.get("arch", "enhanced")
+    return "" if arch == "enhanced" else f"{arch} "
+
+
 def match_trained(specs: list[str], rows: list[dict]) -> list[dict]:
-    """NAME=CKPT -> its val mIoU (checkpoint provenance) and the measured int8 FPS of its width and size."""
+    """NAME=CKPT -> its val mIoU (checkpoint provenance) and the measured int8 FPS of its arch, width and size
+    (rows without an arch, from before it was recorded, are ``enhanced``)."""
     from toolkit.checkpoint import read_checkpoint
 
     trained = []
@@ -112,7 +142,8 @@ def match_trained(specs: list[str], rows: list[dict]) -> list[dict]:
         name, ckpt = spec.split("=", 1)
         _, meta = read_checkpoint(ckpt)
         size = f"{meta.input_size[0]}x{meta.input_size[1]}"
-        match = [r for r in rows if r["width"] == meta.width and r["size"] == size and r["precision"] == "int8"]
+        match = [r for r in rows if r.get("arch", "enhanced") == meta.arch and r["width"] == meta.width
+                 and r["size"] == size and r["precision"] == "int8"]
         if match:
             trained.append({"name": name, "val_miou": meta.provenance.get("val_miou"), "int8_fps": match[0]["fps"]})
     return trained
@@ -121,6 +152,11 @@ def match_trained(specs: list[str], rows: list[dict]) -> list[dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/frontier"))
+    p.add_argument("--archs", default="enhanced", help="architectures of the grid (e.g. enhanced,enhanced_s2)")
+    p.add_argument("--candidate", action="append", default=[], metavar="ARCH:WIDTH:HxW",
+                   help="one candidate (repeatable); replaces the --archs x --widths x --sizes grid")
+    p.add_argument("--threads", type=int, default=None, help="toolkit infer --threads (default: its own)")
+    p.add_argument("--workers", type=int, default=None, help="toolkit infer --workers (default: its own)")
     p.add_argument("--widths", default="16,24,32")
     p.add_argument("--sizes", default="180x240,240x320,360x480")
     p.add_argument("--frames", type=int, default=120, help="frames of the 360x480 clip")
@@ -156,43 +192,54 @@ def main() -> None:
     clip = args.out / "clip_360x480.mp4"
     if not clip.is_file():
         make_sample_clip(clip, frames=args.frames, size=(360, 480), camvid=camvid, keep_frames=False)
-    widths = [int(w) for w in args.widths.split(",")]
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
-    files: dict[tuple[int, str, str], Path] = {}
-    for w in widths:
-        for s in sizes:
-            print(f"building w={w} {s[0]}x{s[1]}", flush=True)
-            for prec, f in build_candidate(w, s, args.out, calib).items():  # type: ignore[arg-type]
-                files[(w, f"{s[0]}x{s[1]}", prec)] = f
+    if args.candidate:
+        candidates = [parse_candidate(c) for c in args.candidate]
+    else:
+        sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+        candidates = [(a, int(w), s) for a in args.archs.split(",") for w in args.widths.split(",")
+                      for s in sizes]  # type: ignore[misc]
+    files: dict[tuple[str, int, str, str], Path] = {}
+    for arch, w, s in candidates:
+        print(f"building {arch} w={w} {s[0]}x{s[1]}", flush=True)
+        for prec, f in build_candidate(w, s, args.out, calib, arch).items():
+            files[(arch, w, f"{s[0]}x{s[1]}", prec)] = f
     if args.build_only:
         return
-    fps: dict[tuple[int, str, str], list[float]] = {k: [] for k in files}
+    extra = [*(["--threads", str(args.threads)] if args.threads else []),
+             *(["--workers", str(args.workers)] if args.workers is not None else [])]
+    fps: dict[tuple[str, int, str, str], list[float]] = {k: [] for k in files}
     for rep in range(args.repeats):
         for key, f in files.items():
-            summary = infer_fps(f, clip, args.out)
+            summary = infer_fps(f, clip, args.out, extra)
             fps[key].append(summary["fps"])
             print(f"repeat {rep + 1}: {f.name}: {summary['fps']:.2f} FPS (load {os.getloadavg()[0]:.2f})", flush=True)
     rows = []
-    for (w, size, prec), values in fps.items():
+    first = {prec: fps[next(k for k in fps if k[3] == prec)] for prec in ("fp32", "int8")}
+    for (arch, w, size, prec), values in fps.items():
         h, wd = (int(v) for v in size.split("x"))
-        net = create_model("enhanced", num_classes=11, width=w, unpool="mask").eval()
+        net = create_model(arch, num_classes=11, width=w, unpool="mask").eval()
         gflops = 2 * conv_macs_at(net, h, wd) / 1e9
-        rows.append({"width": w, "size": size, "precision": prec, "gflops": round(gflops, 2),
-                     "fps": round(statistics.median(values), 2), "fps_runs": values})
+        # per repeat, against the first candidate's run of the same repeat (they ran minutes apart at most)
+        ratios = [v / b for v, b in zip(values, first[prec], strict=True) if b > 0]
+        rows.append({"arch": arch, "width": w, "size": size, "precision": prec, "gflops": round(gflops, 2),
+                     "fps": round(statistics.median(values), 2), "fps_runs": values,
+                     "ratio_to_first": round(statistics.median(ratios), 3) if ratios else None})
     trained = match_trained(args.miou, rows)
     info = system_info()
     report = {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]), "cpu": info["cpu"],
               "cpu_threads": info["cpu_threads"], "cpu_flags": info["cpu_flags"], "onnxruntime": info["onnxruntime"],
-              "clip": str(clip), "rows": rows, "trained": trained}
+              "clip": str(clip), "infer_args": extra, "load_avg_end": os.getloadavg()[0], "rows": rows,
+              "trained": trained}
     (args.out / "frontier.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| width | input | GFLOPs | fp32 FPS | int8 FPS | int8 meets target |", "|---|---|---|---|---|---|"]
-    for w in widths:
-        for s in sizes:
-            size = f"{s[0]}x{s[1]}"
-            r32 = next(r for r in rows if (r["width"], r["size"], r["precision"]) == (w, size, "fp32"))
-            r8 = next(r for r in rows if (r["width"], r["size"], r["precision"]) == (w, size, "int8"))
-            lines.append(f"| {w} | {size} | {r32['gflops']:.2f} | {r32['fps']:.1f} | {r8['fps']:.1f} | "
-                         f"{'yes' if r8['fps'] >= args.target_fps else 'no'} |")
+    lines = ["| arch | width | input | GFLOPs | fp32 FPS | fp32 x first | int8 FPS | int8 x first | "
+             "int8 meets target |", "|---|---|---|---|---|---|---|---|---|"]
+    for arch, w, s in candidates:
+        key = (arch, w, f"{s[0]}x{s[1]}")
+        r32 = next(r for r in rows if (r["arch"], r["width"], r["size"], r["precision"]) == (*key, "fp32"))
+        r8 = next(r for r in rows if (r["arch"], r["width"], r["size"], r["precision"]) == (*key, "int8"))
+        lines.append(f"| {arch} | {w} | {key[2]} | {r32['gflops']:.2f} | {r32['fps']:.1f} | "
+                     f"{r32['ratio_to_first']:.2f} | {r8['fps']:.1f} | {r8['ratio_to_first']:.2f} | "
+                     f"{'yes' if r8['fps'] >= args.target_fps else 'no'} |")
     (args.out / "frontier.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     plot(rows, trained, args.out / "frontier.png", args.target_fps)

@@ -21,7 +21,6 @@ import torch
 
 from toolkit.bench import bench_models, cuda_ms_per_call
 from toolkit.checkpoint import load_checkpoint
-from toolkit.core.shapes import pad_to_multiple
 from toolkit.zoo import resolve_model_path
 
 
@@ -71,7 +70,7 @@ def main() -> None:
         raise SystemExit("no CUDA GPU")
     path = resolve_model_path(args.model, "cuda")
     model, meta = load_checkpoint(path)
-    hw = pad_to_multiple(*meta.input_size)
+    hw = meta.padded_input_size
     torch.backends.cudnn.benchmark = True
     ref = reference_rows(model, hw, args.calls, args.repeats)
     shape = (1, 3, *hw)

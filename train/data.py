@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.data import CamVid, DatasetInfo, SyntheticScenes, TrainTransform
 from toolkit.data.synthetic import SYNTHETIC_SIZE, SYNTHETIC_TRAIN, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
 from toolkit.errors import DatasetError
@@ -23,10 +24,11 @@ class RunData:
     frame_size: tuple[int, int]  # training frames' size before augmentation (= the model's input size)
 
 
-def _check_multiple_of_8(name: str, hw: tuple[int, int]) -> None:
-    if hw[0] % 8 or hw[1] % 8:
-        raise DatasetError(f"{name} {hw[0]}x{hw[1]}: H and W must be multiples of 8 (e.g. "
-                           f"{hw[0] // 8 * 8}x{hw[1] // 8 * 8})")
+def _check_multiple(name: str, hw: tuple[int, int], stride: int = OUTPUT_STRIDE) -> None:
+    """Training crops are multiples of the model's output stride (8; 16 behind a stride-2 stem)."""
+    if hw[0] % stride or hw[1] % stride:
+        raise DatasetError(f"{name} {hw[0]}x{hw[1]}: H and W must be multiples of {stride}, the model's output "
+                           f"stride (e.g. {hw[0] // stride * stride}x{hw[1] // stride * stride})")
 
 
 class Splits(torch.utils.data.Dataset):
@@ -84,11 +86,11 @@ def parse_splits(text: str) -> tuple[str, ...]:
 def build_data(data: str, crop: tuple[int, int], size: tuple[int, int] | None, seed: int,
                train_split: str = "train", val_split: str | None = "val", limit: int | None = None,
                synthetic_count: tuple[int, int] = (SYNTHETIC_TRAIN, SYNTHETIC_VAL),
-               scale: tuple[float, float] = (0.75, 1.5), jitter: float = 0.2, label_full_res: bool = False
-               ) -> RunData:
+               scale: tuple[float, float] = (0.75, 1.5), jitter: float = 0.2, label_full_res: bool = False,
+               stride: int = OUTPUT_STRIDE) -> RunData:
     """Datasets with the training transform; frames decoded once and cached in memory. ``train_split`` may
     list several splits (``train,val``); the validation split must not be one of them."""
-    _check_multiple_of_8("crop", crop)
+    _check_multiple("--crop", crop, stride)
     if not 0 < scale[0] <= scale[1]:
         raise DatasetError(f"--scale-range {scale[0]},{scale[1]}: expected 0 < MIN <= MAX, e.g. 0.5,2.0")
     if not 0 <= jitter < 1:

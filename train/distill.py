@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from toolkit.checkpoint import ModelMeta, atomic_write, file_sha256
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 
@@ -118,9 +119,9 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def _forward_padded(model: nn.Module, x: Tensor) -> Tensor:
-    """Forward a frame of any size: pad H and W up to multiples of 8 (the three pools), crop back."""
+    """Forward a frame of any size: pad H and W up to multiples of the model's output stride, crop back."""
     h, w = x.shape[-2:]
-    hp, wp = pad_to_multiple(h, w)
+    hp, wp = pad_to_multiple(h, w, int(getattr(model, "output_stride", OUTPUT_STRIDE)))
     ph, pw = hp - h, wp - w
     if ph or pw:
         x = F.pad(x, (0, pw, 0, ph))

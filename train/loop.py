@@ -160,7 +160,7 @@ def train(cfg: TrainConfig) -> dict:
     """Run (or resume) training; returns a summary (best/last val mIoU, epochs, seconds)."""
     from tqdm import tqdm
 
-    from toolkit.models import create_model, set_unpool_mode
+    from toolkit.models import create_model, model_output_stride, set_unpool_mode
 
     from .data import build_data, training_label_counts
     from .losses import make_loss
@@ -187,7 +187,8 @@ def train(cfg: TrainConfig) -> dict:
         raise ToolkitError("--teacher is not supported under torchrun yet: distil on one process")
     data = build_data(cfg.data, cfg.crop, cfg.size, cfg.seed, train_split=cfg.train_splits,
                       val_split=cfg.val_split, limit=cfg.limit, synthetic_count=cfg.synthetic_count,
-                      scale=cfg.scale_range, jitter=cfg.jitter, label_full_res=cfg.label_res == "full")
+                      scale=cfg.scale_range, jitter=cfg.jitter, label_full_res=cfg.label_res == "full",
+                      stride=model_output_stride(cfg.arch))
     info = data.info
     sampler = EpochBatches(len(data.train), cfg.batch_size, cfg.seed, env)
     steps_per_epoch = len(sampler)
@@ -250,7 +251,7 @@ def train(cfg: TrainConfig) -> dict:
     net = ddp.wrap_model(model, env, device)
     if cfg.compile:
         net = torch.compile(net)  # the weights stay model's: checkpoints and validation use the eager module
-    meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size)
+    meta = ModelMeta(cfg.arch, cfg.width, info, input_size=data.frame_size, output_stride=model_output_stride(cfg.arch))
 
     loader = make_loader(data.train, sampler, cfg.workers, pin=device.type == "cuda")
     total_steps = steps_per_epoch * cfg.epochs

@@ -133,6 +133,36 @@ class TestOnnxrtRunner(RunnerContract):
             assert runner.info.graph_optimization == "all" and runner.info.lowering == "mask"
 
 
+class TestTorchRunnerS2(RunnerContract):
+    """The stride-2 stem design (output stride 16) through PyTorch: the same contract at a multiple of 16."""
+
+    backend, thread_safe, on_cpu = "torch", True, True
+    shape = (1, 3, 16, 32)
+
+    @pytest.fixture
+    def runner(self, tmp_path_factory: pytest.TempPathFactory) -> BaseRunner:
+        return make_runner(tiny_checkpoint(tmp_path_factory, "enhanced_s2"))
+
+    def test_stride_from_the_checkpoint(self, runner: BaseRunner) -> None:
+        with runner:
+            assert runner.meta is not None and runner.meta.output_stride == 16
+
+
+class TestOnnxrtRunnerS2(RunnerContract):
+    """The stride-2 stem design exported (mask lowering) through ONNX Runtime; the stride read from the file."""
+
+    backend, thread_safe, on_cpu = "onnxrt", True, True
+    shape = (1, 3, 16, 32)
+
+    @pytest.fixture
+    def runner(self, tmp_path_factory: pytest.TempPathFactory) -> BaseRunner:
+        return make_runner(tiny_onnx(tmp_path_factory, "mask", "enhanced_s2"), threads=1)
+
+    def test_stride_from_the_onnx_metadata(self, runner: BaseRunner) -> None:
+        with runner:
+            assert runner.meta is not None and runner.meta.output_stride == 16
+
+
 class TestTrtRunnerFake(RunnerContract):
     """The fake engine computes logits[:, k] = (k + 1) * sum over channels + k for its two classes."""
 

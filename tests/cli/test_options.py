@@ -64,8 +64,8 @@ def test_old_spellings_still_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     runner.invoke(app, ["export-triton", "m.onnx", "-o", str(tmp_path / "repo"), "--plugin-lib", "lib.so"])
     assert seen["plugin_lib"] == "lib.so"
     result = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "run"), "--arch", "segnett"])
-    assert result.output.strip() == "error: unknown model 'segnett': valid choices: enhanced, segnet. " \
-                                    "Did you mean 'segnet'?"
+    assert result.output.strip() == "error: unknown model 'segnett': valid choices: enhanced, enhanced_s2, " \
+                                    "segnet. Did you mean 'segnet'?"
 
 
 def test_rename_old_spellings_only_where_the_command_has_the_option() -> None:

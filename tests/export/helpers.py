@@ -19,9 +19,9 @@ WIDTH = 4
 INPUT_SIZE = (64, 96)
 
 
-def tiny_model(seed: int = 0) -> torch.nn.Module:
+def tiny_model(seed: int = 0, arch: str = "enhanced") -> torch.nn.Module:
     torch.manual_seed(seed)
-    model = create_model("enhanced", num_classes=synthetic_info().num_classes, width=WIDTH)
+    model = create_model(arch, num_classes=synthetic_info().num_classes, width=WIDTH)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.5, 0.5)
@@ -31,21 +31,25 @@ def tiny_model(seed: int = 0) -> torch.nn.Module:
     return model.eval()
 
 
-def tiny_checkpoint(factory: pytest.TempPathFactory) -> Path:
-    path = factory.getbasetemp() / "onnx_models" / "tiny.safetensors"
+def _tag(arch: str) -> str:
+    return "" if arch == "enhanced" else f"_{arch}"
+
+
+def tiny_checkpoint(factory: pytest.TempPathFactory, arch: str = "enhanced") -> Path:
+    path = factory.getbasetemp() / "onnx_models" / f"tiny{_tag(arch)}.safetensors"
     if not path.is_file():
-        save_checkpoint(path, tiny_model(), ModelMeta("enhanced", WIDTH, synthetic_info(), input_size=INPUT_SIZE))
+        save_checkpoint(path, tiny_model(arch=arch), ModelMeta(arch, WIDTH, synthetic_info(), input_size=INPUT_SIZE))
     return path
 
 
-def tiny_onnx(factory: pytest.TempPathFactory, unpool: str) -> Path:
+def tiny_onnx(factory: pytest.TempPathFactory, unpool: str, arch: str = "enhanced") -> Path:
     """The tiny checkpoint exported in one lowering (dynamic batch and H/W)."""
     from toolkit.core.onnx_file import save_onnx
     from toolkit.export import export_checkpoint
 
-    path = factory.getbasetemp() / "onnx_models" / f"tiny_{unpool}.onnx"
+    path = factory.getbasetemp() / "onnx_models" / f"tiny{_tag(arch)}_{unpool}.onnx"
     if not path.is_file():
-        save_onnx(export_checkpoint(tiny_checkpoint(factory), unpool=unpool), path)
+        save_onnx(export_checkpoint(tiny_checkpoint(factory, arch), unpool=unpool), path)
     return path
 
 

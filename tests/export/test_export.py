@@ -38,19 +38,22 @@ def assert_argmax_equal(out: np.ndarray, ref: np.ndarray, tol: float) -> None:
 
 
 class ExportCase:
-    """Shared checks; subclasses set the lowering."""
+    """Shared checks; subclasses set the lowering (and the architecture, with its output stride and convs)."""
 
     unpool = ""
+    arch = "enhanced"
+    stride = 8
+    convs = 12
 
     @pytest.fixture(scope="class")
     @classmethod
     def path(cls, tmp_path_factory: pytest.TempPathFactory):
-        return tiny_onnx(tmp_path_factory, cls.unpool)
+        return tiny_onnx(tmp_path_factory, cls.unpool, cls.arch)
 
     @pytest.fixture(scope="class")
     @classmethod
     def reference(cls):
-        return set_unpool_mode(tiny_model(), "maxunpool")
+        return set_unpool_mode(tiny_model(arch=cls.arch), "maxunpool")
 
     def test_lowering_detected_and_checked(self, path) -> None:
         model = load_onnx(path)
@@ -59,7 +62,7 @@ class ExportCase:
 
     def test_convs_named_after_modules(self, path) -> None:
         names = {n.name for n in load_onnx(path).graph.node if n.op_type == "Conv"}
-        assert {"encoder.stage1.0.0", "decoder.conv1.0", "head"} <= names and len(names) == 12
+        assert {"encoder.stage1.0.0", "decoder.conv1.0", "head"} <= names and len(names) == self.convs
 
     def test_axes_dynamic(self, path) -> None:
         model = load_onnx(path)
@@ -72,14 +75,17 @@ class ExportCase:
         meta = read_model_meta(model)
         props = read_props(model)
         assert meta is not None and meta.dataset.class_names == synthetic_info().class_names
-        assert meta.input_size == INPUT_SIZE and meta.width == 4 and meta.arch == "enhanced"
+        assert meta.input_size == INPUT_SIZE and meta.width == 4 and meta.arch == self.arch
+        assert meta.output_stride == self.stride and props["output_stride"] == str(self.stride)
         assert props["lowering"] == self.unpool and props["precision"] == "fp32"
-        assert props["source_sha256"] == file_sha256(tiny_checkpoint(tmp_path_factory))
+        assert props["source_sha256"] == file_sha256(tiny_checkpoint(tmp_path_factory, self.arch))
         with make_runner(path) as runner:
             assert runner.meta == meta and runner.info.precision == "fp32" and runner.info.lowering == self.unpool
 
     @pytest.mark.parametrize("shape", SHAPES)
     def test_parity_random(self, path, reference, shape) -> None:
+        n, c, h, w = shape
+        shape = (n, c, h * self.stride // 8, w * self.stride // 8)  # the same multiples of the model's stride
         x = torch.randn(*shape, generator=torch.Generator().manual_seed(sum(shape)))
         with torch.no_grad():
             ref = reference(x).numpy()
@@ -94,7 +100,7 @@ class ExportCase:
         info = synthetic_info()
         with make_runner(path) as runner:
             for frame in frames:
-                x = preprocess(frame, info.mean, info.std).tensor
+                x = preprocess(frame, info.mean, info.std, stride=self.stride).tensor
                 with torch.no_grad():
                     ref = model(torch.from_numpy(x)).numpy()
                 out = runner.infer({"input": x})["logits"]
@@ -111,7 +117,8 @@ class ExportCase:
     def test_parity_camvid(self, path, reference, camvid_dir) -> None:
         """Exact against the BN-folded model; near-tie argmax flips only against the unfolded one."""
         val = CamVid(camvid_dir, "val")
-        frames = [val.load(i)[0][88:272, 120:360] for i in (0, 50)]  # 184x240 crops keep the test fast
+        rows = 184 // self.stride * self.stride  # 184x240 crops (176x240 at stride 16) keep the test fast
+        frames = [val.load(i)[0][88:88 + rows, 120:360] for i in (0, 50)]
         self._compare(path, bn_folded(reference), frames)
         self._compare(path, reference, frames, min_agreement=0.9999, max_diff=0)
 
@@ -163,3 +170,41 @@ class TestPlugin(ExportCase):
                 assert runner.plugin_impl == impl
                 outs.append(runner.infer({"input": x})["logits"])
         assert np.array_equal(outs[0], outs[1])
+
+
+class S2Case:
+    """The stride-2 stem design (``enhanced_s2``): the same checks in every lowering, at multiples of 16, plus
+    the one thing it adds to the graph (the logits' 2x Resize) and the per-model stride in the exported model."""
+
+    arch = "enhanced_s2"
+    stride = 16
+    convs = 13  # the stem
+
+    def test_reads_full_frame(self, path) -> None:
+        model = load_onnx(path)
+        assert "stem.0" in {n.name for n in model.graph.node if n.op_type == "Conv"}
+        assert op_counts(model)["Resize"] >= 1
+        with make_runner(path) as runner:
+            out = runner.infer({"input": np.zeros((1, 3, 368, 480), np.float32)})["logits"]
+        assert out.shape == (1, synthetic_info().num_classes, 368, 480)
+
+    def test_preprocess_pads_to_the_models_stride(self, path) -> None:
+        """ONNX Runtime itself would run 360x480 through the dynamic graph and fail somewhere inside; the
+        toolkit's preprocessing pads to the model's multiple instead (360x480 -> 368x480)."""
+        frame = np.zeros((360, 480, 3), np.uint8)
+        with make_runner(path) as runner:
+            assert runner.meta is not None and runner.meta.output_stride == 16
+            x = preprocess(frame, runner.meta.dataset.mean, runner.meta.dataset.std, stride=runner.meta.output_stride)
+        assert x.tensor.shape == (1, 3, 368, 480) and x.valid_hw == (360, 480)
+
+
+class TestMaxUnpoolS2(S2Case, TestMaxUnpool):
+    pass
+
+
+class TestMaskS2(S2Case, TestMask):
+    pass
+
+
+class TestPluginS2(S2Case, TestPlugin):
+    pass

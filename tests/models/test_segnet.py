@@ -1,4 +1,5 @@
-"""Both architectures: shapes, the three unpool forms agreeing, input checks, registry, complexity."""
+"""Every architecture: shapes, the three unpool forms agreeing, input checks against the model's own output
+stride, registry, complexity."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import pytest
 import torch
 
 from toolkit.errors import InputShapeError, UnknownNameError
-from toolkit.models import create_model, list_models, set_unpool_mode
-from toolkit.models.complexity import count_conv_macs, count_parameters
+from toolkit.models import create_model, list_models, model_output_stride, set_unpool_mode
+from toolkit.models.complexity import conv_macs_at, count_conv_macs, count_parameters
 
 
 class ModelTestBase:
     arch = "enhanced"
+    stride = 8  # the input multiple the architecture is built for
 
     def make(self, **kw: object) -> torch.nn.Module:
         torch.manual_seed(0)
@@ -21,9 +23,12 @@ class ModelTestBase:
         out = self.make()(torch.randn(2, 3, 32, 48))
         assert out.shape == (2, 5, 32, 48)
 
+    def test_output_stride_matches_registry(self) -> None:
+        assert self.make().output_stride == model_output_stride(self.arch) == self.stride
+
     def test_unpool_forms_bit_identical(self) -> None:
         model = self.make()
-        x = torch.randn(1, 3, 40, 64)
+        x = torch.randn(1, 3, 5 * self.stride, 8 * self.stride)  # odd multiples: every pre-pool size even
         outs = []
         for mode in ("maxunpool", "mask", "plugin"):
             set_unpool_mode(model, mode)
@@ -35,7 +40,8 @@ class ModelTestBase:
         grads = []
         for mode in ("maxunpool", "mask", "plugin"):
             model = self.make(unpool=mode).train()
-            model(torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(5))).square().mean().backward()
+            x = torch.randn(2, 3, 2 * self.stride, 2 * self.stride, generator=torch.Generator().manual_seed(5))
+            model(x).square().mean().backward()
             grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
         assert torch.equal(grads[0], grads[1]) and torch.equal(grads[0], grads[2])
 
@@ -45,7 +51,7 @@ class ModelTestBase:
 
     @pytest.mark.parametrize("hw", [(30, 48), (32, 50)])
     def test_rejects_non_multiple_of_8(self, hw: tuple[int, int]) -> None:
-        with pytest.raises(InputShapeError, match="multiples of 8; pad to"):
+        with pytest.raises(InputShapeError, match=f"multiples of {self.stride}; pad to"):
             self.make()(torch.randn(1, 3, *hw))
 
 
@@ -63,9 +69,40 @@ class TestSegNet(ModelTestBase):
         assert self.make().decoder.conv1[0].in_channels == 8
 
 
+class TestEnhancedS2(ModelTestBase):
+    """The stride-2 stem design: reads the full frame, encoder at H/2, output stride 16."""
+
+    arch = "enhanced_s2"
+    stride = 16
+
+    def test_full_frame_in_full_frame_out(self) -> None:
+        out = self.make()(torch.randn(1, 3, 368, 480))  # 360x480 padded to x16
+        assert out.shape == (1, 5, 368, 480)
+
+    def test_refuses_360x480_naming_the_padding(self) -> None:
+        # 360 is a multiple of 8 (fine for enhanced) but not of 16: the stem would hand the pools 180 rows
+        with pytest.raises(InputShapeError, match="input 360x480: H and W must be multiples of 16; pad to 368x480"):
+            self.make()(torch.randn(1, 3, 360, 480))
+        assert create_model("enhanced", num_classes=5, width=8).eval()(torch.randn(1, 3, 360, 480)).shape[2] == 360
+
+    def test_encoder_runs_at_half_resolution(self) -> None:
+        model, seen = self.make(), []
+        model.encoder.stage1.register_forward_hook(lambda _m, _i, out: seen.append(tuple(out.shape[2:])))
+        model(torch.randn(1, 3, 64, 96))
+        assert seen == [(32, 48)]
+
+    def test_costs_the_half_size_enhanced_plus_the_stem(self) -> None:
+        """Convolution work at 360x480 = enhanced's at 184x240 (the padded 180x240 resize), plus the stem's
+        3->w conv at 184x240 and stage1's first conv taking w channels instead of 3."""
+        s2, base = self.make(), create_model("enhanced", num_classes=5, width=8).eval()
+        w, px = 8, 184 * 240
+        extra = px * w * 3 * 9 + px * w * (w - 3) * 9
+        assert conv_macs_at(s2, 360, 480) == conv_macs_at(base, 180, 240) + extra
+
+
 def test_registry() -> None:
-    assert list_models() == ["enhanced", "segnet"]
-    assert list_models("enh*") == ["enhanced"]
+    assert list_models() == ["enhanced", "enhanced_s2", "segnet"]
+    assert list_models("enh*") == ["enhanced", "enhanced_s2"]
     with pytest.raises(UnknownNameError, match="Did you mean 'segnet'"):
         create_model("segnat")
 

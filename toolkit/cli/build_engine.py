@@ -101,6 +101,7 @@ def build_engine(
     from toolkit.backend.trt.preflight import preflight, summary
     from toolkit.backend.trt.shapes import resolve_profile
     from toolkit.backend.trt.sidecar import model_meta_from_onnx_metadata
+    from toolkit.core.names import OUTPUT_STRIDE
     from toolkit.files import refuse_output_over_input
 
     onnx_path = one_model(positional, model)
@@ -123,7 +124,8 @@ def build_engine(
         raise ToolkitError(f"{onnx_path}: has inputs {sorted(report.inputs)}; the toolkit's models have exactly one")
     (input_name, dims), = report.inputs.items()
     meta = model_meta_from_onnx_metadata(report.metadata)
-    profile = resolve_profile(shapes, dims, input_name, meta.input_size if meta else None)
+    profile = resolve_profile(shapes, dims, input_name, meta.input_size if meta else None,
+                              meta.output_stride if meta else OUTPUT_STRIDE)
     plugins = [lib] if report.plugin_nodes and lib is not None else []
     typer.echo(f"plan: {output} ({report.precision}, strongly typed), input '{input_name}' profile "
                f"{profile.to_text()}" + (f", plugin {plugins[0]}" if plugins else ""))

@@ -39,8 +39,8 @@ def info(
         shape = parse_shape(input_shape)
         if len(shape) != 4:
             raise typer.BadParameter("--input-shape must be NxCxHxW")
-        check_input_hw(shape[2], shape[3])
         net = create_model(model, num_classes=num_classes, width=width, unpool="mask").eval()
+        check_input_hw(shape[2], shape[3], net.output_stride)
         macs = count_conv_macs(net, shape)
         report["model"] = {"name": model, "width": width, "num_classes": num_classes,
                            "input_shape": list(shape), "params": count_parameters(net),

@@ -79,7 +79,9 @@ def _hw(text: str | None, name: str) -> tuple[int, int] | None:
 def train_command(
     data: str = typer.Option(..., "--data", "-d", help="CamVid-layout folder, or 'synthetic' for generated scenes."),
     out: str = output_option("Folder for last/best checkpoints, state and CSV log.", default="runs/train"),
-    arch: str = typer.Option("enhanced", "--arch", "-a", help="Architecture: enhanced or segnet."),
+    arch: str = typer.Option("enhanced", "--arch", "-a",
+                             help="Architecture: enhanced, segnet or enhanced_s2 (a stride-2 stem that reads the "
+                                  "full frame; crops multiples of 16)."),
     loss: str = typer.Option("bce", "--loss", help="ce, bce (balanced CE, docs/MODEL.md) or wce (median frequency)."),
     width: int = typer.Option(64, "--width", "-w", min=1, help="Base width w of the network."),
     epochs: int = typer.Option(50, "--epochs", "-e", min=1, help="Total epochs (also the poly schedule's length)."),
@@ -90,7 +92,8 @@ def train_command(
     weight_decay: float = typer.Option(5e-4, "--weight-decay", min=0.0),
     warmup_epochs: float = typer.Option(1.0, "--warmup-epochs", min=0.0,
                                          help="Linear warm-up length before poly decay."),
-    crop: str = typer.Option("352x480", "--crop", help="Training crop HxW (multiples of 8)."),
+    crop: str = typer.Option("352x480", "--crop", help="Training crop HxW (multiples of the model's output stride: 8, "
+                                               "16 for enhanced_s2)."),
     size: str | None = typer.Option(None, "--size", help="Rescale frames to HxW first (and infer at it later)."),
     seed: int = typer.Option(0, "--seed", min=0),
     workers: int = typer.Option(0, "--workers", min=0, help="DataLoader worker processes."),

@@ -22,7 +22,6 @@ from toolkit.compare.results import DEFAULT_TOLERANCES, CandidateResult, ParityR
 from toolkit.compare.temporal import TemporalAccumulator
 from toolkit.core.dataset import SegDataset
 from toolkit.core.meta import ModelMeta
-from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import evaluate_split
 from toolkit.metrics import SegScores
@@ -258,7 +257,7 @@ def measure_speed(reference: str | Path | None, candidates: Sequence[str | Path]
     from toolkit.checkpoint import read_checkpoint
 
     _, meta = read_checkpoint(reference if reference is not None else default_checkpoint_path())
-    shape = (1, 3, *pad_to_multiple(*meta.input_size))
+    shape = (1, 3, *meta.padded_input_size)
     runners = [make_runner(reference, device="cpu", threads=threads),
                *(candidate_runner(c, device, threads) for c in candidates)]
     active: list[BaseRunner] = []

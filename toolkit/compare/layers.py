@@ -206,7 +206,8 @@ def layer_feeds(reference: onnx.ModelProto, data: Path, split: str, frames: int)
         raise ToolkitError("the reference ONNX has no toolkit metadata (mean/std/input size): use toolkit export")
     ds = CamVid(data, split)  # the split's frames in list order, as calibration and parity read them
     ds_meta = meta.dataset
-    return [{INPUT_NAME: preprocess(ds.load(i)[0], ds_meta.mean, ds_meta.std, meta.input_size).tensor}
+    return [{INPUT_NAME: preprocess(ds.load(i)[0], ds_meta.mean, ds_meta.std, meta.input_size,
+                                             meta.output_stride).tensor}
             for i in range(min(frames, len(ds)))]
 
 

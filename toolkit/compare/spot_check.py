@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
-from toolkit.core.shapes import pad_to_multiple
 
 
 @dataclass
@@ -28,7 +27,7 @@ def spot_check(reference: str | Path | None, candidate: str | Path, seed: int = 
 
     with make_runner(reference) as ref, make_runner(candidate) as cand:
         assert ref.meta is not None  # a checkpoint always carries its metadata
-        h, w = pad_to_multiple(*ref.meta.input_size)
+        h, w = ref.meta.padded_input_size
         x = np.random.default_rng(seed).normal(size=(1, 3, h, w)).astype(np.float32)
         a, b = ref.infer({INPUT_NAME: x})[OUTPUT_NAME], cand.infer({INPUT_NAME: x})[OUTPUT_NAME]
     return SpotCheck(float(np.abs(a - b).max()), float((a.argmax(1) == b.argmax(1)).mean()))

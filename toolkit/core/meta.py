@@ -1,5 +1,5 @@
 """``ModelMeta``: what a model says about itself (architecture, width, label space, normalisation, input
-size, provenance). Checkpoints carry it in their header, ONNX files in ``metadata_props``, engines in
+size, output stride, provenance). Checkpoints carry it in their header, ONNX files in ``metadata_props``, engines in
 their sidecar, Triton models in a config parameter; no torch needed to read it.
 """
 
@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from toolkit.core.dataset_info import DatasetInfo
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import as_hw
 
 FORMAT_VERSION = 1
@@ -25,10 +26,20 @@ class ModelMeta:
     input_size: tuple[int, int] = (360, 480)
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # the multiple H and W of the input must have (``save_checkpoint`` writes the model's own); files written
+    # before it was recorded are stride-8 SegNets, so a missing entry reads as 8
+    output_stride: int = OUTPUT_STRIDE
 
     @property
     def num_classes(self) -> int:
         return self.dataset.num_classes
+
+    @property
+    def padded_input_size(self) -> tuple[int, int]:
+        """``input_size`` padded (bottom/right) to multiples of ``output_stride``: what the model is fed."""
+        from toolkit.core.shapes import pad_to_multiple
+
+        return pad_to_multiple(*self.input_size, self.output_stride)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -41,4 +52,13 @@ class ModelMeta:
         return cls(arch=str(d["arch"]), width=int(d["width"]), dataset=DatasetInfo.from_dict(d["dataset"]),
                    input_size=as_hw(d.get("input_size", (360, 480)), "input_size"),
                    provenance=dict(d.get("provenance", {})),
-                   format_version=int(d.get("format_version", FORMAT_VERSION)))
+                   format_version=int(d.get("format_version", FORMAT_VERSION)),
+                   output_stride=_stride(d.get("output_stride", OUTPUT_STRIDE)))
+
+
+def _stride(value: Any) -> int:
+    """A recorded output stride: a positive integer."""
+    stride = int(value)
+    if stride < 1:
+        raise ValueError(f"output_stride {value}: expected a positive integer")
+    return stride

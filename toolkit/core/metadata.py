@@ -1,7 +1,7 @@
 """The model's metadata in ONNX ``metadata_props``: what later commands need, so they take no flags.
 
 One key per fact, as plain strings (JSON for lists), readable by any ONNX tool (Netron shows them):
-classes, palette, ignore_index, mean, std, input_size, input_layout, arch, width, lowering,
+classes, palette, ignore_index, mean, std, input_size, output_stride, input_layout, arch, width, lowering,
 precision, source_sha256, provenance. ``read_model_meta`` rebuilds a ``ModelMeta`` from them.
 """
 
@@ -14,11 +14,12 @@ import onnx
 from toolkit import __version__
 from toolkit.core.dataset_info import DatasetInfo, as_channels, as_palette
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import as_hw
 from toolkit.errors import ToolkitError
 
 PREFIX = "toolkit."
-INPUT_LAYOUT = "NCHW float32 RGB, x = (pixel / 255 - mean) / std, H and W multiples of 8"
+INPUT_LAYOUT = "NCHW float32 RGB, x = (pixel / 255 - mean) / std, H and W multiples of {stride}"
 REQUIRED = ("classes", "palette", "mean", "std", "arch", "width")
 
 
@@ -31,7 +32,8 @@ def meta_props(meta: ModelMeta, lowering: str, precision: str = "fp32", source_s
         "classes": json.dumps(list(ds.class_names)), "palette": json.dumps([list(c) for c in ds.palette]),
         "ignore_index": str(ds.ignore_index), "void_name": ds.void_name, "dataset": ds.name,
         "mean": json.dumps(list(ds.mean)), "std": json.dumps(list(ds.std)),
-        "input_size": "x".join(map(str, meta.input_size)), "input_layout": INPUT_LAYOUT,
+        "input_size": "x".join(map(str, meta.input_size)), "output_stride": str(meta.output_stride),
+        "input_layout": INPUT_LAYOUT.format(stride=meta.output_stride),
         "lowering": lowering, "precision": precision, "source_sha256": source_sha256,
         "provenance": json.dumps(meta.provenance), "toolkit_version": __version__,
     }
@@ -71,6 +73,7 @@ def read_model_meta(model: onnx.ModelProto, source: str = "model") -> ModelMeta 
         size = as_hw(props.get("input_size", "360x480").split("x"), "input_size")
         return ModelMeta(arch=props["arch"], width=int(props["width"]), dataset=info,
                          input_size=size,
-                         provenance=json.loads(props.get("provenance", "{}")))
+                         provenance=json.loads(props.get("provenance", "{}")),
+                         output_stride=int(props.get("output_stride", OUTPUT_STRIDE)))  # older files: 8
     except (ValueError, TypeError, json.JSONDecodeError) as e:
         raise ToolkitError(f"{source}: malformed toolkit metadata ({e}); re-export it with toolkit export") from None

@@ -97,8 +97,8 @@ def _translations() -> dict:
         return y, indices
 
     def max_unpool(y, indices, output_size):
-        # H and W are multiples of 8, so every pre-pool size is even and MaxUnpool's default output
-        # size (2 * input) is the pre-pool size: no output_shape input needed.
+        # H and W are multiples of the output stride (8 or 16), so every pre-pool size is even and
+        # MaxUnpool's default output size (2 * input) is the pre-pool size: no output_shape input needed.
         return op.MaxUnpool(y, indices, kernel_shape=[2, 2], strides=[2, 2])
 
     return {torch.ops.segnet.mask_unpool.default: mask_unpool_plugin,
@@ -116,18 +116,28 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _sample_hw(meta: ModelMeta) -> tuple[int, int]:
-    return pad_to_multiple(*meta.input_size)
+    return pad_to_multiple(*meta.input_size, meta.output_stride)
 
 
-def _torch_export(model: nn.Module, sample: torch.Tensor, dynamic: tuple[str, ...], opset: int) -> onnx.ModelProto:
+def _model_stride(model: nn.Module, meta: ModelMeta) -> int:
+    """The model's own output stride (8 for a module that does not say), which its metadata must repeat."""
+    stride = int(getattr(model, "output_stride", OUTPUT_STRIDE))
+    if stride != meta.output_stride:
+        raise ToolkitError(f"{meta.arch}: the model's output stride is {stride}, its metadata says "
+                           f"{meta.output_stride}; save the checkpoint again with toolkit.checkpoint.save_checkpoint")
+    return stride
+
+
+def _torch_export(model: nn.Module, sample: torch.Tensor, dynamic: tuple[str, ...], opset: int,
+                  stride: int = OUTPUT_STRIDE) -> onnx.ModelProto:
     from torch.export import Dim
 
     dims: dict[int, object] = {}
     if "batch" in dynamic:
         dims[0] = Dim("batch", min=1, max=1024)
-    if "hw" in dynamic:
-        dims[2] = OUTPUT_STRIDE * Dim("h8", min=1, max=1024)
-        dims[3] = OUTPUT_STRIDE * Dim("w8", min=1, max=1024)
+    if "hw" in dynamic:  # H and W stay multiples of the output stride: what the pools and the stem need
+        dims[2] = stride * Dim(f"h{stride}", min=1, max=8192 // stride)
+        dims[3] = stride * Dim(f"w{stride}", min=1, max=8192 // stride)
     with _quiet_exporter():
         try:
             program = torch.onnx.export(
@@ -187,9 +197,10 @@ def export_onnx(model: nn.Module, meta: ModelMeta, unpool: str = "mask", opset: 
     check_opset(opset)
     net = set_unpool_mode(copy.deepcopy(model).float().cpu().eval(), "maxunpool" if unpool == "maxunpool"
                           else "plugin")
+    stride = _model_stride(model, meta)
     h, w = _sample_hw(meta)
     sample = torch.randn(2 if "batch" in dynamic else 1, 3, h, w, generator=torch.Generator().manual_seed(0))
-    onnx_model = _torch_export(net, sample, dynamic, opset)
+    onnx_model = _torch_export(net, sample, dynamic, opset, stride)
     if unpool == "mask":
         n = expand_plugin_nodes(onnx_model)
         log.debug("expanded %d plugin nodes into mask subgraphs", n)

@@ -35,10 +35,10 @@ def count_conv_macs(model: nn.Module, input_shape: tuple[int, int, int, int]) ->
 
 
 def conv_macs_at(model: nn.Module, h: int, w: int) -> int:
-    """``count_conv_macs`` at an HxW frame (padded to multiples of 8 as the model sees it), counted on a
+    """``count_conv_macs`` at an HxW frame (padded to multiples of its output stride as the model sees it), counted on a
     16x16 frame and scaled: every feature map of this network is (H/s) x (W/s), so convolution MACs grow
     exactly with H x W, and a 96-GFLOP forward at 360x480 is not needed to count them."""
     from toolkit.core.shapes import pad_to_multiple
 
-    ph, pw = pad_to_multiple(h, w)
+    ph, pw = pad_to_multiple(h, w, int(getattr(model, "output_stride", 8)))
     return count_conv_macs(model, (1, 3, 16, 16)) * ph * pw // 256

@@ -7,15 +7,33 @@ from collections.abc import Callable
 
 from torch import nn
 
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.errors import UnknownNameError, suggest
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+Factory = Callable[..., nn.Module]
+_MODELS: dict[str, Factory] = {}
+_OUTPUT_STRIDES: dict[str, int] = {}
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Decorator: make ``fn`` reachable as ``create_model(fn.__name__)``."""
-    _MODELS[fn.__name__] = fn
-    return fn
+def register_model(fn: Factory | None = None, *,
+                   output_stride: int = OUTPUT_STRIDE) -> Factory | Callable[[Factory], Factory]:
+    """Decorator (``@register_model`` or ``@register_model(output_stride=16)``): make ``fn`` reachable as
+    ``create_model(fn.__name__)``. ``output_stride`` is the multiple H and W of its input must have; the
+    built model's ``output_stride`` attribute says the same (a test holds every registered model to it)."""
+
+    def add(f: Factory) -> Factory:
+        _MODELS[f.__name__] = f
+        _OUTPUT_STRIDES[f.__name__] = output_stride
+        return f
+
+    return add(fn) if fn is not None else add
+
+
+def model_output_stride(name: str) -> int:
+    """The input multiple of a registered architecture, without building it (the trainer checks its crop)."""
+    if name not in _MODELS:
+        raise UnknownNameError(f"unknown model '{name}': {suggest(name, list_models())}")
+    return _OUTPUT_STRIDES[name]
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -1,10 +1,14 @@
-"""SegNet with residual decoder fusions (``enhanced``) and its plain-SegNet baseline (``segnet``).
+"""SegNet with residual decoder fusions (``enhanced``), its plain-SegNet baseline (``segnet``) and the CPU design
+that reads the full frame through a stride-2 stem (``enhanced_s2``).
 
 Encoder -> decoder -> head, as in segmentation_models.pytorch. The encoder returns the three pre-pool
 features F1 (w, HxW), F2 (2w, H/2), F3 (4w, H/4), the bottleneck F4 (4w, H/8) and the pool indices.
 The enhanced decoder unpools, adds the same-scale encoder feature, convolves 4w->2w->w and at full
 size concatenates F1 (2w) before the classifier; the baseline does the same without the additions
-and the concatenation. Every choice the paper leaves open is written down in docs/MODEL.md.
+and the concatenation. ``enhanced_s2`` puts a stride-2 conv stem (3 -> w) in front of the same encoder, so
+F1 is at H/2 and the logits are upsampled 2x (bilinear) at the end: its output stride is 16, not 8, and
+every consumer reads it from the model (``output_stride``) or its metadata. Every choice the paper leaves
+open is written down in docs/MODEL.md.
 """
 
 from __future__ import annotations
@@ -12,30 +16,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from toolkit.core.names import OUTPUT_STRIDE
-from toolkit.core.shapes import pad_to_multiple
+from toolkit.core.shapes import check_multiple
 from toolkit.errors import InputShapeError
 from toolkit.models.registry import register_model
 from toolkit.models.unpool import MaxPool2x2, Unpool2x2, UnpoolMode
 
 
-def conv_block(cin: int, cout: int) -> nn.Sequential:
+def conv_block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     """conv3x3 (no bias, BN follows) - BatchNorm - ReLU."""
     return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
     )
 
 
-def check_input_hw(h: int, w: int) -> None:
-    """Refuse H or W that are not multiples of the output stride, naming the padded shape."""
-    if h % OUTPUT_STRIDE or w % OUTPUT_STRIDE:
-        ph, pw = pad_to_multiple(h, w)
-        raise InputShapeError(
-            f"input {h}x{w}: H and W must be multiples of {OUTPUT_STRIDE}; pad to {ph}x{pw} "
-            "(toolkit infer pads automatically)"
-        )
+def check_input_hw(h: int, w: int, stride: int = OUTPUT_STRIDE) -> None:
+    """Refuse H or W that are not multiples of the model's output stride (8 unless the model says otherwise),
+    naming the padded shape."""
+    check_multiple(h, w, stride, hint=" (toolkit infer pads automatically)")
 
 
 @dataclass
@@ -100,16 +101,21 @@ class SegNetDecoder(nn.Module):
 
 
 class SegNet(nn.Module):
-    """Encoder -> decoder -> 1x1 classifier; input N x 3 x H x W with H, W multiples of 8."""
+    """[stride-2 stem ->] encoder -> decoder -> 1x1 classifier [-> 2x bilinear upsample]; input N x 3 x H x W
+    with H, W multiples of ``output_stride`` (8, or 16 with the stem)."""
 
     def __init__(
-        self, num_classes: int = 11, width: int = 64, fuse: bool = True, unpool: UnpoolMode = "maxunpool"
+        self, num_classes: int = 11, width: int = 64, fuse: bool = True, unpool: UnpoolMode = "maxunpool",
+        stem: bool = False,
     ) -> None:
         super().__init__()
         self.num_classes, self.width, self.fuse = num_classes, width, fuse
-        self.encoder = SegNetEncoder(width, unpool=unpool)
+        # conv3x3/2 - BN - ReLU on the full frame: a learned 2x downsampling in place of resizing the frame
+        self.stem = conv_block(3, width, stride=2) if stem else None
+        self.encoder = SegNetEncoder(width, in_channels=width if stem else 3, unpool=unpool)
         self.decoder = SegNetDecoder(width, fuse=fuse, unpool=unpool)
         self.head = nn.Conv2d(self.decoder.out_channels, num_classes, 1)
+        self.output_stride = self.encoder.output_stride * (2 if stem else 1)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -126,24 +132,46 @@ class SegNet(nn.Module):
         if not (torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.compiler.is_exporting()):
             if x.dim() != 4 or x.shape[1] != 3:
                 raise InputShapeError(f"input {tuple(x.shape)}: expected N x 3 x H x W")
-            check_input_hw(int(x.shape[2]), int(x.shape[3]))
-        return self.head(self.decoder(self.encoder(x)))
+            check_input_hw(int(x.shape[2]), int(x.shape[3]), self.output_stride)
+        if self.stem is None:
+            return self.head(self.decoder(self.encoder(x)))
+        # the 1x1 head and bilinear resampling are both linear (weights sum to 1): upsampling the K logits
+        # equals upsampling the w features first, at K/w of the cost
+        logits = self.head(self.decoder(self.encoder(self.stem(x))))
+        return F.interpolate(logits, scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
-def _create_segnet(fuse: bool, num_classes: int, width: int = 64, unpool: UnpoolMode = "maxunpool",
+# per-variant configs (timm style): the factories below differ only in these
+_CONFIGS: dict[str, dict[str, bool]] = {
+    "enhanced": {"fuse": True, "stem": False},
+    "segnet": {"fuse": False, "stem": False},
+    "enhanced_s2": {"fuse": True, "stem": True},
+}
+
+
+def _create_segnet(variant: str, num_classes: int, width: int = 64, unpool: UnpoolMode = "maxunpool",
                    exportable: bool = False) -> SegNet:
-    return SegNet(num_classes, width=width, fuse=fuse, unpool="mask" if exportable else unpool)
+    return SegNet(num_classes, width=width, unpool="mask" if exportable else unpool, **_CONFIGS[variant])
 
 
 @register_model
 def enhanced(num_classes: int = 11, width: int = 64, unpool: UnpoolMode = "maxunpool",
              exportable: bool = False) -> SegNet:
     """The paper's SegNet with residual fusions (add F3, F2, F1) and the F1 concatenation."""
-    return _create_segnet(True, num_classes, width, unpool, exportable)
+    return _create_segnet("enhanced", num_classes, width, unpool, exportable)
 
 
 @register_model
 def segnet(num_classes: int = 11, width: int = 64, unpool: UnpoolMode = "maxunpool",
            exportable: bool = False) -> SegNet:
     """Plain SegNet decoding at the same widths: the baseline the paper compares against."""
-    return _create_segnet(False, num_classes, width, unpool, exportable)
+    return _create_segnet("segnet", num_classes, width, unpool, exportable)
+
+
+@register_model(output_stride=2 * OUTPUT_STRIDE)
+def enhanced_s2(num_classes: int = 11, width: int = 64, unpool: UnpoolMode = "maxunpool",
+                exportable: bool = False) -> SegNet:
+    """``enhanced`` behind a stride-2 conv stem that reads the full frame (the CPU design of issue 22): the
+    encoder runs at H/2 (the cost of ``enhanced`` on a 2x-resized frame), the logits are upsampled 2x.
+    Output stride 16: a 360x480 frame is padded to 368x480."""
+    return _create_segnet("enhanced_s2", num_classes, width, unpool, exportable)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.backend.base import INPUT_NAME
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,9 @@ class ImageFeeds:
 
     def __init__(self, paths: Sequence[Path], mean: Sequence[float], std: Sequence[float],
                  input_size: tuple[int, int] | None, input_name: str = INPUT_NAME,
-                 dtype: type = np.float32) -> None:
+                 dtype: type = np.float32, stride: int = OUTPUT_STRIDE) -> None:
         self.paths, self.mean, self.std, self.input_size = list(paths), mean, std, input_size
+        self.stride = stride  # the model's output stride: frames are padded to multiples of it
         self.input_name, self.dtype = input_name, dtype
 
     def __len__(self) -> int:
@@ -87,7 +89,7 @@ class ImageFeeds:
         from toolkit.data.camvid import read_image_rgb
         from toolkit.evaluate import preprocess
 
-        pre = preprocess(read_image_rgb(self.paths[i]), self.mean, self.std, self.input_size)
+        pre = preprocess(read_image_rgb(self.paths[i]), self.mean, self.std, self.input_size, self.stride)
         return {self.input_name: pre.tensor.astype(self.dtype)}
 
     def chunks(self, n: int, on_image: Callable[[], None] | None = None) -> Iterator[ChunkReader]:

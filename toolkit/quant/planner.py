@@ -341,12 +341,11 @@ def bench_plan(fp32: Path, candidates: Sequence[Path], iterations: int) -> list[
     from toolkit.bench import bench_runners
     from toolkit.core.metadata import read_model_meta
     from toolkit.core.onnx_file import load_onnx
-    from toolkit.core.shapes import pad_to_multiple
 
     meta = read_model_meta(load_onnx(fp32, external_data=False), str(fp32))
     if meta is None or meta.input_size is None:
         raise ToolkitError(f"{fp32}: no input size in its metadata to bench at")
-    shape = (1, 3, *pad_to_multiple(*meta.input_size))
+    shape = (1, 3, *meta.padded_input_size)
     active = []
     try:
         for p in [fp32, *candidates]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import onnx
 
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.errors import ToolkitError
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,8 @@ def _int8(src: onnx.ModelProto, model: Path, meta: ModelMeta | None, target: str
     else:
         raise ToolkitError(f"{model} has no toolkit metadata; pass --mean R,G,B and --std R,G,B (and --input-size "
                            "HxW) so calibration images are preprocessed as in deployment")
-    feeds = ImageFeeds(list(calib.images), mean, std, calib.input_size or (meta.input_size if meta else None))
+    feeds = ImageFeeds(list(calib.images), mean, std, calib.input_size or (meta.input_size if meta else None),
+                       stride=meta.output_stride if meta else OUTPUT_STRIDE)
     out, rep = quantize_int8(src, feeds, target=target, method=calib.method, exclude=exclude,
                              cache_dir=calib.cache_dir, per_channel=per_channel, reduce_range=reduce_range,
                              use_cache=calib.use_cache, percentile=calib.percentile, on_image=calib.on_image)

@@ -7,8 +7,9 @@ Two models are served from one runner:
   ``postprocess_logits`` -> argmax), so a frame of any size is resized to the model's input size and the
   class map comes back at the frame's own size. On a runner with ``frames_on_device`` (PyTorch on CUDA)
   a request without logits runs those steps in the runner's CUDA graph instead (``infer_frame``).
-- the tensor model: ``input`` float32 N x 3 x H x W (normalised, H and W multiples of 8) -> ``logits``,
-  the same I/O as the exported ONNX model, so a remote runner sees what a local one sees.
+- the tensor model: ``input`` float32 N x 3 x H x W (normalised, H and W multiples of the model's output
+  stride, 8 or 16) -> ``logits``, the same I/O as the exported ONNX model, so a remote runner sees what a
+  local one sees.
 
 Triton's dynamic batcher hands several requests over at once; frames of one call are stacked into
 batches of at most ``max_batch`` and run together.
@@ -29,9 +30,9 @@ import numpy as np
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, FrameRunner, frame_runner
 from toolkit.core.limits import RequestLimits
 from toolkit.core.meta import ModelMeta
+from toolkit.core.shapes import check_multiple
 from toolkit.errors import InputShapeError, ToolkitError
 from toolkit.evaluate import Preprocessed, class_map_at_size, postprocess_logits, preprocess
-from toolkit.models.segnet import check_input_hw
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ class SegmentationHandler:
         if on_device is not None and not any(want_logits):
             return self._class_maps_on_device(on_device, images, frames)
         ds = self.meta.dataset
-        pres = [preprocess(np.ascontiguousarray(f), ds.mean, ds.std, self.meta.input_size) for f in frames]
+        pres = [preprocess(np.ascontiguousarray(f), ds.mean, ds.std, self.meta.input_size, self.meta.output_stride)
+                for f in frames]
         logits = self._run([p.tensor for p in pres])
         outs, i = [], 0
         for arr, want in zip(images, want_logits, strict=True):
@@ -113,7 +115,7 @@ class SegmentationHandler:
             if arr.dtype != np.float32 or arr.ndim != 4 or arr.shape[1] != 3 or arr.shape[0] == 0:
                 raise InputShapeError(f"'{INPUT_NAME}': got {arr.dtype} {'x'.join(map(str, arr.shape))}; "
                                       "expected float32 N x 3 x H x W with N >= 1")
-            check_input_hw(arr.shape[2], arr.shape[3])
+            check_multiple(arr.shape[2], arr.shape[3], self.meta.output_stride, what=f"'{INPUT_NAME}'")
             self.limits.check_tensors(arr.shape, self.meta.num_classes)
         logits = self._run([t[i:i + 1] for t in tensors for i in range(len(t))])
         outs, i = [], 0

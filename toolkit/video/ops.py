@@ -15,14 +15,17 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.evaluate import Preprocessed
 
 
 class FastPreprocess:
-    """Same output as ``toolkit.evaluate.preprocess`` (resize, normalise, pad to x8), via a lookup table."""
+    """Same output as ``toolkit.evaluate.preprocess`` (resize, normalise, pad to a multiple of the model's output
+    ``stride``), via a lookup table."""
 
-    def __init__(self, mean: Sequence[float], std: Sequence[float], input_size: tuple[int, int] | None) -> None:
+    def __init__(self, mean: Sequence[float], std: Sequence[float], input_size: tuple[int, int] | None,
+                 stride: int = OUTPUT_STRIDE) -> None:
         m = np.asarray(mean, np.float32)
         s = np.asarray(std, np.float32)
         # the exact float32 operations of toolkit.data.transforms.normalize, done once per possible value
@@ -31,6 +34,7 @@ class FastPreprocess:
         values /= s
         self.luts = [np.ascontiguousarray(values[:, c]).reshape(256, 1) for c in range(3)]  # one per channel
         self.input_size = tuple(input_size) if input_size is not None else None
+        self.stride = stride
 
     def __call__(self, image_rgb: np.ndarray) -> Preprocessed:
         src_hw = image_rgb.shape[:2]
@@ -39,7 +43,7 @@ class FastPreprocess:
             interp = cv2.INTER_AREA if h < src_hw[0] else cv2.INTER_LINEAR
             image_rgb = cv2.resize(image_rgb, (w, h), interpolation=interp)
         h, w = image_rgb.shape[:2]
-        hp, wp = pad_to_multiple(h, w)
+        hp, wp = pad_to_multiple(h, w, self.stride)
         out = np.empty((1, 3, hp, wp), np.float32)
         out[0, :, h:, :] = 0  # the padding only: the frame's region is written below
         out[0, :, :h, w:] = 0

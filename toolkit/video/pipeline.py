@@ -231,7 +231,8 @@ class Pipeline:
         self._put(self.q_pre, _END)
 
     def _preprocess(self) -> None:
-        prep, seq = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, self.meta.input_size), 0
+        prep, seq = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, self.meta.input_size,
+                                   self.meta.output_stride), 0
         while (item := self._get(self.q_pre)) is not _END:
             assert isinstance(item, Item)
             if self.stop.is_set():
@@ -336,7 +337,8 @@ class Pipeline:
         """One inference per worker, run concurrently, before the clock starts: the first call on a thread,
         and each extra concurrent call, grows the runtime's buffers once (2-3x a steady call)."""
         h, w = self.meta.input_size
-        pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None)(np.zeros((h, w, 3), np.uint8))
+        pre = FastPreprocess(self.meta.dataset.mean, self.meta.dataset.std, None,
+                             self.meta.output_stride)(np.zeros((h, w, 3), np.uint8))
         feed = {INPUT_NAME: pre.tensor}
         # frames on the device: a graph is captured per frame size, so warm up at the source's (a video's
         # header says it; else the model's, the usual size)

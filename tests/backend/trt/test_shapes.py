@@ -63,3 +63,11 @@ def test_metadata_input_size_is_padded_like_preprocess() -> None:
     padded = preprocess(np.zeros((180, 240, 3), np.uint8), (0, 0, 0), (1, 1, 1)).tensor.shape
     profile = resolve_profile(None, ["N", 3, "H", "W"], "input", (180, 240))
     assert profile.min == profile.opt == profile.max == padded
+
+
+def test_engine_profiles_use_the_models_stride() -> None:
+    """A stride-16 model (enhanced_s2): the static profile pads 360x480 to 368x480 and --shapes refuses 360."""
+    assert profile_from_input_size((360, 480), stride=16).opt == (1, 3, 368, 480)
+    assert profile_from_input_size((360, 480)).opt == (1, 3, 360, 480)
+    with pytest.raises(InputShapeError, match="multiples of 16"):
+        parse_shapes("1x3x360x480", 16)

@@ -156,8 +156,8 @@ def resolve_package_profile(shapes: str | None, input_shape: str | None, meta: M
     if shapes and input_shape:
         raise ToolkitError("--shapes and --input-shape both given: pass one (--input-shape builds a static package)")
     if spec := shapes or input_shape:
-        return parse_shapes(spec)
-    one = profile_from_input_size(meta.input_size)
+        return parse_shapes(spec, meta.output_stride)
+    one = profile_from_input_size(meta.input_size, stride=meta.output_stride)
     return ShapeProfile(one.min, one.opt, (DEFAULT_MAX_BATCH, *one.max[1:]))
 
 
@@ -172,7 +172,7 @@ class _Exported(nn.Module):
         return self.model(x.to(self.dtype)).float()
 
 
-def _dynamic_shapes(profile: ShapeProfile) -> tuple[tuple[int, ...], dict[int, object]]:
+def _dynamic_shapes(profile: ShapeProfile, stride: int = OUTPUT_STRIDE) -> tuple[tuple[int, ...], dict[int, object]]:
     """(example shape, torch.export dims): a dimension whose min and max differ is dynamic (H and W as
     multiples of the output stride). The example avoids size 1 on a dynamic dimension (torch.export would
     specialise it)."""
@@ -183,8 +183,8 @@ def _dynamic_shapes(profile: ShapeProfile) -> tuple[tuple[int, ...], dict[int, o
         lo, hi = profile.min[i], profile.max[i]
         if lo == hi:
             continue
-        step = 1 if i == 0 else OUTPUT_STRIDE
-        d = Dim(f"{name}{'' if step == 1 else '_8'}", min=lo // step, max=hi // step)
+        step = 1 if i == 0 else stride
+        d = Dim(f"{name}{'' if step == 1 else f'_{stride}'}", min=lo // step, max=hi // step)
         dims[i] = d if step == 1 else step * d
         if example[i] // step < 2:
             example[i] = min(2 * step, hi)
@@ -197,7 +197,7 @@ def export_and_compile(model: nn.Module, profile: ShapeProfile, precision: str, 
     from toolkit.models.fold import fold_batchnorm
 
     wrapped = _Exported(fold_batchnorm(model.eval()).to(device, dtype=DTYPES[precision]), DTYPES[precision]).eval()
-    shape, dims = _dynamic_shapes(profile)
+    shape, dims = _dynamic_shapes(profile, int(getattr(model, "output_stride", OUTPUT_STRIDE)))
     example = torch.randn(shape, device=device)
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning)  # torch's own deprecations, not the user's concern

@@ -1,5 +1,6 @@
 """The host's frame preprocessing (``toolkit.video.ops.FastPreprocess``), written in torch ops so a GPU runner
-can run it inside its CUDA graph: uint8 H x W x 3 frame -> resize -> normalise -> zero-pad to a multiple of 8.
+can run it inside its CUDA graph: uint8 H x W x 3 frame -> resize -> normalise -> zero-pad to a multiple of the
+output stride.
 
 The resize follows the host's choice: OpenCV's area filter when the rows shrink (as two small matrix
 products with the same overlap weights), bilinear with half-pixel centres otherwise. Rows shrinking while

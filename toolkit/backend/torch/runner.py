@@ -179,7 +179,7 @@ class TorchRunner(BaseRunner):
         mean = torch.tensor(self.meta.dataset.mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(self.meta.dataset.std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         h, w = self.meta.input_size or frame_hw
-        padded = pad_to_multiple(h, w)
+        padded = pad_to_multiple(h, w, self.meta.output_stride)
         area = (area_weights(h, frame_hw[0], self.device), area_weights(w, frame_hw[1], self.device)) \
             if h < frame_hw[0] else None  # made here, outside the graph
 
