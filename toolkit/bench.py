@@ -20,7 +20,7 @@ from toolkit.backend import BaseRunner, RunnerOptions, make_runner
 from toolkit.backend.base import frame_runner
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit.bench")
+log = logging.getLogger(__name__)
 
 @dataclass
 class BenchResult:

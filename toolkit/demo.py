@@ -28,7 +28,7 @@ from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
 from toolkit.files import make_folder
 
-log = logging.getLogger("toolkit.demo")
+log = logging.getLogger(__name__)
 
 # Without ground truth in the model's label space (a CamVid model on the synthetic clip), the labels are
 # the PyTorch fp32 reference's own class maps and a candidate is judged by pixel agreement alone.

@@ -27,7 +27,7 @@ from toolkit.checkpoint import ModelMeta, atomic_write, file_sha256
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit.train")
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 CACHE_VERSION = 1

@@ -32,7 +32,7 @@ from .feed import EpochBatches, LossMeter, make_loader
 from .schedule import lr_at, make_sgd, set_lr
 from .state import load_train_state, read_train_state_info, save_train_state
 
-log = logging.getLogger("toolkit.train")
+log = logging.getLogger(__name__)
 
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"

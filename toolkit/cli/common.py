@@ -14,7 +14,7 @@ from toolkit.errors import InputShapeError, ToolkitError
 P = ParamSpec("P")
 R = TypeVar("R")
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 
 IO_EXIT_CODE = 3  # = toolkit.errors.WriteError.exit_code

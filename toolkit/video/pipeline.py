@@ -30,7 +30,7 @@ from toolkit.video.overlay import Overlay
 from toolkit.video.sinks import Sink
 from toolkit.video.sources import FrameSource, SourceLostError, UnreadableFrame
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
 UNREADABLE_LISTED = 20  # names kept for the summary and --json; the count covers them all

@@ -20,7 +20,7 @@ import numpy as np
 from toolkit.data import make_scene
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)

@@ -15,7 +15,7 @@ from typing import Any
 
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 MIN_TRT_MAJOR = 10
 INSTALL_HINT = ("install TensorRT 10.x or 11.x for your CUDA version (JetPack 6 ships TensorRT 10; on x86 "

@@ -27,7 +27,7 @@ from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_write, file_sha256
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 # progress(phase, step, num_steps): called from TensorRT's builder threads while it optimises; a phase is
 # done when step == num_steps (its finish repeats that call, so a display may see it twice).

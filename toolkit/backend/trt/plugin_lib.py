@@ -22,7 +22,7 @@ from typing import Any
 from toolkit.core.names import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 LIBRARY_NAME = "libsegnet_plugins.so"
 ENV_PLUGIN_LIB = "SEGNET_PLUGIN_LIB"

@@ -23,7 +23,7 @@ from toolkit.backend.trt.shapes import ShapeProfile, format_shape
 from toolkit.core.description import ModelDescription
 from toolkit.errors import InputShapeError, ToolkitError
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_write, file_sha256
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = "segnet-toolkit/trt-engine-sidecar"
 SIDECAR_VERSION = 1
