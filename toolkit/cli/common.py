@@ -80,10 +80,16 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
 
 
+def one_model(positional: object | None, option: object | None) -> object | None:
+    """The model given positionally (the old spelling) or with ``--model``; both and different is an error."""
+    if positional is not None and option is not None and str(positional) != str(option):
+        raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")
+    return option if option is not None else positional
+
+
 def pick_model(positional: str | None, option: str | None, device: str | None = "cpu", quiet: bool = False):
     """Resolve a command's model argument (positional or ``--model``: a zoo name, file or triton:// URL;
     none = the zoo default for ``device``) and, for a zoo model, say on stderr which one runs and why."""
-    from toolkit.cli.options import one_model
     from toolkit.zoo import resolve_model
 
     resolved = resolve_model(one_model(positional, option), device)  # type: ignore[arg-type]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from toolkit.cli.common import examples, handle_errors
-from toolkit.cli.options import model_option, one_model, output_option, precision_option, target_option
+from toolkit.cli.common import examples, handle_errors, one_model
+from toolkit.cli.options import model_option, output_option, precision_option, target_option
 from toolkit.errors import ToolkitError
 
 
