@@ -142,7 +142,7 @@ def test_onnx_model_without_onnxruntime_is_one_line_with_the_install(tmp_path_fa
 
     import tomllib
 
-    from tests.export.helpers import tiny_onnx
+    from tests.helpers.models import tiny_onnx
 
     model = tiny_onnx(tmp_path_factory, "mask")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError

@@ -11,7 +11,7 @@ import onnx
 import pytest
 import torch
 
-from tests.export.helpers import INPUT_SIZE, bn_folded, tiny_checkpoint, tiny_model, tiny_onnx
+from tests.helpers.models import INPUT_SIZE, bn_folded, tiny_checkpoint, tiny_model, tiny_onnx
 from toolkit.backend import make_runner
 from toolkit.checkpoint import file_sha256
 from toolkit.core.metadata import read_model_meta, read_props

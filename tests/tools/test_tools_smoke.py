@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.conftest import REPO, TOOLS, load_tool
+from tests.helpers.tools import REPO, TOOLS, load_tool
 
 RunTool = Callable[..., None]
 SCRIPTS = sorted(str(p.relative_to(TOOLS)) for p in TOOLS.rglob("*.py"))

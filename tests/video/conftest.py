@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from video_helpers import HW, NUM_CLASSES, write_clip
 
+from tests.helpers.video import HW, NUM_CLASSES, write_clip
 from toolkit.checkpoint import ModelMeta, save_checkpoint
 from toolkit.data import synthetic_info
 from toolkit.models import create_model

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from video_helpers import HW, FakeRunner, count_frames
 
+from tests.helpers.video import HW, FakeRunner, count_frames
 from toolkit.video import infer_video
 from toolkit.video.sources import CaptureSource, SourceError, open_source
 

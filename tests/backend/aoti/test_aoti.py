@@ -13,8 +13,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.backend.test_runner_contract import RunnerContract
-from tests.export.helpers import tiny_checkpoint
+from tests.helpers.models import tiny_checkpoint
+from tests.helpers.runner_contract import RunnerContract
 from toolkit.backend import BaseRunner, make_runner
 from toolkit.backend.aoti.package import PackageMismatchError, PackageSidecar, here_for, write_package_sidecar
 from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME

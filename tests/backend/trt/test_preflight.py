@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
+from tests.helpers import onnx_graphs as g
 from toolkit.backend.trt.preflight import TRT_SUPPORTED_OPS, TRT_UNSUPPORTED_OPS, PreflightError, preflight, summary
 from toolkit.core.onnx_file import detect_precision
 from toolkit.errors import CheckFailedError, ToolkitError

@@ -1,7 +1,7 @@
 """The fakes and the toolkit's TensorRT code checked against the real TensorRT 10.13 and 11.4 Python API.
 
 Each version's real ``tensorrt_bindings`` module is imported in its own subprocess over stand-in C
-libraries (tests/backend/trt/real_api.py) and read: classes, members, pybind11 signatures, enum
+libraries (tests/helpers/trt_real_api.py) and read: classes, members, pybind11 signatures, enum
 members. Checked here: every member the fakes define and toolkit/backend/trt uses exists on the real
 class with the same kind (method or property) and a signature that accepts the fakes' arity and each
 call the toolkit makes; every member the toolkit reads, sets or calls during a recorded fake-backed
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from tests.backend.trt import real_api as ra
-from tests.backend.trt import trt_fakes as fk
+from tests.helpers import trt_fakes as fk
+from tests.helpers import trt_real_api as ra
 
 ROOT = Path(__file__).resolve().parents[3]
 TRT_SOURCES = sorted((ROOT / "toolkit" / "backend" / "trt").glob("*.py"))
@@ -425,7 +425,7 @@ def record_fake_session(version: str, tmp_path: Path, monkeypatch: pytest.Monkey
     """Build (plugin, timing cache, workspace, opt level, progress), fail a parse, load and run an engine."""
     import numpy as np
 
-    from tests.backend.trt import onnx_graphs as g
+    from tests.helpers import onnx_graphs as g
     from toolkit.backend.trt import loader as ld
     from toolkit.backend.trt import plugin_lib as pl
     from toolkit.backend.trt import runner as rn

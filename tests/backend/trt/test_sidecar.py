@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
+from tests.helpers import onnx_graphs as g
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.backend.trt.sidecar import (
     EngineMismatchError,
