@@ -21,12 +21,13 @@ import numpy as np
 from toolkit.backend import make_runner
 from toolkit.backend.base import BaseRunner
 from toolkit.bench import BenchResult, bench_runners, format_table
-from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
+from toolkit.checkpoint import read_checkpoint
 from toolkit.compare.results import ParityReport
+from toolkit.core.meta import ModelMeta
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
-from toolkit.files import make_folder
+from toolkit.files import atomic_write, make_folder, write_json
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,9 @@ class _Steps:
 def _parity(cands: list[Candidate], ckpt: Path, images: list[np.ndarray], labels: list[np.ndarray] | None,
             meta: ModelMeta, threads: int | None) -> tuple[str, ParityReport]:
     """toolkit.compare's Comparator: every candidate against the PyTorch fp32 reference on the clip frames."""
-    from toolkit.checkpoint import file_sha256
     from toolkit.compare import Comparator
     from toolkit.core.dataset import FrameSet
+    from toolkit.files import file_sha256
 
     reference = make_runner(ckpt, threads=threads)
     basis = "ground truth"
@@ -383,7 +384,7 @@ def _speed_step(cands: list[Candidate], shape: tuple[int, ...], iterations: int,
 
 
 def _camvid_classes(root: Path) -> tuple[str, ...]:
-    from toolkit.data import load_classes_json
+    from toolkit.core.dataset_info import load_classes_json
 
     return load_classes_json(root / "classes.json").class_names
 

@@ -21,9 +21,10 @@ import torch
 from torch import nn
 
 from toolkit.backend.torch.device import torch_device
-from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
-from toolkit.files import make_folder, same_file
+from toolkit.files import atomic_write, make_folder, same_file
 
 from . import ddp
 from .aux import AuxHeads

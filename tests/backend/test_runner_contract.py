@@ -22,7 +22,8 @@ from tests.helpers.runner_contract import RunnerContract
 from tests.helpers.serve import missing_serve_stack
 from tests.helpers.trt_engine import build
 from toolkit.backend import BaseRunner, make_runner
-from toolkit.backend.base import INPUT_NAME, frame_runner
+from toolkit.backend.base import frame_runner
+from toolkit.core.names import INPUT_NAME
 from toolkit.errors import InputShapeError
 
 

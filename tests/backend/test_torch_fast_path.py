@@ -10,12 +10,12 @@ import torch
 
 from tests.helpers.models import tiny_checkpoint, tiny_onnx
 from toolkit.backend import BaseRunner, make_runner
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
 from toolkit.backend.factory import split_precision
 from toolkit.backend.torch import precision as prec
 from toolkit.backend.torch.graphs import GraphCache
 from toolkit.bench import bench_runners, format_table, make_call
 from toolkit.core.description import ModelDescription
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.errors import ToolkitError
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from toolkit.backend import BaseRunner
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, frame_runner
+from toolkit.backend.base import frame_runner
 from toolkit.core.description import ModelDescription
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.data import synthetic_info
 from toolkit.errors import InputShapeError, ToolkitError
 

@@ -145,7 +145,8 @@ def test_frontier_replot(run_tool: RunTool, tmp_path: Path) -> None:
     """The plot and the trained-model match (the timing run is `toolkit infer` on exported candidates)."""
     import torch
 
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from tests.helpers.video import HW, NUM_CLASSES, write_clip
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.data import synthetic_info
 from toolkit.models import create_model
 

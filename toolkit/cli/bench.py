@@ -40,9 +40,8 @@ def bench(
     import sys
 
     from toolkit.bench import bench_models, format_table
-    from toolkit.checkpoint import write_json
     from toolkit.errors import InputShapeError
-    from toolkit.files import check_writable, refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input, write_json
     from toolkit.sysinfo import system_info
 
     dims = parse_shape(shape)

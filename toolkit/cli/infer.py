@@ -79,9 +79,8 @@ def infer(
     from tqdm import tqdm
 
     from toolkit.backend import RunnerOptions, make_runner
-    from toolkit.checkpoint import write_json
     from toolkit.cli.common import pick_model
-    from toolkit.files import check_writable, refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input, write_json
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source

@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
+from toolkit.backend.base import BaseRunner
 from toolkit.backend.triton.client import INSTALL_HINT
 from toolkit.core.limits import LIMITS_PARAM, RequestLimits
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.errors import ToolkitError
 from toolkit.serve.handler import CLASSES_NAME, IMAGE_NAME, SegmentationHandler
 

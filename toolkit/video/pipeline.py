@@ -21,8 +21,9 @@ from dataclasses import asdict, dataclass, field
 import cv2
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, BaseRunner, frame_runner
+from toolkit.backend.base import BaseRunner, frame_runner
 from toolkit.compare.temporal import FlipCounter
+from toolkit.core.names import INPUT_NAME
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import Preprocessed
 from toolkit.video.ops import FastPreprocess, argmax_classes

@@ -76,7 +76,7 @@ def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] =
                      camvid: str | Path | None = None, use_camvid: bool = True, fps: float | None = None,
                      keep_frames: bool = True, num_classes: int = 6) -> SampleClip:
     """Write the sample clip (mp4, written to a temp name and renamed) and return what it holds."""
-    from toolkit.checkpoint import atomic_write
+    from toolkit.files import atomic_write
 
     root = find_camvid(camvid) if use_camvid else None
     if root is not None:

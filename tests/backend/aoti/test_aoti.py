@@ -17,10 +17,10 @@ from tests.helpers.models import tiny_checkpoint
 from tests.helpers.runner_contract import RunnerContract
 from toolkit.backend import BaseRunner, make_runner
 from toolkit.backend.aoti.package import PackageMismatchError, PackageSidecar, here_for, write_package_sidecar
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
 from toolkit.backend.trt.sidecar import sidecar_path
 from toolkit.cli.app import app
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.data import synthetic_info
 from toolkit.errors import ToolkitError
 

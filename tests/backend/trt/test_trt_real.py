@@ -32,7 +32,7 @@ def _gpu() -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    from toolkit.checkpoint import ModelMeta
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 

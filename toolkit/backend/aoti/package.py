@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from toolkit.backend.base import BaseLoader
 from toolkit.backend.torch.device import torch_device
 from toolkit.backend.torch.precision import DTYPES, TORCH_PRECISIONS
 from toolkit.backend.trt.shapes import ShapeProfile, parse_shapes, profile_from_input_size
 from toolkit.backend.trt.sidecar import sidecar_path
+from toolkit.core.loader import BaseLoader
 from toolkit.core.meta import ModelMeta
 from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.errors import ToolkitError

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import toolkit
-from toolkit.backend.base import BaseLoader, resolve
 from toolkit.backend.trt import sidecar as sc
 from toolkit.backend.trt.compat import GpuInfo, current_gpu, import_tensorrt, network_creation_flags, trt_major
 from toolkit.backend.trt.plugin_lib import load_plugin_library
 from toolkit.backend.trt.shapes import ShapeProfile, format_shape
+from toolkit.core.loader import BaseLoader, resolve
 from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
 from toolkit.errors import ToolkitError
 from toolkit.files import atomic_write, file_sha256
