@@ -15,13 +15,13 @@ import pytest
 
 from tests.helpers.video import HW, NUM_CLASSES, FakeRunner, count_frames
 from toolkit.backend import make_runner
-from toolkit.errors import ToolkitError
+from toolkit.errors import SourceLostError, ToolkitError
 from toolkit.evaluate import predict_logits
 from toolkit.video import OverlayStyle, RetryingSource, infer_video
 from toolkit.video.overlay import Overlay
 from toolkit.video.pipeline import STAGES, Pipeline, RunSummary
 from toolkit.video.sinks import MaskSink, Sink, VideoFileSink
-from toolkit.video.sources import FrameSource, SourceLostError
+from toolkit.video.sources import FrameSource
 
 
 class Endless(FrameSource):

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 from tests.helpers.video import HW, FakeRunner, count_frames
+from toolkit.errors import SourceError
 from toolkit.video import infer_video
-from toolkit.video.sources import CaptureSource, SourceError, open_source
+from toolkit.video.sources import CaptureSource, open_source
 
 
 class MjpegCamera(http.server.ThreadingHTTPServer):

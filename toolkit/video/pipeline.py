@@ -24,12 +24,12 @@ import numpy as np
 from toolkit.backend.base import BaseRunner, frame_runner
 from toolkit.compare.temporal import FlipCounter
 from toolkit.core.names import INPUT_NAME
-from toolkit.errors import ToolkitError
+from toolkit.errors import SourceLostError, ToolkitError
 from toolkit.evaluate import Preprocessed
 from toolkit.video.ops import FastPreprocess, argmax_classes
 from toolkit.video.overlay import Overlay
 from toolkit.video.sinks import Sink
-from toolkit.video.sources import FrameSource, SourceLostError, UnreadableFrame
+from toolkit.video.sources import FrameSource, UnreadableFrame
 
 log = logging.getLogger(__name__)
 

@@ -16,20 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import SourceError, SourceLostError
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-
-
-class SourceError(ToolkitError):
-    """A source cannot be opened (missing file, camera index absent, bad URL)."""
-
-
-class SourceLostError(ToolkitError):
-    """A live source stopped delivering frames and did not come back after the retries."""
 
 
 class UnreadableFrame(Exception):  # a per-frame condition the pipeline skips and counts

@@ -10,7 +10,6 @@ import pytest
 from tests.helpers import onnx_graphs as g
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.backend.trt.sidecar import (
-    EngineMismatchError,
     Sidecar,
     check_sidecar,
     model_meta_from_onnx_metadata,
@@ -18,6 +17,7 @@ from toolkit.backend.trt.sidecar import (
     sidecar_path,
     write_sidecar,
 )
+from toolkit.errors import EngineMismatchError
 
 ORIN = GpuInfo("Orin (nvgpu)", "8.7")
 

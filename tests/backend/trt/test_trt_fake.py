@@ -21,8 +21,8 @@ from toolkit.backend.trt import plugin_lib as pl
 from toolkit.backend.trt import runner as rn
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.backend.trt.shapes import parse_shapes
-from toolkit.backend.trt.sidecar import EngineMismatchError, read_sidecar
-from toolkit.errors import InputShapeError
+from toolkit.backend.trt.sidecar import read_sidecar
+from toolkit.errors import EngineBuildError, EngineMismatchError, InputShapeError
 
 
 @pytest.mark.parametrize("version,flags,flag_name", [("10.3.0.30", 1 << 1, "STRONGLY_TYPED"),
@@ -55,16 +55,16 @@ def test_timing_cache_reused_and_mismatch(tmp_path: Path, use_trt) -> None:
     build(tmp_path, timing_cache=cache)
     assert cache.read_bytes() == b"old+tuned"
     cache.write_bytes(b"BAD")
-    with pytest.raises(ld.EngineBuildError, match="another TensorRT version or GPU"):
+    with pytest.raises(EngineBuildError, match="another TensorRT version or GPU"):
         build(tmp_path, timing_cache=cache)
 
 
 def test_parse_and_build_failures(tmp_path: Path, use_trt) -> None:
     use_trt(parse_errors=("node unpool1: Plugin not found",))
-    with pytest.raises(ld.EngineBuildError, match="ONNX parser failed: node unpool1: Plugin not found"):
+    with pytest.raises(EngineBuildError, match="ONNX parser failed: node unpool1: Plugin not found"):
         build(tmp_path)
     use_trt(build_fails=True)
-    with pytest.raises(ld.EngineBuildError, match="failed to build an engine"):
+    with pytest.raises(EngineBuildError, match="failed to build an engine"):
         build(tmp_path)
     assert not (tmp_path / "m.engine").exists()
 
