@@ -9,6 +9,7 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import compile_option, cuda_graph_option, device_option, run_precision_option
+from toolkit.core import defaults
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -55,7 +56,7 @@ def infer(
                                             "(frames, FPS, stage times, and `temporal`: the flip rate, % of pixels "
                                             "whose class changed between consecutive frames, boundary/interior "
                                             "split)."),
-    alpha: float = typer.Option(0.5, "--alpha", min=0.0, max=1.0,
+    alpha: float = typer.Option(defaults.OVERLAY_ALPHA, "--alpha", min=0.0, max=1.0,
                                 help="Weight of the class colours in the blend, 0..1."),
     legend: bool = typer.Option(True, "--legend/--no-legend", help="Draw the class legend."),
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
@@ -72,7 +73,8 @@ def infer(
                                                      "and images on a multi-core CPU or with PyTorch on CUDA, 1 "
                                                      "for live sources."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
-    retries: int = typer.Option(5, "--retries", min=0, help="Reconnect attempts for a live source that drops out."),
+    retries: int = typer.Option(defaults.SOURCE_RETRIES, "--retries", min=0,
+                                help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
 ) -> None:
     """Segment every frame of a source and overlay the classes; Ctrl-C stops cleanly (the output stays playable)."""

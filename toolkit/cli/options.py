@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import UsageError
 
 from toolkit.cli.common import report_error
+from toolkit.core import defaults
 from toolkit.errors import DeviceError, ToolkitError, UnknownNameError, suggest
 
 
@@ -132,7 +133,7 @@ def output_option(help: str, default: Any = None) -> Any:
     return typer.Option(default, "--output", "-o", help=help)
 
 
-def input_shape_option(default: str = "1x3x360x480", help: str = "Input shape NxCxHxW.") -> Any:
+def input_shape_option(default: str = defaults.INPUT_SHAPE, help: str = "Input shape NxCxHxW.") -> Any:
     """``--input-shape NxCxHxW`` (``--shape`` is the old spelling)."""
     return typer.Option(default, "--input-shape", help=help)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
+from toolkit.core import defaults
 from toolkit.core.dataset_info import DatasetInfo
 
 FORMAT_VERSION = 1
@@ -20,7 +21,7 @@ class ModelMeta:
     arch: str
     width: int
     dataset: DatasetInfo
-    input_size: tuple[int, int] = (360, 480)
+    input_size: tuple[int, int] = defaults.INPUT_SIZE
     provenance: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

@@ -12,6 +12,7 @@ import json
 import onnx
 
 from toolkit import __version__
+from toolkit.core import defaults
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import ToolkitError
@@ -67,7 +68,7 @@ def read_model_meta(model: onnx.ModelProto, source: str = "model") -> ModelMeta 
             std=tuple(float(v) for v in json.loads(props["std"])),  # type: ignore[arg-type]
             name=props.get("dataset", ""), void_name=props.get("void_name", "void"),
         )
-        size = tuple(int(v) for v in props.get("input_size", "360x480").split("x"))
+        size = tuple(int(v) for v in props.get("input_size", "x".join(map(str, defaults.INPUT_SIZE))).split("x"))
         return ModelMeta(arch=props["arch"], width=int(props["width"]), dataset=info,
                          input_size=size,  # type: ignore[arg-type]
                          provenance=json.loads(props.get("provenance", "{}")))

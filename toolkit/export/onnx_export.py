@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from toolkit.checkpoint import load_checkpoint
+from toolkit.core import defaults
 from toolkit.core.loader import BaseLoader, resolve
 from toolkit.core.meta import ModelMeta
 from toolkit.core.metadata import meta_props, write_props
@@ -41,7 +42,7 @@ from toolkit.models.unpool import check_unpool_mode, set_unpool_mode
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = defaults.ONNX_OPSET
 DYNAMIC_AXES = ("batch", "hw")
 
 

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from toolkit.core import defaults
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import atomic_write
@@ -125,8 +126,8 @@ def _engine_model(path: Path, onnx_sources: dict[str, Path], max_batch: int, nam
                      "KIND_GPU", extra)
 
 
-def plan_models(sources: list[str | Path], name: str = "segnet", max_batch: int = 8, device: str = "cpu",
-                plugin_lib: str | Path | None = None) -> list[RepoModel]:
+def plan_models(sources: list[str | Path], name: str = defaults.SERVE_NAME, max_batch: int = defaults.SERVE_MAX_BATCH,
+                device: str = "cpu", plugin_lib: str | Path | None = None) -> list[RepoModel]:
     """One RepoModel per file: ``NAME_onnx`` / ``NAME_trt`` (numbered when several of a kind)."""
     paths = [Path(s) for s in sources]
     for p in paths:
@@ -174,7 +175,8 @@ def _pb_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def config_text(m: RepoModel, instances: int = 1, dynamic_batching: bool = True, max_queue_delay_us: int = 0) -> str:
+def config_text(m: RepoModel, instances: int = defaults.SERVE_INSTANCES, dynamic_batching: bool = True,
+                max_queue_delay_us: int = defaults.SERVE_MAX_QUEUE_DELAY_US) -> str:
     """config.pbtxt of one model; batching only where the model's batch dimension is dynamic."""
     batching = m.batch_dynamic and m.max_batch > 0
     lines = [f"name: {_pb_string(m.name)}", f"platform: {_pb_string(m.platform)}",
@@ -202,8 +204,9 @@ def config_text(m: RepoModel, instances: int = 1, dynamic_batching: bool = True,
     return "\n".join(lines) + "\n"
 
 
-def write_repository(models: list[RepoModel], out: str | Path, instances: int = 1, dynamic_batching: bool = True,
-                     max_queue_delay_us: int = 0, version: int = 1, overwrite: bool = False) -> list[Path]:
+def write_repository(models: list[RepoModel], out: str | Path, instances: int = defaults.SERVE_INSTANCES,
+                     dynamic_batching: bool = True, max_queue_delay_us: int = defaults.SERVE_MAX_QUEUE_DELAY_US,
+                     version: int = 1, overwrite: bool = False) -> list[Path]:
     """Write each model's folder (config.pbtxt, labels.txt, VERSION/model file); returns the config paths."""
     out = Path(out)
     if instances < 1 or version < 1:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from toolkit.core import defaults
 from toolkit.errors import SourceError, SourceLostError
 
 log = logging.getLogger(__name__)
@@ -206,8 +207,8 @@ def unique_stems(paths: list[Path]) -> list[str]:
 class RetryingSource(FrameSource):
     """Wraps a live source: on a lost connection, reopen it up to ``retries`` times with a growing delay."""
 
-    def __init__(self, inner: FrameSource, retries: int = 5, delay_s: float = 0.5, max_delay_s: float = 5.0,
-                 sleep: object = time.sleep) -> None:
+    def __init__(self, inner: FrameSource, retries: int = defaults.SOURCE_RETRIES, delay_s: float = 0.5,
+                 max_delay_s: float = 5.0, sleep: object = time.sleep) -> None:
         self.inner, self.retries, self.delay_s, self.max_delay_s = inner, retries, delay_s, max_delay_s
         self.live, self.name = inner.live, inner.name
         self.reconnects = 0
@@ -259,7 +260,7 @@ class RetryingSource(FrameSource):
         return self.inner.frame_name(index)
 
 
-def open_source(spec: str | int, retries: int = 5) -> FrameSource:
+def open_source(spec: str | int, retries: int = defaults.SOURCE_RETRIES) -> FrameSource:
     """Parse a --source value and open it: '0' camera, URL stream, folder/glob of images, video or image file."""
     text = str(spec).strip()
     if text.isdigit():
