@@ -9,7 +9,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from toolkit.checkpoint import METADATA_KEY, ModelMeta, load_checkpoint, save_checkpoint
+from toolkit.checkpoint import METADATA_KEY, load_checkpoint, save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.data import synthetic_info
 from toolkit.errors import CheckpointError
 from toolkit.models import create_model

@@ -10,7 +10,8 @@ import torch
 
 from toolkit.backend import backend_for, make_runner
 from toolkit.backend.torch.runner import TorchRunner
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.data import CamVid, synthetic_info
 from toolkit.errors import InputShapeError, ToolkitError
 from toolkit.evaluate import evaluate_split, postprocess_logits, predict_logits, preprocess

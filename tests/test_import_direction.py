@@ -11,6 +11,8 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 import toolkit
 
 ROOT = Path(toolkit.__file__).parent
@@ -107,6 +109,66 @@ def test_core_is_the_bottom_layer() -> None:
     heavy = {n for p in (ROOT / "core").glob("*.py") for n in _imports(p)
              if n.split(".")[0] in ("torch", "onnxruntime", "tensorrt", "cv2")}
     assert not heavy, f"toolkit.core imports {sorted(heavy)}"
+
+
+def _dotted(path: Path, base: Path) -> str:
+    parts = path.relative_to(base).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imported_modules(path: Path, base: Path) -> set[str]:
+    """Absolute names ``path`` imports, plus ``package.name`` for each ``from package import name`` (a
+    submodule, if one); relative imports resolved."""
+    module = _dotted(path, base)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                where = f"{base}.{node.module}" if node.module else base
+            else:
+                where = node.module or ""
+            found.update(f"{where}.{a.name}" for a in node.names)  # module_graph falls back to ``where``
+    return found
+
+
+def module_graph(root: Path) -> dict[str, dict[str, set[str]]]:
+    """module -> {module of the same folder it imports: {its file}}, every import counted (lazy ones too)."""
+    modules = {_dotted(p, root.parent): p for p in sorted(root.rglob("*.py"))}
+    graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for name, path in modules.items():
+        for imported in _imported_modules(path, root.parent):
+            parts = imported.split(".")
+            while parts and ".".join(parts) not in modules:  # toolkit.x.y.some_function -> toolkit.x.y
+                parts.pop()
+            dst = ".".join(parts)
+            if dst and dst != name and modules[dst].parent == path.parent:
+                graph[name][dst].add(path.name)
+    return graph
+
+
+@pytest.mark.parametrize("folder", ["toolkit", "train"])
+def test_no_cycle_between_modules_of_one_folder(folder: str) -> None:
+    """No two modules of one folder import each other, not even through a lazy import inside a function
+    (``cli/common.py`` and ``cli/options.py`` did): a circle means neither can be read, tested or moved alone."""
+    graph = module_graph(REPO / folder)
+    cycles = find_cycles(graph)
+    detail = [f"{a} -> {b}" for comp in cycles for a in comp for b in graph[a] if b in comp]
+    assert not cycles, "import cycles between modules of one folder:\n" + "\n".join(detail)
+
+
+def test_the_module_check_sees_a_lazy_cycle(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.b import f\n")
+    (pkg / "b.py").write_text("def f():\n    from . import a\n")
+    (pkg / "c.py").write_text("from pkg import a\n")
+    graph = module_graph(pkg)
+    assert find_cycles(graph) == [["pkg.a", "pkg.b"]]
 
 
 def test_the_check_sees_a_cycle() -> None:

@@ -11,8 +11,9 @@ import torch
 from typer.testing import CliRunner
 
 from toolkit.backend import make_runner
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
 from toolkit.cli.app import app
+from toolkit.core.meta import ModelMeta
 from toolkit.data import CamVid, synthetic_info
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import evaluate_model, predict_logits

@@ -18,10 +18,11 @@ import numpy as np
 
 from toolkit.backend import BaseRunner, RunnerOptions, make_runner
 from toolkit.backend.base import frame_runner
+from toolkit.core import defaults
 from toolkit.core.shapes import check_multiple
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit.bench")
+log = logging.getLogger(__name__)
 
 @dataclass
 class BenchResult:
@@ -174,9 +175,10 @@ def mean_stages(stages: Sequence[dict[str, float]]) -> dict[str, float] | None:
     return {k: round(float(np.mean([s[k] for s in stages])), 4) for k in stages[0]}
 
 
-def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: int = 2, iterations: int = 20,
-                  rounds: int = 2, threads: int | None = None, pause_s: float = 0.2, seed: int = 0,
-                  streams: int = 1, io: str = "logits") -> list[BenchResult]:
+def bench_runners(runners: Sequence[BaseRunner], shape: Sequence[int], warmup: int = defaults.BENCH_WARMUP,
+                  iterations: int = defaults.BENCH_ITERATIONS,
+                  rounds: int = defaults.BENCH_ROUNDS, threads: int | None = None, pause_s: float = 0.2, seed: int = 0,
+                  streams: int = defaults.BENCH_STREAMS, io: str = "logits") -> list[BenchResult]:
     """Time active runners on the same input, ``iterations`` each, split into ``rounds`` interleaved blocks.
 
     ``streams`` > 1 issues the calls from that many threads at once (as ``toolkit infer --workers`` does),

@@ -14,20 +14,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from toolkit.core.meta import FORMAT_VERSION, ModelMeta
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import CheckpointError, ToolkitError
-from toolkit.files import atomic_write, file_sha256
+from toolkit.files import atomic_write
 
-__all__ = ["FORMAT_VERSION", "METADATA_KEY", "ModelMeta", "atomic_write", "build_model", "file_sha256",
-           "load_checkpoint", "read_checkpoint", "save_checkpoint", "write_json"]
+__all__ = ["METADATA_KEY", "build_model", "load_checkpoint", "read_checkpoint", "save_checkpoint"]
 
 METADATA_KEY = "toolkit"
-
-
-def write_json(path: str | Path, obj: object) -> Path:
-    """Write ``obj`` as indented JSON (newline-terminated) atomically: reports are never half-written."""
-    text = json.dumps(obj, indent=2) + "\n"
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, meta: ModelMeta) -> Path:

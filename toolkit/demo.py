@@ -24,7 +24,8 @@ import numpy as np
 
 from toolkit.backend import make_runner
 from toolkit.bench import bench_runners, format_table
-from toolkit.checkpoint import ModelMeta, atomic_write, read_checkpoint, write_json
+from toolkit.checkpoint import read_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.demo_context import (
     INT8_NOTE,
     Candidate,
@@ -38,9 +39,9 @@ from toolkit.demo_context import (
 )
 from toolkit.errors import ToolkitError, WriteError
 from toolkit.evaluate import predict_logits
-from toolkit.files import make_folder
+from toolkit.files import atomic_write, make_folder, write_json
 
-log = logging.getLogger("toolkit.demo")
+log = logging.getLogger(__name__)
 
 # Without ground truth in the model's label space (a CamVid model on the synthetic clip), the labels are
 # the PyTorch fp32 reference's own class maps and a candidate is judged by pixel agreement alone.
@@ -326,6 +327,6 @@ def calibration_set(camvid: Path | None, out: Path, meta: ModelMeta, n: int) -> 
 
 
 def _camvid_classes(root: Path) -> tuple[str, ...]:
-    from toolkit.data import load_classes_json
+    from toolkit.core.dataset_info import load_classes_json
 
     return load_classes_json(root / "classes.json").class_names

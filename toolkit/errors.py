@@ -53,6 +53,46 @@ class DeviceError(ToolkitError):
     """A --device this PyTorch or ONNX Runtime build cannot use (no CUDA, unknown name, index out of range)."""
 
 
+class PackageMismatchError(ToolkitError):
+    """The package was built for another device, instruction set or torch version, or its sidecar is missing."""
+
+
+class EngineBuildError(ToolkitError):
+    """TensorRT refused the network or failed to build it."""
+
+
+class PluginLibraryError(ToolkitError):
+    """The plugin library is missing, cannot be built here, or does not load."""
+
+
+class EngineMismatchError(ToolkitError):
+    """The engine was built for another TensorRT version or GPU, or its sidecar is missing or stale."""
+
+
+class PreflightError(CheckFailedError):
+    """The graph would not build with TensorRT; the message lists every problem and its fix."""
+
+
+class TensorRTMissingError(ToolkitError):
+    """TensorRT (or the CUDA bindings it needs here) is not importable on this machine."""
+
+    def __init__(self, message: str, cause: str = "", version: str = "") -> None:
+        super().__init__(message)
+        self.cause, self.version = cause, version  # for `toolkit info`: the import error's words, what imported
+
+
+class TensorRTLibrariesMissingError(TensorRTMissingError):
+    """The ``tensorrt`` Python bindings are installed, but libnvinfer & co. (the TensorRT libraries) are not found."""
+
+
+class SourceError(ToolkitError):
+    """A source cannot be opened (missing file, camera index absent, bad URL)."""
+
+
+class SourceLostError(ToolkitError):
+    """A live source stopped delivering frames and did not come back after the retries."""
+
+
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return 'did you mean X?' text for a typo, listing all choices otherwise."""
     import difflib

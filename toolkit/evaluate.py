@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, BaseRunner
+from toolkit.backend.base import BaseRunner
 from toolkit.core.dataset import SegDataset
 from toolkit.core.meta import ModelMeta
-from toolkit.core.names import OUTPUT_STRIDE
+from toolkit.core.names import INPUT_NAME, OUTPUT_STRIDE
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.data.transforms import normalize
 from toolkit.errors import ToolkitError

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -188,3 +189,9 @@ def file_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def write_json(path: str | Path, obj: object) -> Path:
+    """Write ``obj`` as indented JSON (newline-terminated) atomically: reports are never half-written."""
+    text = json.dumps(obj, indent=2) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.checkpoint import atomic_write
 from toolkit.errors import ToolkitError
+from toolkit.files import atomic_write
 
 
 def require_matplotlib() -> None:

@@ -64,7 +64,7 @@ class ResolvedModel:
 
 @functools.lru_cache(maxsize=16)
 def _sha256_of(path: str, _mtime_ns: int, _size: int) -> str:
-    from toolkit.checkpoint import file_sha256
+    from toolkit.files import file_sha256
 
     return file_sha256(path)
 
@@ -146,7 +146,8 @@ def describe(entry: ZooModel) -> dict:
     parameters and GFLOPs at its input size."""
     from safetensors import safe_open
 
-    from toolkit.checkpoint import METADATA_KEY, ModelMeta, build_model
+    from toolkit.checkpoint import METADATA_KEY, build_model
+    from toolkit.core.meta import ModelMeta
     from toolkit.models.complexity import conv_macs_at, count_parameters
 
     with safe_open(str(entry.path), framework="pt") as f:

@@ -52,7 +52,8 @@ def build_candidate(width: int, size: tuple[int, int], out: Path, calib: list[Pa
     """Untrained checkpoint -> fp32 mask ONNX -> int8 (cpu) ONNX; returns the two files."""
     import torch
 
-    from toolkit.checkpoint import ModelMeta, read_checkpoint, save_checkpoint
+    from toolkit.checkpoint import read_checkpoint, save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.core.metadata import write_props
     from toolkit.core.onnx_file import save_onnx
     from toolkit.export import export_checkpoint

@@ -56,7 +56,8 @@ def percentiles(lat: list[float]) -> dict[str, float]:
 def make_model(width: int, hw: tuple[int, int], out: Path) -> Path:
     import torch
 
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 

@@ -31,7 +31,7 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from toolkit.checkpoint import atomic_write
+    from toolkit.files import atomic_write
 
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.4))
     panels = (("train_loss", "training loss (each run's own loss)"), ("val_miou", "val mIoU"),

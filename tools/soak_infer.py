@@ -22,7 +22,8 @@ from pathlib import Path
 import cv2
 import torch
 
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.data import synthetic_info
 from toolkit.models import create_model
 from toolkit.video.sample import panning_scene

@@ -24,7 +24,8 @@ def write_fp16(src: Path, dst: Path) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from toolkit.checkpoint import METADATA_KEY, atomic_write, file_sha256
+    from toolkit.checkpoint import METADATA_KEY
+    from toolkit.files import atomic_write, file_sha256
 
     with safe_open(str(src), framework="pt") as f:
         meta = json.loads((f.metadata() or {})[METADATA_KEY])
@@ -69,7 +70,8 @@ def main() -> None:
     p.add_argument("--data", default=str(ROOT.parent / "shared" / "camvid"))
     p.add_argument("--skip-eval", action="store_true", help="keep the entry's val mIoU empty")
     args = p.parse_args()
-    from toolkit.checkpoint import file_sha256, read_checkpoint
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.files import file_sha256
 
     read_checkpoint(args.checkpoint)  # one clear error for a bad file
     dst = ASSETS / f"{args.name}.safetensors"

@@ -14,6 +14,8 @@ from torch import Tensor, nn
 
 from toolkit.errors import ToolkitError
 
+from .losses import at_label_size
+
 STAGES = ("conv3", "conv2")  # decoder stages tapped: 2w channels at H/4, w at H/2
 
 
@@ -44,8 +46,6 @@ class AuxHeads(nn.Module):
 
     def loss(self, criterion: nn.Module, labels: Tensor) -> Tensor:
         """weight x the mean of the heads' losses on this step's stage outputs (then forgotten)."""
-        from .loop import at_label_size
-
         taps, names = self._taps, self._names
         self._taps, self._names = [], []
         if not taps:

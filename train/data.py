@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from toolkit.core.dataset_info import DatasetInfo
 from toolkit.core.names import OUTPUT_STRIDE
-from toolkit.data import CamVid, DatasetInfo, SyntheticScenes, TrainTransform
+from toolkit.data import CamVid, SyntheticScenes, TrainTransform
 from toolkit.data.synthetic import SYNTHETIC_SIZE, SYNTHETIC_TRAIN, SYNTHETIC_VAL, SYNTHETIC_VAL_SEED_OFFSET
 from toolkit.errors import DatasetError
 

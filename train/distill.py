@@ -23,12 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from toolkit.checkpoint import ModelMeta, atomic_write, file_sha256
+from toolkit.core.meta import ModelMeta
 from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
+from toolkit.files import atomic_write, file_sha256
 
-log = logging.getLogger("toolkit.train")
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 CACHE_VERSION = 1

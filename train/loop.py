@@ -21,18 +21,20 @@ import torch
 from torch import nn
 
 from toolkit.backend.torch.device import torch_device
-from toolkit.checkpoint import ModelMeta, atomic_write, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
-from toolkit.files import make_folder, same_file
+from toolkit.files import atomic_write, make_folder, same_file
 
 from . import ddp
 from .aux import AuxHeads
 from .ema import WeightEMA
 from .feed import EpochBatches, LossMeter, make_loader
+from .losses import at_label_size
 from .schedule import lr_at, make_sgd, set_lr
 from .state import load_train_state, read_train_state_info, save_train_state
 
-log = logging.getLogger("toolkit.train")
+log = logging.getLogger(__name__)
 
 STATE_FILE, LAST_FILE, BEST_FILE, LOG_FILE = "train_state.safetensors", "last.safetensors", "best.safetensors", \
     "train_log.csv"
@@ -337,13 +339,6 @@ def _extra_state(ema: WeightEMA | None, aux: nn.Module | None) -> dict[str, torc
     extra = {f"ema.{k}": v for k, v in ema.state().items()} if ema is not None else {}
     extra.update({f"aux.{k}": v.detach() for k, v in aux.state_dict().items()} if aux is not None else {})
     return extra
-
-
-def at_label_size(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Logits bilinearly upsampled to the labels' size when they are smaller (``--label-res full``), else as is."""
-    if logits.shape[-2:] == labels.shape[-2:]:
-        return logits
-    return torch.nn.functional.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
 
 
 def check_out_folder(out: Path, resume: bool, overwrite: bool, remove: bool = True) -> None:

@@ -181,3 +181,10 @@ def _base_loss(name: str, counts: np.ndarray | None, present_total: np.ndarray |
         return BalancedCrossEntropy(balanced_betas(counts), ignore_index,
                                     positive_weights(class_weights, counts, present_total))
     return WeightedCrossEntropy(median_frequency_weights(counts, present_total), ignore_index)
+
+
+def at_label_size(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Logits bilinearly upsampled to the labels' size when they are smaller (``--label-res full``), else as is."""
+    if logits.shape[-2:] == labels.shape[-2:]:
+        return logits
+    return F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from toolkit.checkpoint import atomic_write
 from toolkit.errors import CheckpointError
+from toolkit.files import atomic_write
 
 STATE_KEY = "train_state"
 STATE_VERSION = 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.backend.cpu_frames import CpuFramesRunner
+from tests.helpers.cpu_frames import CpuFramesRunner
 from toolkit.backend.torch.loader import LoadCheckpoint
 from toolkit.data.synthetic import make_scene
 from toolkit.evaluate import predict_logits, preprocess

@@ -20,7 +20,7 @@ pytestmark = [
 ]
 
 from toolkit.backend import BaseRunner, make_runner  # noqa: E402
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME  # noqa: E402
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME  # noqa: E402
 from toolkit.data.synthetic import make_scene  # noqa: E402
 from toolkit.video.ops import FastPreprocess, argmax_classes  # noqa: E402
 from toolkit.zoo import resolve_model_path  # noqa: E402

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.export.helpers import tiny_checkpoint, tiny_onnx
+from tests.helpers.models import tiny_checkpoint, tiny_onnx
 from toolkit.backend import BaseRunner, make_runner
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
 from toolkit.backend.factory import split_precision
 from toolkit.backend.torch import precision as prec
 from toolkit.backend.torch.graphs import GraphCache
 from toolkit.bench import bench_runners, format_table, make_call
 from toolkit.core.description import ModelDescription
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.errors import ToolkitError
 
 
@@ -160,7 +160,7 @@ def test_bench_frames_mode_needs_a_frames_runner(tmp_path_factory: pytest.TempPa
 
 # -- the fast path's model and preprocessing, checked on the CPU ------------------------------------------
 def test_batchnorm_folding_keeps_the_outputs() -> None:
-    from tests.export.helpers import tiny_model
+    from tests.helpers.models import tiny_model
     from toolkit.models.fold import fold_batchnorm
 
     model = tiny_model()

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-TINY_HW = (64, 96)
+from tests.helpers.models import INPUT_SIZE as TINY_HW  # the CLI tests' frame size
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(checkpoint, clip): a width-4 SegNet on 3 synthetic classes and a 5-frame panning clip, 64x96."""
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
     from toolkit.video.sample import make_sample_clip

@@ -59,8 +59,9 @@ def test_numeric_options_refused_where_they_enter_naming_the_option(args: list[s
 def test_label_id_beyond_the_class_count_is_one_line_for_eval_and_train(tmp_path) -> None:
     import cv2
 
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
     from toolkit.core.dataset_info import load_classes_json
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import write_synthetic_camvid
     from toolkit.models import create_model
 
@@ -142,7 +143,7 @@ def test_onnx_model_without_onnxruntime_is_one_line_with_the_install(tmp_path_fa
 
     import tomllib
 
-    from tests.export.helpers import tiny_onnx
+    from tests.helpers.models import tiny_onnx
 
     model = tiny_onnx(tmp_path_factory, "mask")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError

@@ -25,8 +25,7 @@ def _one_line(args: list[str], code: int = 2) -> str:
 def foreign_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model's ONNX export with its input renamed 'data', as another exporter would name it."""
     import onnx
-
-    from tests.export.helpers import tiny_onnx
+    from tests.helpers.models import tiny_onnx
 
     model = onnx.load(str(tiny_onnx(tmp_path_factory, "mask")))
     old = model.graph.input[0].name
@@ -67,7 +66,7 @@ def test_teacher_or_init_given_an_onnx_file_says_what_it_takes(tmp_path, tiny_on
 
 @pytest.fixture(scope="module")
 def tiny_onnx_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.export.helpers import tiny_onnx
+    from tests.helpers.models import tiny_onnx
 
     return tiny_onnx(tmp_path_factory, "mask")
 
@@ -161,7 +160,8 @@ def _run_with_stdout_closed(args: list[str]) -> tuple[int, str]:
 def test_a_closed_stdout_pipe_is_exit_0_and_the_files_are_written(tmp_path, tmp_path_factory,
                                                                    tiny_onnx_file) -> None:
     """`toolkit parity ... | head -1` exited 1 (Rich's SystemExit on the broken pipe) before --json/--report."""
-    from tests.export.helpers import tiny_checkpoint
+    from tests.helpers.models import tiny_checkpoint
+
     from toolkit.data import write_synthetic_camvid
 
     data = write_synthetic_camvid(tmp_path / "data", {"val": 2}, size=(64, 96))
@@ -180,7 +180,8 @@ def test_eval_json_records_the_model_and_the_data(tmp_path, tmp_path_factory) ->
     """eval --json had the scores only; parity's JSON names the reference (sha256) and the data set."""
     import json
 
-    from tests.export.helpers import tiny_checkpoint
+    from tests.helpers.models import tiny_checkpoint
+
     from toolkit.data import write_synthetic_camvid
     from toolkit.files import file_sha256
 
@@ -262,11 +263,11 @@ def test_a_demo_candidate_failing_parity_is_not_a_failed_step(tmp_path, monkeypa
     """The demo's exit code follows its steps; a candidate beyond its tolerance is a result. README says so
     next to the exit-code table (it did not: '1 ... a demo step' read as if a FAIL row were one)."""
     import toolkit.demo
-    from toolkit.demo import DemoReport, StepResult
+    from toolkit.demo_context import DemoReport, StepResult
 
-    def fake_demo(out_dir, **kwargs):
+    def fake_demo(options, say=None):
         steps = [StepResult(n, "ok", 0.0) for n in ("clip", "export", "quantize", "parity", "speed", "video")]
-        return DemoReport(str(out_dir), "m", steps=steps, chosen="fp32",
+        return DemoReport(str(options.out_dir), "m", steps=steps, chosen="fp32",
                           candidates=[{"name": "int8", "parity": {"passed": False}}])
 
     monkeypatch.setattr(toolkit.demo, "run_demo", fake_demo)

@@ -10,8 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from toolkit.backend.torch.device import torch_device
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
 from toolkit.cli.app import app
+from toolkit.core.meta import ModelMeta
 from toolkit.data import synthetic_info
 from toolkit.errors import DeviceError
 from toolkit.models import create_model

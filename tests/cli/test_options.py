@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.backend.trt import onnx_graphs as g
-from tests.export.helpers import tiny_onnx
+from tests.helpers import onnx_graphs as g
+from tests.helpers.models import tiny_onnx
 from toolkit.cli.app import app
 from toolkit.cli.options import OLD_SPELLINGS, Device, Target, Unpool, rename_old_spellings
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.export.helpers import tiny_checkpoint, tiny_onnx
+from tests.helpers.models import tiny_checkpoint, tiny_onnx
 from toolkit.cli.app import app
 from toolkit.errors import ToolkitError
 

@@ -68,7 +68,7 @@ def _long_clip(path: Path, frames: int, hw: tuple[int, int]) -> Path:
 def test_sigterm_in_infer_is_ctrl_c_playable_video_json_no_partial(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     import cv2
 
-    from tests.cli.conftest import TINY_HW
+    from tests.helpers.models import INPUT_SIZE as TINY_HW  # the `tiny` fixture's frame size
 
     ckpt, _ = tiny
     n = 600
@@ -162,8 +162,8 @@ def test_sigterm_during_int8_calibration_leaves_nothing(synthetic_dir: Path, tmp
     import tempfile
 
     import tqdm
+    from tests.helpers.models import tiny_onnx
 
-    from tests.export.helpers import tiny_onnx
     from toolkit.cli.app import app
 
     model = tiny_onnx(tmp_path_factory, "mask")

@@ -51,7 +51,8 @@ def test_train_and_eval_bad_input_is_one_line(synthetic_dir: Path, tmp_path: Pat
     result = runner.invoke(app, ["eval", str(tmp_path / "missing.safetensors"), "--data", str(synthetic_dir)])
     assert result.exit_code == 2 and "not found" in result.output
 
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 
@@ -65,7 +66,7 @@ def test_train_and_eval_bad_input_is_one_line(synthetic_dir: Path, tmp_path: Pat
 def test_embedded_model_is_small_and_evaluates_on_camvid(camvid_dir: Path, tmp_path: Path) -> None:
     from toolkit.assets import default_checkpoint_path
     from toolkit.checkpoint import read_checkpoint
-    from toolkit.data import load_classes_json
+    from toolkit.core.dataset_info import load_classes_json
 
     path = default_checkpoint_path()
     assert path.stat().st_size <= 8 * 2**20

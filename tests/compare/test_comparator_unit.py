@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.video.video_helpers import HW, NUM_CLASSES, FakeRunner
-from toolkit.backend.base import OUTPUT_NAME
+from tests.helpers.video import HW, NUM_CLASSES, FakeRunner
 from toolkit.compare import DEFAULT_TOLERANCES, tolerance_for
 from toolkit.compare.comparator import Comparator, _pct, check_label_space
 from toolkit.compare.drift import DriftOptions
@@ -21,6 +20,7 @@ from toolkit.core.dataset import FrameSet
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.core.description import ModelDescription
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import OUTPUT_NAME
 from toolkit.data import make_scene, synthetic_info
 from toolkit.errors import ToolkitError
 from toolkit.evaluate import predict_logits

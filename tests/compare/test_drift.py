@@ -6,17 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.compare.drift import DriftAccumulator, DriftOptions, WorstFrame, WorstFrames, boundary_band
-from toolkit.metrics import ConfusionMatrix
-
-NAMES = ["a", "b", "c"]
-
-
-def halves(h: int = 8, w: int = 10) -> np.ndarray:
-    """Class 0 in columns 0-4, class 1 in columns 5-9."""
-    m = np.zeros((h, w), np.int64)
-    m[:, w // 2:] = 1
-    return m
+from tests.helpers.drift import halves, run
+from toolkit.compare.drift import WorstFrame, WorstFrames, boundary_band
 
 
 def test_band_is_r_pixels_each_side_of_a_boundary() -> None:
@@ -29,21 +20,6 @@ def test_band_of_one_class_is_empty_and_border_is_no_boundary() -> None:
     assert not boundary_band(np.full((6, 6), 2), 3).any()
     with pytest.raises(ValueError):
         boundary_band(halves(), 0)
-
-
-def run(label: np.ndarray, ref: np.ndarray, preds: list[np.ndarray], band_px: int = 1,
-        keep: int = 3) -> tuple[dict, DriftAccumulator]:
-    """One frame through the accumulator, with the confusion matrices the Comparator would keep."""
-    acc = DriftAccumulator(3, 255, 1, DriftOptions(band_px=band_px, worst_frames=keep))
-    ref_cm, cand_cm = ConfusionMatrix(3, 255), ConfusionMatrix(3, 255)
-    for i, pred in enumerate(preds):
-        image = np.zeros((*label.shape, 3), np.uint8)
-        acc.frame(i, f"f{i}", image, label, ref)
-        acc.add(0, pred)
-        ref_cm.update(ref, label)
-        cand_cm.update(pred, label)
-    (summary,) = acc.summaries([cand_cm], ref_cm, NAMES)
-    return summary, acc
 
 
 def test_boundary_share_separates_edge_from_interior_changes() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.compare.test_drift import halves, run
+from tests.helpers.drift import halves, run
 
 
 def rows() -> np.ndarray:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.compare.report_helpers import synthetic_report
+from tests.helpers.report import synthetic_report
 from toolkit.compare import ParityReport
 from toolkit.compare.html import colorize, disagreement_map, render_html, write_html
 

@@ -12,7 +12,7 @@ import pytest
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from tests.export.helpers import tiny_checkpoint, tiny_onnx
+from tests.helpers.models import tiny_checkpoint, tiny_onnx
 from toolkit.cli.app import app
 from toolkit.compare.layers import FLOOR, compare_layers, layer_feeds, module_names
 from toolkit.core.onnx_file import load_onnx, save_onnx

@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 import pytest
 
-from tests.export.helpers import tiny_checkpoint, tiny_onnx
+from tests.helpers.models import tiny_checkpoint, tiny_onnx
 from toolkit.compare import DEFAULT_TOLERANCES, ParityReport, compare_files, tolerance_for
 from toolkit.core.metadata import write_props
 from toolkit.core.onnx_file import save_onnx

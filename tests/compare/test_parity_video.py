@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.export.helpers import tiny_checkpoint, tiny_onnx
+from tests.helpers.models import tiny_checkpoint, tiny_onnx
 from toolkit.cli.app import app
 from toolkit.video.clip import VideoClip
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.compare.report_helpers import synthetic_report
+from tests.helpers.report import synthetic_report
 from toolkit.compare.html import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

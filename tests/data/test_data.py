@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from toolkit.data import (
-    CamVid,
-    EvalTransform,
-    SyntheticScenes,
-    TrainTransform,
-    load_classes_json,
-    make_scene,
-    normalize,
-)
+from toolkit.core.dataset_info import load_classes_json
+from toolkit.data import CamVid, EvalTransform, SyntheticScenes, TrainTransform, make_scene, normalize
 from toolkit.errors import DatasetError
 
 

@@ -11,14 +11,14 @@ import onnx
 import pytest
 import torch
 
-from tests.export.helpers import INPUT_SIZE, bn_folded, tiny_checkpoint, tiny_model, tiny_onnx
+from tests.helpers.models import INPUT_SIZE, bn_folded, tiny_checkpoint, tiny_model, tiny_onnx
 from toolkit.backend import make_runner
-from toolkit.checkpoint import file_sha256
 from toolkit.core.metadata import read_model_meta, read_props
 from toolkit.core.names import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.core.onnx_file import detect_lowering, load_onnx, op_counts
 from toolkit.data import CamVid, SyntheticScenes, synthetic_info
 from toolkit.evaluate import preprocess
+from toolkit.files import file_sha256
 from toolkit.models import set_unpool_mode
 
 MAX_LOGIT_DIFF = 1e-4

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from onnx import helper
 
-from tests.export.helpers import tiny_onnx
+from tests.helpers.models import tiny_onnx
 from toolkit.backend.onnxrt.loader import session_from_onnx
 from toolkit.core.names import PLUGIN_OP_TYPE
 from toolkit.core.onnx_file import load_onnx, op_counts

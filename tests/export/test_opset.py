@@ -9,7 +9,7 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from tests.export.helpers import tiny_checkpoint
+from tests.helpers.models import tiny_checkpoint
 from toolkit.cli.app import app
 from toolkit.export.onnx_export import MIN_OPSET, max_opset, written_opset
 

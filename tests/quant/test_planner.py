@@ -11,7 +11,7 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from tests.export.helpers import tiny_onnx
+from tests.helpers.models import tiny_onnx
 from toolkit.cli.app import app
 from toolkit.core.metadata import read_props
 from toolkit.quant.plan_file import plan_path

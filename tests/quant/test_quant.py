@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from tests.export.helpers import tiny_onnx
+from tests.helpers.models import tiny_onnx
 from toolkit.backend.onnxrt.loader import session_from_onnx
 from toolkit.core.metadata import read_model_meta
 from toolkit.core.names import PLUGIN_OP_TYPE

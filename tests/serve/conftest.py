@@ -1,48 +1,10 @@
-"""Fixtures for the serving tests: a tiny random checkpoint, free localhost ports, and skip reasons."""
+"""Fixtures for the serving tests: a tiny random checkpoint and its ONNX export (helpers: tests/helpers/serve.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import socket
 from pathlib import Path
 
 import pytest
-
-
-def missing_serve_stack() -> str | None:
-    """Why the Triton tests cannot run here (None when they can); printed as the skip reason."""
-    for module, what in (("pytriton", "nvidia-pytriton"), ("tritonclient", "tritonclient[http,grpc]")):
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
-            return (f"{what} is not installed (the optional 'serve' extra: pip install -e '.[serve]'; "
-                    "PyTriton 0.7 wheels exist for Linux with glibc >= 2.35 and need numpy < 2)")
-    try:
-        import pytriton.triton  # noqa: F401
-        import tritonclient.grpc
-        import tritonclient.http  # noqa: F401
-    except Exception as e:
-        return f"the serve extra is installed but does not import here: {type(e).__name__}: {e}"
-    return None
-
-
-needs_serve = pytest.mark.skipif(missing_serve_stack() is not None, reason=str(missing_serve_stack()))
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1 (bound together so they differ, then released)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +12,8 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A width-4 random enhanced SegNet on the synthetic label space, input size 64x96."""
     import torch
 
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 

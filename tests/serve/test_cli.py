@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.serve.conftest import free_ports, needs_serve
+from tests.helpers.ports import free_ports
+from tests.helpers.serve import needs_serve
 from toolkit.cli.app import app
 
 runner = CliRunner()

@@ -172,9 +172,9 @@ def test_error_line_keeps_the_message_of_a_server_traceback() -> None:
 def test_a_frames_on_device_runner_serves_class_maps_without_logits(tiny_checkpoint: Path) -> None:
     """PyTorch on CUDA takes the frames itself (``infer_frame``): a request without logits goes there and gets
     the host path's class maps; one that asks for logits keeps the host path, since logits never leave the GPU
-    in the other. The frames runner runs the real device logic on the CPU (tests/backend/cpu_frames.py):
+    in the other. The frames runner runs the real device logic on the CPU (tests/helpers/cpu_frames.py):
     device preprocessing, the resize back to each frame's size, the argmax."""
-    from tests.backend.cpu_frames import CpuFramesRunner
+    from tests.helpers.cpu_frames import CpuFramesRunner
     from toolkit.backend.torch.loader import LoadCheckpoint
 
     with make_runner(str(tiny_checkpoint)) as host, CpuFramesRunner(LoadCheckpoint(tiny_checkpoint)) as device:

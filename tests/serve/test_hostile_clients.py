@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.serve.conftest import needs_serve
-from tests.tools.conftest import load_tool
+from tests.helpers.serve import needs_serve
+from tests.helpers.tools import load_tool
 
 pytestmark = needs_serve
 

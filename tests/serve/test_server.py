@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.serve.conftest import free_ports, needs_serve
+from tests.helpers.ports import free_ports
+from tests.helpers.serve import needs_serve
 from toolkit.backend import make_runner
 from toolkit.backend.base import BaseRunner
 from toolkit.core.description import ModelDescription

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from typer.testing import CliRunner
 
-from tests.serve.conftest import missing_serve_stack
+from tests.helpers.serve import missing_serve_stack
 from toolkit.cli.app import app
 from toolkit.errors import ToolkitError
 from toolkit.serve.triton_repo import onnx_signature, parse_config, plan_models, write_repository

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO / "tools"
-
-
-def load_tool(rel: str) -> ModuleType:
-    """Import tools/REL as a fresh module (tools are scripts, not a package: nothing imports them by name)."""
-    path = TOOLS / rel
-    spec = importlib.util.spec_from_file_location(f"tools_smoke_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers.tools import TOOLS, load_tool
 
 
 @pytest.fixture
@@ -45,7 +32,7 @@ def run_tool(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The width-4 enhanced SegNet of the export tests (6 synthetic classes, 64x96), shared per session."""
-    from tests.export.helpers import tiny_checkpoint
+    from tests.helpers.models import tiny_checkpoint
 
     return tiny_checkpoint(tmp_path_factory)
 
@@ -53,7 +40,7 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_mask_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """That checkpoint exported in the mask lowering (the export tests make the same file once per session)."""
-    from tests.export.helpers import tiny_onnx
+    from tests.helpers.models import tiny_onnx
 
     return tiny_onnx(tmp_path_factory, "mask")
 
@@ -61,6 +48,6 @@ def tiny_mask_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_maxunpool_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same checkpoint in the maxunpool lowering (also made once per session by the export tests)."""
-    from tests.export.helpers import tiny_onnx
+    from tests.helpers.models import tiny_onnx
 
     return tiny_onnx(tmp_path_factory, "maxunpool")

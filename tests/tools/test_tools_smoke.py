@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tools.conftest import REPO, TOOLS, load_tool
+from tests.helpers.tools import REPO, TOOLS, load_tool
 
 RunTool = Callable[..., None]
 SCRIPTS = sorted(str(p.relative_to(TOOLS)) for p in TOOLS.rglob("*.py"))
@@ -145,7 +145,8 @@ def test_frontier_replot(run_tool: RunTool, tmp_path: Path) -> None:
     """The plot and the trained-model match (the timing run is `toolkit infer` on exported candidates)."""
     import torch
 
-    from toolkit.checkpoint import ModelMeta, save_checkpoint
+    from toolkit.checkpoint import save_checkpoint
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import torch.multiprocessing as mp
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers.ports import free_ports
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
@@ -27,7 +22,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
 
 def test_two_gloo_processes_train_in_lockstep(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_ports(1)[0], str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     assert r0["params_sha256"] == r1["params_sha256"]  # gradients were averaged: replicas identical
     assert r0["epochs_done"] == 1 and r1["epochs_done"] == 0  # only rank 0 validates and logs

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from tests.train.test_ddp import _free_port
+from tests.helpers.ports import free_ports
 
 
 def _worker(rank: int, world: int, port: int, out: str) -> None:
@@ -33,7 +33,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
 
 def test_gradients_are_averaged_across_ranks(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_ports(1)[0], str(tmp_path)), nprocs=2, join=True)
     g0, g1 = (json.loads((tmp_path / f"grad{r}.json").read_text()) for r in range(2))
     expected = [[1.5, 3.0, 4.5]]  # mean of x and 2x; summed would be [[3, 6, 9]]
     assert g0 == g1 == expected

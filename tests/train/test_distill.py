@@ -88,7 +88,8 @@ def test_training_with_a_teacher_resumes_bit_exactly_and_records_the_teacher(tmp
     assert resumed["weights_sha256"] == straight["weights_sha256"]
     plain = train(TrainConfig(out=str(tmp_path / "c"), epochs=3, **TINY))  # type: ignore[arg-type]
     assert plain["weights_sha256"] != straight["weights_sha256"]  # the teacher changed what was learned
-    from toolkit.checkpoint import file_sha256, read_checkpoint
+    from toolkit.checkpoint import read_checkpoint
+    from toolkit.files import file_sha256
 
     meta = read_checkpoint(tmp_path / "a" / "last.safetensors")[1]
     assert meta.provenance["teacher_sha256"] == file_sha256(teacher / "last.safetensors")

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from segnet_train.data import build_data
-from segnet_train.loop import TrainConfig, at_label_size, train
+from segnet_train.loop import TrainConfig, train
 from segnet_train.losses import (
     BalancedCrossEntropy,
     HardPixelMining,
+    at_label_size,
     balanced_betas,
     enet_weights,
     make_loss,

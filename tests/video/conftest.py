@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from video_helpers import HW, NUM_CLASSES, write_clip
 
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from tests.helpers.video import HW, NUM_CLASSES, write_clip
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.data import synthetic_info
 from toolkit.models import create_model
 

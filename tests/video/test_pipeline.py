@@ -12,16 +12,16 @@ from typing import ClassVar
 import cv2
 import numpy as np
 import pytest
-from video_helpers import HW, NUM_CLASSES, FakeRunner, count_frames
 
+from tests.helpers.video import HW, NUM_CLASSES, FakeRunner, count_frames
 from toolkit.backend import make_runner
-from toolkit.errors import ToolkitError
+from toolkit.errors import SourceLostError, ToolkitError
 from toolkit.evaluate import predict_logits
 from toolkit.video import OverlayStyle, RetryingSource, infer_video
 from toolkit.video.overlay import Overlay
 from toolkit.video.pipeline import STAGES, Pipeline, RunSummary
 from toolkit.video.sinks import MaskSink, Sink, VideoFileSink
-from toolkit.video.sources import FrameSource, SourceLostError
+from toolkit.video.sources import FrameSource
 
 
 class Endless(FrameSource):
@@ -265,9 +265,9 @@ def test_video_sink_is_atomic_and_checks_suffix(tmp_path: Path) -> None:
 
 def test_frames_on_device_route_gives_the_host_paths_masks(clip: Path, tiny_checkpoint: Path, tmp_path: Path) -> None:
     """A runner that takes uint8 frames itself (PyTorch on CUDA) skips host preprocessing and hands back class
-    maps. Its device logic (``TorchRunner._frame_fn``) runs here on the CPU (tests/backend/cpu_frames.py) and
+    maps. Its device logic (``TorchRunner._frame_fn``) runs here on the CPU (tests/helpers/cpu_frames.py) and
     must give the masks of the host route on the same fp32 model, exactly."""
-    from tests.backend.cpu_frames import CpuFramesRunner
+    from tests.helpers.cpu_frames import CpuFramesRunner
     from toolkit.backend.torch.loader import LoadCheckpoint
 
     with make_runner(tiny_checkpoint) as host:

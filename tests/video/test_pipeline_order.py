@@ -10,8 +10,8 @@ from typing import ClassVar
 
 import cv2
 import numpy as np
-from video_helpers import HW, FakeRunner
 
+from tests.helpers.video import HW, FakeRunner
 from toolkit.video import OverlayStyle, infer_video
 from toolkit.video.overlay import Overlay
 from toolkit.video.sources import FrameSource

@@ -4,8 +4,8 @@ toolkit/video/pipeline.py, docs/MUTATION.md): the timing summary, the HUD text, 
 from __future__ import annotations
 
 import numpy as np
-from video_helpers import FakeRunner
 
+from tests.helpers.video import FakeRunner
 from toolkit.video.overlay import Overlay
 from toolkit.video.pipeline import Item, Pipeline, percentiles
 from toolkit.video.sources import FrameSource

@@ -8,16 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from toolkit.video.sources import (
-    CaptureSource,
-    FrameSource,
-    ImageSource,
-    RetryingSource,
-    SourceError,
-    SourceLostError,
-    UnreadableFrame,
-    open_source,
-)
+from toolkit.errors import SourceError, SourceLostError
+from toolkit.video.sources import CaptureSource, FrameSource, ImageSource, RetryingSource, UnreadableFrame, open_source
 
 
 def _read_all(src: FrameSource) -> tuple[int, int]:

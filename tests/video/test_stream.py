@@ -17,10 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from video_helpers import HW, FakeRunner, count_frames
 
+from tests.helpers.video import HW, FakeRunner, count_frames
+from toolkit.errors import SourceError
 from toolkit.video import infer_video
-from toolkit.video.sources import CaptureSource, SourceError, open_source
+from toolkit.video.sources import CaptureSource, open_source
 
 
 class MjpegCamera(http.server.ThreadingHTTPServer):

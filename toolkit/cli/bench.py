@@ -13,6 +13,7 @@ from toolkit.cli.options import (
     io_option,
     run_precision_option,
 )
+from toolkit.core import defaults
 
 
 @handle_errors
@@ -24,10 +25,14 @@ def bench(
     threads: int | None = typer.Option(None, "--threads", min=1, help="Intra-op threads for every runtime "
                                        "(default: PyTorch on the CPU takes the cores the load average leaves "
                                        "idle; ONNX Runtime its own)."),
-    warmup: int = typer.Option(2, "--warmup", min=0, help="Uncounted calls before each timed block."),
-    iterations: int = typer.Option(20, "--iterations", "-n", min=1, help="Timed calls per model."),
-    rounds: int = typer.Option(2, "--rounds", min=1, help="Interleaved blocks the timed calls are split into."),
-    streams: int = typer.Option(1, "--streams", min=1, help="Concurrent callers (like toolkit infer --workers)."),
+    warmup: int = typer.Option(defaults.BENCH_WARMUP, "--warmup", min=0,
+                               help="Uncounted calls before each timed block."),
+    iterations: int = typer.Option(defaults.BENCH_ITERATIONS, "--iterations", "-n", min=1,
+                                   help="Timed calls per model."),
+    rounds: int = typer.Option(defaults.BENCH_ROUNDS, "--rounds", min=1,
+                               help="Interleaved blocks the timed calls are split into."),
+    streams: int = typer.Option(defaults.BENCH_STREAMS, "--streams", min=1,
+                                help="Concurrent callers (like toolkit infer --workers)."),
     compare: bool = typer.Option(False, "--compare", help="Add throughput ratios against the first model."),
     graph_opt: str = typer.Option("auto", "--graph-opt", help="ONNX Runtime graph optimisation: auto (extended "
                                   "for CPU int8 maxunpool graphs, else all), all, extended, basic."),
@@ -42,9 +47,8 @@ def bench(
     import sys
 
     from toolkit.bench import bench_models, format_table
-    from toolkit.checkpoint import write_json
     from toolkit.errors import InputShapeError
-    from toolkit.files import check_writable, refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input, write_json
     from toolkit.sysinfo import system_info
 
     dims = parse_shape(shape)

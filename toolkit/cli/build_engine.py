@@ -8,13 +8,12 @@ from pathlib import Path
 
 import typer
 
-from toolkit.cli.common import examples, handle_errors
+from toolkit.cli.common import examples, handle_errors, one_model
 from toolkit.cli.options import (
     TORCH_DEVICES,
     choice_parser,
     device_option,
     model_option,
-    one_model,
     output_option,
     plugin_option,
 )

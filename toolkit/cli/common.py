@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar, overload
 
 import typer
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 
 INTERRUPTED_EXIT_CODE = 130  # Ctrl-C and SIGTERM alike: the shell's code for SIGINT
@@ -155,11 +155,25 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+@overload
+def one_model(positional: Path | None, option: Path | None) -> Path | None: ...
+
+
+@overload
+def one_model(positional: str | Path | None, option: str | Path | None) -> str | Path | None: ...
+
+
+def one_model(positional: str | Path | None, option: str | Path | None) -> str | Path | None:
+    """The model given positionally (the old spelling) or with ``--model``; both and different is an error."""
+    if positional is not None and option is not None and str(positional) != str(option):
+        raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")
+    return option if option is not None else positional
+
+
 def pick_model(positional: str | Path | None, option: str | Path | None, device: str | None = "cpu",
                quiet: bool = False) -> ResolvedModel:
     """Resolve a command's model argument (positional or ``--model``: a zoo name, file or triton:// URL;
     none = the zoo default for ``device``) and, for a zoo model, say on stderr which one runs and why."""
-    from toolkit.cli.options import one_model
     from toolkit.zoo import resolve_model
 
     resolved = resolve_model(one_model(positional, option), device)

@@ -30,9 +30,8 @@ def eval_command(
                                    "input size)."),
 ) -> None:
     """Per-class IoU table, mIoU, global and class-average accuracy (labels at full resolution, void ignored)."""
-    from toolkit.checkpoint import write_json
     from toolkit.cli.common import pick_model
-    from toolkit.files import check_writable, refuse_output_over_input
+    from toolkit.files import check_writable, refuse_output_over_input, write_json
 
     resolved = pick_model(checkpoint, model, device)
     refuse_output_over_input(json_out, [resolved.model], "--json")

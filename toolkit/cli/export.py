@@ -8,6 +8,7 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import model_option, output_option, unpool_option
+from toolkit.core import defaults
 
 
 @handle_errors
@@ -17,8 +18,8 @@ def export(
     output: Path = output_option("ONNX file to write.", default=...),
     unpool: str = unpool_option(help="Unpooling lowering: maxunpool (ONNX Runtime only), mask (TensorRT, no "
                                 "plugin), plugin (one SegNetMaskUnpool node per unpooling, TensorRT plugin)."),
-    opset: int = typer.Option(18, help="ONNX opset: 18 up to the newest the installed onnx package knows (another "
-                              "value is refused, naming the range)."),
+    opset: int = typer.Option(defaults.ONNX_OPSET, help="ONNX opset: 18 up to the newest the installed onnx "
+                              "package knows (another value is refused, naming the range)."),
     dynamic: str = typer.Option("batch,hw", help="Dynamic axes: batch, hw, both (batch,hw) or none."),
     no_simplify: bool = typer.Option(False, "--no-simplify", help="Skip onnxslim simplification."),
     verify: bool = typer.Option(True, help="Run the ONNX file in ONNX Runtime and compare with PyTorch on one "

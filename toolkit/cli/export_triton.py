@@ -8,6 +8,7 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import output_option, plugin_option
+from toolkit.core import defaults
 
 
 class Kind(str, Enum):
@@ -19,12 +20,14 @@ class Kind(str, Enum):
 def export_triton(
     models: list[str] = typer.Argument(..., help="ONNX files (.onnx) and TensorRT engines (.engine/.plan)."),
     output: str = output_option("Repository folder (created; one sub-folder per model).", default=...),
-    name: str = typer.Option("segnet", "--name", help="Model name prefix: NAME_onnx, NAME_trt."),
-    max_batch: int = typer.Option(8, "--max-batch", min=1, help="max_batch_size where the batch dimension is dynamic."),
-    instances: int = typer.Option(1, "--instances", min=1, help="Instances per model (instance_group count)."),
+    name: str = typer.Option(defaults.SERVE_NAME, "--name", help="Model name prefix: NAME_onnx, NAME_trt."),
+    max_batch: int = typer.Option(defaults.SERVE_MAX_BATCH, "--max-batch", min=1,
+                                  help="max_batch_size where the batch dimension is dynamic."),
+    instances: int = typer.Option(defaults.SERVE_INSTANCES, "--instances", min=1,
+                                  help="Instances per model (instance_group count)."),
     dynamic_batching: bool = typer.Option(True, "--dynamic-batching/--no-dynamic-batching",
                                           help="Write a dynamic_batching block."),
-    max_queue_delay_us: int = typer.Option(0, "--max-queue-delay-us", min=0,
+    max_queue_delay_us: int = typer.Option(defaults.SERVE_MAX_QUEUE_DELAY_US, "--max-queue-delay-us", min=0,
                                            help="Batcher queue delay in microseconds."),
     device: Kind = typer.Option(Kind.cpu, "--device", help="Instance kind of the ONNX models (engines are GPU)."),
     plugin: str | None = plugin_option("TensorRT plugin library to copy into REPO/plugins/."),

@@ -13,6 +13,7 @@ from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
     from toolkit.video.pipeline import RunSummary
+from toolkit.core import defaults
 
 UNREADABLE_SHOWN = 5  # names in the printed summary (--json keeps up to 20, and the count)
 
@@ -59,7 +60,7 @@ def infer(
                                             "(frames, FPS, stage times, and `temporal`: the flip rate, % of pixels "
                                             "whose class changed between consecutive frames, boundary/interior "
                                             "split)."),
-    alpha: float = typer.Option(0.5, "--alpha", min=0.0, max=1.0,
+    alpha: float = typer.Option(defaults.OVERLAY_ALPHA, "--alpha", min=0.0, max=1.0,
                                 help="Weight of the class colours in the blend, 0..1."),
     legend: bool = typer.Option(True, "--legend/--no-legend", help="Draw the class legend."),
     hud: bool = typer.Option(True, "--hud/--no-hud", help="Draw FPS, model latency and backend/precision."),
@@ -76,7 +77,8 @@ def infer(
                                                      "and images on a multi-core CPU or with PyTorch on CUDA, 1 "
                                                      "for live sources."),
     max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
-    retries: int = typer.Option(5, "--retries", min=0, help="Reconnect attempts for a live source that drops out."),
+    retries: int = typer.Option(defaults.SOURCE_RETRIES, "--retries", min=0,
+                                help="Reconnect attempts for a live source that drops out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar for file sources."),
 ) -> None:
     """Segment every frame of a source and overlay the classes; Ctrl-C or SIGTERM stops cleanly (the output stays
@@ -84,9 +86,8 @@ def infer(
     from tqdm import tqdm
 
     from toolkit.backend import RunnerOptions, make_runner
-    from toolkit.checkpoint import write_json
     from toolkit.cli.common import pick_model
-    from toolkit.files import check_writable, folders_made_by, refuse_output_over_input
+    from toolkit.files import check_writable, folders_made_by, refuse_output_over_input, write_json
     from toolkit.video import OverlayStyle, infer_video
     from toolkit.video.pipeline import Pipeline
     from toolkit.video.sources import open_source

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
@@ -23,10 +23,12 @@ try:  # typer >= 0.22 carries its own copy of Click; older ones use Click itself
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click.exceptions import UsageError
 
+from toolkit.cli.common import report_error
+from toolkit.core import defaults
 from toolkit.errors import DeviceError, ToolkitError, UnknownNameError, suggest
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    pass
 
 
 class Precision(str, Enum):
@@ -134,7 +136,7 @@ def output_option(help: str, default: Any = None) -> Any:
     return typer.Option(default, "--output", "-o", help=help)
 
 
-def input_shape_option(default: str = "1x3x360x480", help: str = "Input shape NxCxHxW.") -> Any:
+def input_shape_option(default: str = defaults.INPUT_SHAPE, help: str = "Input shape NxCxHxW.") -> Any:
     """``--input-shape NxCxHxW`` (``--shape`` is the old spelling)."""
     return typer.Option(default, "--input-shape", help=help)
 
@@ -197,21 +199,6 @@ def device_option(default: str = "cpu", choices: Sequence[Device] = MODEL_DEVICE
     return typer.Option(default, "--device", help=help, parser=device_parser(choices), metavar=_metavar(choices))
 
 
-@overload
-def one_model(positional: Path | None, option: Path | None) -> Path | None: ...
-
-
-@overload
-def one_model(positional: str | Path | None, option: str | Path | None) -> str | Path | None: ...
-
-
-def one_model(positional: str | Path | None, option: str | Path | None) -> str | Path | None:
-    """The model given positionally (the old spelling) or with ``--model``; both and different is an error."""
-    if positional is not None and option is not None and str(positional) != str(option):
-        raise ToolkitError(f"two models given ('{positional}' and --model '{option}'): pass one")
-    return option if option is not None else positional
-
-
 def rename_old_spellings(args: list[str], known: set[str]) -> list[str]:
     """``args`` with each old spelling (``--shape X``, ``--shape=X``) renamed to its option, where the command
     has that option and not one of the old name itself; everything after ``--`` is left as typed."""
@@ -230,8 +217,6 @@ class ToolkitCommand(TyperCommand):
     typo, a device name) as the same one line and exit code as any other ToolkitError."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        from toolkit.cli.common import report_error
-
         known = {opt for p in self.params for opt in (*p.opts, *p.secondary_opts)}
         try:
             return super().parse_args(ctx, rename_old_spellings(args, known))
@@ -244,8 +229,6 @@ class ToolkitCommand(TyperCommand):
 def report_usage_error(e: UsageError) -> int:
     """Click's parser error (no such option, a bad int, a missing option) as the one ``error:`` line every other
     bad input gets, with where to look for help; Rich would draw it as a 5-line box (issue 25)."""
-    from toolkit.cli.common import report_error
-
     ctx = e.ctx
     where = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
     return report_error(ToolkitError(" ".join(e.format_message().split()).rstrip(".") + where))

@@ -8,6 +8,7 @@ import typer
 
 from toolkit.cli.common import command_line, examples, handle_errors
 from toolkit.cli.options import device_option
+from toolkit.core import defaults
 
 
 @handle_errors
@@ -42,9 +43,11 @@ def parity(
     report_out: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here: "
                                            "per-class delta IoU, confusion difference, worst frames, boundary vs "
                                            "interior (opens offline)."),
-    worst: int = typer.Option(3, "--worst", min=0, max=20, help="Lowest-agreement frames kept per candidate for "
+    worst: int = typer.Option(defaults.DRIFT_WORST_FRAMES, "--worst", min=0, max=20,
+                              help="Lowest-agreement frames kept per candidate for "
                               "the report."),
-    band: int = typer.Option(3, "--band", min=1, max=50, help="Boundary band half-width in label pixels "
+    band: int = typer.Option(defaults.DRIFT_BAND_PX, "--band", min=1, max=50,
+                             help="Boundary band half-width in label pixels "
                              "(boundary share of the changes, band mIoU)."),
     bench: bool = typer.Option(False, "--bench", help="Also time the reference and every candidate in one "
                                "interleaved run (toolkit bench's measurement) for the report and JSON."),

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import typer
 
-from toolkit.cli.common import examples, handle_errors
-from toolkit.cli.options import model_option, one_model, output_option, precision_option, target_option
+from toolkit.cli.common import examples, handle_errors, one_model
+from toolkit.cli.options import model_option, output_option, precision_option, target_option
+from toolkit.core import defaults
 from toolkit.errors import ToolkitError
 
 
@@ -33,11 +34,12 @@ def quantize(
                                        "cpu (uint8 activations + int8 weights, fast in ONNX Runtime)."),
     calib_data: Path | None = typer.Option(None, help="int8: CamVid-layout folder (uses --calib-split) or any "
                                            "folder of images."),
-    calib_split: str = typer.Option("train", help="Split of a CamVid-layout --calib-data."),
+    calib_split: str = typer.Option(defaults.CALIB_SPLIT, help="Split of a CamVid-layout --calib-data."),
     calib_size: int | None = typer.Option(None, min=1, help="Images to calibrate on, spread evenly (default: all)."),
-    calib_method: str = typer.Option("percentile", help="percentile (clips the rare extremes; the most accurate "
+    calib_method: str = typer.Option(defaults.CALIB_METHOD,
+                                     help="percentile (clips the rare extremes; the most accurate "
                                      "on CamVid, docs/PARITY.md), minmax or entropy."),
-    percentile: float = typer.Option(99.99, min=0.0, max=100.0,
+    percentile: float = typer.Option(defaults.CALIB_PERCENTILE, min=0.0, max=100.0,
                                      help="Percentile of |activation| kept by --calib-method percentile."),
     exclude: str = typer.Option("", help="Op types or node names kept in higher precision, comma-separated "
                                 "(e.g. Concat,encoder.stage1.0.0: Convs are named after their modules)."),
@@ -63,7 +65,8 @@ def quantize(
     tune_split: str = typer.Option("val", help="Split of --tune-data (never a test split)."),
     tune_frames: int | None = typer.Option(None, min=1, help="First N frames of the split (default: all)."),
     max_kept: int | None = typer.Option(None, min=1, help="Keep at most this many layers in higher precision."),
-    bench_iterations: int = typer.Option(10, min=0, help="With a budget: timed calls per model in the "
+    bench_iterations: int = typer.Option(defaults.PLAN_BENCH_ITERATIONS, min=0,
+                                         help="With a budget: timed calls per model in the "
                                          "interleaved fp32 / full int8 / planned bench (0: skip)."),
 ) -> None:
     """Make an FP16 or INT8 (Q/DQ) ONNX model that TensorRT builds strongly typed and ONNX Runtime runs."""

@@ -8,6 +8,7 @@ import typer
 
 from toolkit.cli.common import examples, handle_errors
 from toolkit.cli.options import device_option, run_precision_option
+from toolkit.core import defaults
 from toolkit.core.limits import RequestLimits
 
 
@@ -21,22 +22,25 @@ def serve(
     model: str | None = typer.Option(None, "--model", "-m",
                                      help="Zoo name or model file (.safetensors, .onnx, .engine, .pt2); none: "
                                           "the zoo's model for --device."),
-    name: str = typer.Option("segnet", "--name", help="Model name on the server (frames); NAME_tensor takes tensors."),
-    max_batch: int = typer.Option(8, "--max-batch", min=1,
+    name: str = typer.Option(defaults.SERVE_NAME, "--name",
+                             help="Model name on the server (frames); NAME_tensor takes tensors."),
+    max_batch: int = typer.Option(defaults.SERVE_MAX_BATCH, "--max-batch", min=1,
                                    help="Largest batch one model call runs (Triton max_batch_size)."),
     runner_batch: int | None = typer.Option(
         None, "--runner-batch", min=1, help="Frames per model call inside a Triton batch (default: --max-batch); 1 "
         "suits backends that get slower per frame with batch size, as PyTorch/ONNX Runtime on CPU do here."),
-    instances: int = typer.Option(1, "--instances", min=1,
+    instances: int = typer.Option(defaults.SERVE_INSTANCES, "--instances", min=1,
                                    help="Model instances (one runner each) serving in parallel."),
     dynamic_batching: bool = typer.Option(True, "--dynamic-batching/--no-dynamic-batching",
                                           help="Let Triton merge concurrent requests into one batch."),
-    max_queue_delay_us: int = typer.Option(0, "--max-queue-delay-us", min=0,
+    max_queue_delay_us: int = typer.Option(defaults.SERVE_MAX_QUEUE_DELAY_US, "--max-queue-delay-us", min=0,
                                            help="How long the batcher may hold a request to fill a batch."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for all interfaces)."),
-    http_port: int = typer.Option(8000, "--http-port", min=1, max=65535, help="HTTP/REST port (KServe v2 protocol)."),
-    grpc_port: int = typer.Option(8001, "--grpc-port", min=1, max=65535, help="gRPC port."),
-    metrics_port: int = typer.Option(8002, "--metrics-port", min=1, max=65535, help="Prometheus metrics port."),
+    host: str = typer.Option(defaults.SERVE_HOST, "--host", help="Address to listen on (0.0.0.0 for all interfaces)."),
+    http_port: int = typer.Option(defaults.SERVE_HTTP_PORT, "--http-port", min=1, max=65535,
+                                  help="HTTP/REST port (KServe v2 protocol)."),
+    grpc_port: int = typer.Option(defaults.SERVE_GRPC_PORT, "--grpc-port", min=1, max=65535, help="gRPC port."),
+    metrics_port: int = typer.Option(defaults.SERVE_METRICS_PORT, "--metrics-port", min=1, max=65535,
+                                     help="Prometheus metrics port."),
     color: ColorOrder = typer.Option(ColorOrder.rgb, "--color", help="Channel order of the uint8 frames clients send."),
     device: str = device_option(help="Device for PyTorch/ONNX Runtime models."),
     precision: str = run_precision_option(),
@@ -52,7 +56,7 @@ def serve(
         RequestLimits.max_logits_mb, "--max-logits-mb",
         help="Largest logits tensor one request may ask for, MiB (N x K x H x W float32); class maps are not "
              "limited by it."),
-    drain_timeout: int = typer.Option(30, "--drain-timeout", min=0,
+    drain_timeout: int = typer.Option(defaults.SERVE_DRAIN_TIMEOUT_S, "--drain-timeout", min=0,
                                       help="Seconds SIGTERM/Ctrl-C waits for accepted requests before exiting."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print tritonserver's own log."),
 ) -> None:

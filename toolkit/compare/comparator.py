@@ -228,7 +228,7 @@ def compare_with_provenance(comparator: Comparator, reference_file: str | Path |
     checkpoint (its ``source_sha256``; a mismatch is logged). ``reference_file`` None: the embedded default;
     ``candidate_files`` name the comparator's candidates in order (a runner's own source wins)."""
     from toolkit.assets import default_checkpoint_path
-    from toolkit.checkpoint import file_sha256
+    from toolkit.files import file_sha256
 
     ref_sha = file_sha256(reference_file if reference_file is not None else default_checkpoint_path())
     report = comparator.run(dataset, progress, dataset_info)

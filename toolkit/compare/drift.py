@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from toolkit.core import defaults
 from toolkit.metrics import ConfusionMatrix
 
 TOP_TRANSITIONS = 10
@@ -33,8 +34,8 @@ TOP_TRANSITIONS = 10
 class DriftOptions:
     """``band_px``: half-width of the boundary band in label pixels; ``worst_frames``: frames kept per candidate."""
 
-    band_px: int = 3
-    worst_frames: int = 3
+    band_px: int = defaults.DRIFT_BAND_PX
+    worst_frames: int = defaults.DRIFT_WORST_FRAMES
 
     def __post_init__(self) -> None:
         if self.band_px < 1 or self.worst_frames < 0:

@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from toolkit.checkpoint import atomic_write
 from toolkit.compare.charts import confusion_difference_map, delta_iou_bars
 from toolkit.compare.drift import WorstFrame, boundary_band
 from toolkit.compare.results import CandidateResult, ParityReport
+from toolkit.files import atomic_write
 
 # The page may load nothing but its own inline styles and data: images; a browser blocks (and logs) anything
 # else, so a report that would reach the network shows up as a console error instead of a silent fetch.

@@ -195,8 +195,8 @@ def _mark_jumps(model: onnx.ModelProto, rows: list[dict], err: dict[str, float])
 
 def layer_feeds(reference: onnx.ModelProto, data: Path, split: str, frames: int) -> list[dict[str, np.ndarray]]:
     """The first ``frames`` frames of the split, preprocessed as the reference's metadata says."""
-    from toolkit.backend.base import INPUT_NAME
     from toolkit.core.metadata import read_model_meta
+    from toolkit.core.names import INPUT_NAME
     from toolkit.data.camvid import CamVid
     from toolkit.errors import ToolkitError
     from toolkit.evaluate import preprocess

@@ -9,7 +9,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from toolkit.checkpoint import atomic_write
+from toolkit.files import atomic_write
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from toolkit.core import defaults
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import as_hw
@@ -23,7 +24,7 @@ class ModelMeta:
     arch: str
     width: int
     dataset: DatasetInfo
-    input_size: tuple[int, int] = (360, 480)
+    input_size: tuple[int, int] = defaults.INPUT_SIZE
     provenance: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     # the multiple H and W of the input must have (``save_checkpoint`` writes the model's own); files written

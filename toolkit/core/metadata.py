@@ -12,6 +12,7 @@ import json
 import onnx
 
 from toolkit import __version__
+from toolkit.core import defaults
 from toolkit.core.dataset_info import DatasetInfo, as_channels, as_palette
 from toolkit.core.meta import ModelMeta
 from toolkit.core.names import OUTPUT_STRIDE
@@ -70,7 +71,7 @@ def read_model_meta(model: onnx.ModelProto, source: str = "model") -> ModelMeta 
             std=as_channels(json.loads(props["std"]), "std"),
             name=props.get("dataset", ""), void_name=props.get("void_name", "void"),
         )
-        size = as_hw(props.get("input_size", "360x480").split("x"), "input_size")
+        size = as_hw(props.get("input_size", "x".join(map(str, defaults.INPUT_SIZE))).split("x"), "input_size")
         return ModelMeta(arch=props["arch"], width=int(props["width"]), dataset=info,
                          input_size=size,
                          provenance=json.loads(props.get("provenance", "{}")),

@@ -26,8 +26,10 @@ import onnx
 import torch
 from torch import nn
 
-from toolkit.checkpoint import ModelMeta, file_sha256, load_checkpoint
+from toolkit.checkpoint import load_checkpoint
+from toolkit.core import defaults
 from toolkit.core.loader import BaseLoader, resolve
+from toolkit.core.meta import ModelMeta
 from toolkit.core.metadata import meta_props, write_props
 from toolkit.core.names import INPUT_NAME, OUTPUT_NAME, OUTPUT_STRIDE, PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_VERSION
 from toolkit.core.onnx_file import detect_lowering
@@ -35,11 +37,12 @@ from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 from toolkit.export.lowering import expand_plugin_nodes, plugin_nodes, register_plugin_schema
 from toolkit.export.onnx_io import check_model, simplify
+from toolkit.files import file_sha256
 from toolkit.models.unpool import check_unpool_mode, set_unpool_mode
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = defaults.ONNX_OPSET
 MIN_OPSET = 18  # the unpooling translations are onnxscript opset-18 functions
 DYNAMIC_AXES = ("batch", "hw")
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME
-from toolkit.core.names import OUTPUT_STRIDE
+from toolkit.core.names import INPUT_NAME, OUTPUT_STRIDE
 from toolkit.errors import DatasetError
 
 log = logging.getLogger(__name__)

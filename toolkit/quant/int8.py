@@ -30,6 +30,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from toolkit.core import defaults
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes, mask_group_node_names
 from toolkit.quant.calibration import CALIB_METHODS, ImageFeeds, cache_key, default_cache_dir, fingerprint
@@ -80,7 +81,7 @@ def _method(name: str) -> object:
 
 
 def calibrate(model_path: Path, feeds: ImageFeeds, method: str, symmetric: bool, chunk: int = 4,
-              percentile: float = 99.999, on_image: Callable[[], None] | None = None) -> object:
+              percentile: float = defaults.CALIB_PERCENTILE, on_image: Callable[[], None] | None = None) -> object:
     """Tensor ranges (onnxruntime TensorsData) from running the float model on ``feeds``."""
     from onnxruntime.quantization.calibrate import create_calibrator
 
@@ -135,10 +136,11 @@ def _check_symmetric(model: onnx.ModelProto) -> None:
                                    "symmetric int8 (internal error: please report)")
 
 
-def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tensorrt", method: str = "percentile",
+def quantize_int8(model: onnx.ModelProto, feeds: ImageFeeds, target: str = "tensorrt",
+                  method: str = defaults.CALIB_METHOD,
                   exclude: Sequence[str] = (), cache_dir: str | Path | None = None, per_channel: bool = True,
                   reduce_range: bool | None = None, chunk: int = 4, use_cache: bool = True,
-                  percentile: float = 99.99, on_image: Callable[[], None] | None = None,
+                  percentile: float = defaults.CALIB_PERCENTILE, on_image: Callable[[], None] | None = None,
                   ) -> tuple[onnx.ModelProto, QuantReport]:
     """A Q/DQ copy of a float ONNX model for ``target``; plugin nodes are handled around the quantizer.
     ``on_image`` is called per calibration image (not at all on a cache hit), for a progress bar."""

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from toolkit.core import defaults
 from toolkit.core.dataset import SegDataset
 from toolkit.quant.planner import Budget, Plan, Planner, bench_plan, write_planned
 from toolkit.quant.quantize_file import Calibration, quantize_file
@@ -27,7 +28,8 @@ def plan_path(output: str | Path) -> Path:
 
 def quantize_planned(model: str | Path, output: str | Path, target: str, calibration: Calibration, budget: Budget,
                      dataset: SegDataset, tune: dict, exclude: Sequence[str] = (), per_channel: bool = True,
-                     reduce_range: bool | None = None, max_kept: int | None = None, bench_iterations: int = 10,
+                     reduce_range: bool | None = None, max_kept: int | None = None,
+                     bench_iterations: int = defaults.PLAN_BENCH_ITERATIONS,
                      sensitivity_cache: Path | None = None, progress: Callable[[str], None] | None = None) -> Plan:
     """Plan, write ``output`` (the planned graph, or the best found when no plan meets the budget) and its
     plan file; the caller turns ``plan.met`` False into exit 1."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import onnx
 
+from toolkit.core import defaults
 from toolkit.core.meta import ModelMeta
 from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.errors import ToolkitError
@@ -29,9 +30,9 @@ class Calibration:
     (``mean``/``std``/``input_size`` override the model's own)."""
 
     images: Sequence[Path]
-    method: str = "percentile"
-    percentile: float = 99.99
-    split: str = "train"  # recorded in the metadata (where ``images`` came from)
+    method: str = defaults.CALIB_METHOD
+    percentile: float = defaults.CALIB_PERCENTILE
+    split: str = defaults.CALIB_SPLIT  # recorded in the metadata (where ``images`` came from)
     cache_dir: str | Path | None = None
     use_cache: bool = True
     mean: tuple[float, float, float] | None = None

@@ -27,9 +27,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, FrameRunner, frame_runner
+from toolkit.backend.base import BaseRunner, FrameRunner, frame_runner
 from toolkit.core.limits import RequestLimits
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.core.shapes import check_multiple
 from toolkit.errors import InputShapeError, ToolkitError
 from toolkit.evaluate import Preprocessed, class_map_at_size, postprocess_logits, preprocess

@@ -31,9 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner
+from toolkit.backend.base import BaseRunner
 from toolkit.backend.triton.client import INSTALL_HINT
+from toolkit.core import defaults
 from toolkit.core.limits import LIMITS_PARAM, RequestLimits
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.errors import ToolkitError
 from toolkit.serve.handler import CLASSES_NAME, IMAGE_NAME, SegmentationHandler
 
@@ -51,19 +53,19 @@ class ServeConfig:
     """Everything ``toolkit serve`` takes; defaults are Triton's usual ports on the loopback address."""
 
     model: str | None = None
-    name: str = "segnet"
-    max_batch: int = 8
-    instances: int = 1
+    name: str = defaults.SERVE_NAME
+    max_batch: int = defaults.SERVE_MAX_BATCH
+    instances: int = defaults.SERVE_INSTANCES
     dynamic_batching: bool = True
-    max_queue_delay_us: int = 0
-    host: str = "127.0.0.1"
-    http_port: int = 8000
-    grpc_port: int = 8001
-    metrics_port: int = 8002
+    max_queue_delay_us: int = defaults.SERVE_MAX_QUEUE_DELAY_US
+    host: str = defaults.SERVE_HOST
+    http_port: int = defaults.SERVE_HTTP_PORT
+    grpc_port: int = defaults.SERVE_GRPC_PORT
+    metrics_port: int = defaults.SERVE_METRICS_PORT
     color: str = "rgb"
     device: str = "cpu"
     precision: str | None = None  # PyTorch checkpoints: None (fp32), auto, fp32, fp16, bf16
-    drain_timeout_s: int = 30
+    drain_timeout_s: int = defaults.SERVE_DRAIN_TIMEOUT_S
     verbose: bool = False
     threads: int | None = None  # intra-op threads per runner (None: the backend's default)
     runner_batch: int | None = None  # frames per runner call within a Triton batch (None: max_batch)

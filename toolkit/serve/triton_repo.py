@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from toolkit.core import defaults
 from toolkit.core.meta import ModelMeta
 from toolkit.errors import OutputIsInputError, ToolkitError
 from toolkit.files import atomic_write, current_umask, folders_made_by, make_folder, remove_empty
@@ -131,8 +132,8 @@ def _engine_model(path: Path, onnx_sources: dict[str, Path], max_batch: int, nam
                      "KIND_GPU", extra)
 
 
-def plan_models(sources: list[str | Path], name: str = "segnet", max_batch: int = 8, device: str = "cpu",
-                plugin_lib: str | Path | None = None) -> list[RepoModel]:
+def plan_models(sources: list[str | Path], name: str = defaults.SERVE_NAME, max_batch: int = defaults.SERVE_MAX_BATCH,
+                device: str = "cpu", plugin_lib: str | Path | None = None) -> list[RepoModel]:
     """One RepoModel per file: ``NAME_onnx`` / ``NAME_trt`` (numbered when several of a kind)."""
     paths = [Path(s) for s in sources]
     for p in paths:
@@ -180,7 +181,8 @@ def _pb_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def config_text(m: RepoModel, instances: int = 1, dynamic_batching: bool = True, max_queue_delay_us: int = 0) -> str:
+def config_text(m: RepoModel, instances: int = defaults.SERVE_INSTANCES, dynamic_batching: bool = True,
+                max_queue_delay_us: int = defaults.SERVE_MAX_QUEUE_DELAY_US) -> str:
     """config.pbtxt of one model; batching only where the model's batch dimension is dynamic."""
     batching = m.batch_dynamic and m.max_batch > 0
     lines = [f"name: {_pb_string(m.name)}", f"platform: {_pb_string(m.platform)}",
@@ -208,8 +210,9 @@ def config_text(m: RepoModel, instances: int = 1, dynamic_batching: bool = True,
     return "\n".join(lines) + "\n"
 
 
-def write_repository(models: list[RepoModel], out: str | Path, instances: int = 1, dynamic_batching: bool = True,
-                     max_queue_delay_us: int = 0, version: int = 1, overwrite: bool = False,
+def write_repository(models: list[RepoModel], out: str | Path, instances: int = defaults.SERVE_INSTANCES,
+                     dynamic_batching: bool = True, max_queue_delay_us: int = defaults.SERVE_MAX_QUEUE_DELAY_US,
+                     version: int = 1, overwrite: bool = False,
                      check: Callable[[Path], object] | None = None) -> list[Path]:
     """Write each model's folder (config.pbtxt, labels.txt, VERSION/model file); returns the config paths.
 

@@ -4,18 +4,10 @@ from toolkit.video.overlay import Overlay, OverlayStyle
 from toolkit.video.pipeline import Pipeline, RunSummary
 from toolkit.video.run import infer_video
 from toolkit.video.sinks import DisplaySink, MaskSink, VideoFileSink
-from toolkit.video.sources import (
-    FrameSource,
-    ImageSource,
-    RetryingSource,
-    SourceError,
-    SourceLostError,
-    UnreadableFrame,
-    open_source,
-)
+from toolkit.video.sources import FrameSource, ImageSource, RetryingSource, UnreadableFrame, open_source
 
 __all__ = [
     "DisplaySink", "FrameSource", "ImageSource", "MaskSink", "Overlay", "OverlayStyle", "Pipeline",
-    "RetryingSource", "RunSummary", "SourceError", "SourceLostError", "UnreadableFrame", "VideoFileSink",
+    "RetryingSource", "RunSummary", "UnreadableFrame", "VideoFileSink",
     "infer_video", "open_source",
 ]

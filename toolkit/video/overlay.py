@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from toolkit.core import defaults
+
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 LEGEND_MAX_AREA = 0.15  # of the frame: on a 240-pixel-wide frame the 11 CamVid classes took ~35 %
 
@@ -68,7 +70,7 @@ def draw_hud(img: np.ndarray, lines: Sequence[str], scale: float = 0.45) -> None
 
 @dataclass
 class OverlayStyle:
-    alpha: float = 0.5  # weight of the class colours in the blend (0 = frame only, 1 = colours only)
+    alpha: float = defaults.OVERLAY_ALPHA  # weight of the class colours in the blend (0 = frame only, 1 = colours only)
     legend: bool = True
     hud: bool = True
     side_by_side: bool = False  # frame | overlay instead of the overlay alone

@@ -22,16 +22,17 @@ from dataclasses import dataclass, field, fields
 import cv2
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, BaseRunner, frame_runner
+from toolkit.backend.base import BaseRunner, frame_runner
 from toolkit.compare.temporal import FlipCounter
-from toolkit.errors import ToolkitError
+from toolkit.core.names import INPUT_NAME
+from toolkit.errors import SourceLostError, ToolkitError
 from toolkit.evaluate import Preprocessed
 from toolkit.video.ops import FastPreprocess, argmax_classes
 from toolkit.video.overlay import Overlay
 from toolkit.video.sinks import Sink
-from toolkit.video.sources import FrameSource, SourceLostError, UnreadableFrame
+from toolkit.video.sources import FrameSource, UnreadableFrame
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
 UNREADABLE_LISTED = 20  # names kept for the summary and --json; the count covers them all

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from toolkit.backend.base import BaseRunner
+from toolkit.core import defaults
 from toolkit.errors import ToolkitError
 from toolkit.files import refuse_output_over_input
 from toolkit.video.overlay import Overlay, OverlayStyle
@@ -17,7 +18,7 @@ from toolkit.video.sources import FrameSource, ImageSource, open_source
 def infer_video(runner: BaseRunner, source: str | FrameSource, output: str | Path | None = None,
                 masks: str | Path | None = None, show: bool = False, style: OverlayStyle | None = None,
                 workers: int = 1, queue_size: int = 4, max_frames: int | None = None, output_fps: float | None = None,
-                retries: int = 5, on_start: Callable[[Pipeline], None] | None = None,
+                retries: int = defaults.SOURCE_RETRIES, on_start: Callable[[Pipeline], None] | None = None,
                 on_frame: Callable[[int], None] | None = None) -> RunSummary:
     """Run ``source`` through an active ``runner``; sinks are closed (the file complete) however it ends.
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from toolkit.core import defaults
 from toolkit.data import make_scene
 from toolkit.errors import ToolkitError
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -47,7 +48,7 @@ def find_camvid(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def panning_scene(frames: int, size: tuple[int, int] = (360, 480), num_classes: int = 6, seed: int = 0
+def panning_scene(frames: int, size: tuple[int, int] = defaults.INPUT_SIZE, num_classes: int = 6, seed: int = 0
                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(RGB, label) frames of a camera panning across a wide procedural street scene."""
     h, w = size
@@ -72,11 +73,11 @@ def camvid_frames(root: Path, frames: int, size: tuple[int, int] | None) -> Iter
         yield image, label
 
 
-def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] = (360, 480),
+def make_sample_clip(path: str | Path, frames: int = 60, size: tuple[int, int] = defaults.INPUT_SIZE,
                      camvid: str | Path | None = None, use_camvid: bool = True, fps: float | None = None,
                      keep_frames: bool = True, num_classes: int = 6) -> SampleClip:
     """Write the sample clip (mp4, written to a temp name and renamed) and return what it holds."""
-    from toolkit.checkpoint import atomic_write
+    from toolkit.files import atomic_write
 
     root = find_camvid(camvid) if use_camvid else None
     if root is not None:

@@ -22,7 +22,7 @@ import numpy as np
 from toolkit.errors import ToolkitError, WriteError
 from toolkit.files import make_folder, output_mode, write_error
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "XVID"}
 

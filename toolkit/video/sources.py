@@ -17,20 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from toolkit.errors import ToolkitError
+from toolkit.core import defaults
+from toolkit.errors import SourceError, SourceLostError
 
-log = logging.getLogger("toolkit.video")
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
-
-
-class SourceError(ToolkitError):
-    """A source cannot be opened (missing file, camera index absent, bad URL)."""
-
-
-class SourceLostError(ToolkitError):
-    """A live source stopped delivering frames and did not come back after the retries."""
 
 
 class UnreadableFrame(Exception):  # a per-frame condition the pipeline skips and counts
@@ -215,8 +208,8 @@ def unique_stems(paths: list[Path]) -> list[str]:
 class RetryingSource(FrameSource):
     """Wraps a live source: on a lost connection, reopen it up to ``retries`` times with a growing delay."""
 
-    def __init__(self, inner: FrameSource, retries: int = 5, delay_s: float = 0.5, max_delay_s: float = 5.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, inner: FrameSource, retries: int = defaults.SOURCE_RETRIES, delay_s: float = 0.5,
+                 max_delay_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
         self.inner, self.retries, self.delay_s, self.max_delay_s = inner, retries, delay_s, max_delay_s
         self.live, self.name = inner.live, inner.name
         self.reconnects = 0
@@ -268,7 +261,7 @@ class RetryingSource(FrameSource):
         return self.inner.frame_name(index)
 
 
-def open_source(spec: str | int, retries: int = 5) -> FrameSource:
+def open_source(spec: str | int, retries: int = defaults.SOURCE_RETRIES) -> FrameSource:
     """Parse a --source value and open it: '0' camera, URL stream, folder/glob of images, video or image file."""
     text = str(spec).strip()
     if text.isdigit():

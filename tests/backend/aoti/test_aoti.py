@@ -13,16 +13,16 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.backend.test_runner_contract import RunnerContract
-from tests.export.helpers import tiny_checkpoint
+from tests.helpers.models import tiny_checkpoint
+from tests.helpers.runner_contract import RunnerContract
 from toolkit.backend import BaseRunner, make_runner
-from toolkit.backend.aoti.package import PackageMismatchError, PackageSidecar, here_for, write_package_sidecar
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME
+from toolkit.backend.aoti.package import PackageSidecar, here_for, write_package_sidecar
 from toolkit.backend.trt.sidecar import sidecar_path
 from toolkit.cli.app import app
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.data import synthetic_info
-from toolkit.errors import ToolkitError
+from toolkit.errors import PackageMismatchError, ToolkitError
 
 cli = CliRunner()
 SHAPES = "1x3x16x24:1x3x32x48:3x3x64x96"  # dynamic batch, H and W

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.export.helpers import tiny_onnx
+from tests.helpers.models import tiny_onnx
 from toolkit.backend import RunnerOptions, make_runner
 from toolkit.backend.onnxrt.loader import providers_for
 from toolkit.backend.onnxrt.runner import OnnxrtRunner

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.backend.trt import onnx_graphs as g
+from tests.helpers import onnx_graphs as g
 from toolkit.backend.trt import plugin_lib as pl
 from toolkit.cli.app import app
 

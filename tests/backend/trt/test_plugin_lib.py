@@ -14,6 +14,7 @@ import pytest
 
 from toolkit.backend.trt import plugin_lib as pl
 from toolkit.core import names as unpool
+from toolkit.errors import PluginLibraryError
 
 HEADER = pl.ENGINES_DIR / "unpool" / "unpoolPlugin.h"
 
@@ -52,9 +53,9 @@ def test_discovery_order(tmp_path: Path) -> None:
 
 
 def test_discovery_errors(tmp_path: Path) -> None:
-    with pytest.raises(pl.PluginLibraryError, match="--plugin .*no such file.*toolkit build-plugin"):
+    with pytest.raises(PluginLibraryError, match="--plugin .*no such file.*toolkit build-plugin"):
         pl.find_plugin_library(tmp_path / "missing.so", env={})
-    with pytest.raises(pl.PluginLibraryError, match="SEGNET_PLUGIN_LIB=.*no such file"):
+    with pytest.raises(PluginLibraryError, match="SEGNET_PLUGIN_LIB=.*no such file"):
         pl.find_plugin_library(None, env={pl.ENV_PLUGIN_LIB: str(tmp_path / "gone.so")})
 
 
@@ -80,7 +81,7 @@ def test_find_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert pl.find_tensorrt_headers(None, env={"TENSORRT_ROOT": str(r10)}).version == "10.3.0"
     monkeypatch.setattr(pl, "_pip_tensorrt_dirs", lambda: [r10])
     assert pl.find_tensorrt_headers(None, env={}).root == r10
-    with pytest.raises(pl.PluginLibraryError, match="--tensorrt-root .*no include/NvInfer.h"):
+    with pytest.raises(PluginLibraryError, match="--tensorrt-root .*no include/NvInfer.h"):
         pl.find_tensorrt_headers(tmp_path / "empty", env={})
 
 
@@ -88,7 +89,7 @@ def test_headers_not_found_message(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(pl, "_pip_tensorrt_dirs", lambda: [])
     monkeypatch.setattr(pl, "STANDARD_TRT_ROOTS", (str(tmp_path / "usr"),))
     monkeypatch.setattr(pl, "STANDARD_INCLUDE_DIRS", (str(tmp_path / "inc"),))
-    with pytest.raises(pl.PluginLibraryError) as e:
+    with pytest.raises(PluginLibraryError) as e:
         pl.find_tensorrt_headers(None, env={"TENSORRT_ROOT": str(tmp_path / "nowhere")})
     msg = str(e.value)
     assert "NvInfer.h" in msg and "nowhere (TENSORRT_ROOT)" in msg and "libnvinfer-dev" in msg
@@ -97,12 +98,12 @@ def test_headers_not_found_message(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_build_tools_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pl.shutil, "which", lambda name: None)
-    with pytest.raises(pl.PluginLibraryError, match="cmake not found"):
+    with pytest.raises(PluginLibraryError, match="cmake not found"):
         pl.check_build_tools(env={})
     monkeypatch.setattr(pl.shutil, "which", lambda name: "/usr/bin/cmake" if name == "cmake" else None)
     monkeypatch.setattr(pl, "cmake_version", lambda cmake: (3, 25, 1))
     monkeypatch.setattr(pl.Path, "is_file", lambda self: False)
-    with pytest.raises(pl.PluginLibraryError, match="nvcc .* not found"):
+    with pytest.raises(PluginLibraryError, match="nvcc .* not found"):
         pl.check_build_tools(env={})
 
 
@@ -136,15 +137,15 @@ def test_build_plugin_drives_cmake(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert f"-DTENSORRT_ROOT={root}" in configure and "-DCMAKE_CUDA_ARCHITECTURES=86;89" in configure
     assert "-DCMAKE_CUDA_COMPILER=/opt/cuda/bin/nvcc" in configure
     assert build == ["cmake", "--build", str(tmp_path / "build"), "-j", "3"]
-    with pytest.raises(pl.PluginLibraryError, match=r"(?s)failed \(exit 1\):\n.*nvcc fatal"):
+    with pytest.raises(PluginLibraryError, match=r"(?s)failed \(exit 1\):\n.*nvcc fatal"):
         pl.build_plugin(root, tmp_path / "b2", source_dir=src, run=FakeRun(fail_at=1))
-    with pytest.raises(pl.PluginLibraryError, match="--cuda-arch sm_86"):
+    with pytest.raises(PluginLibraryError, match="--cuda-arch sm_86"):
         pl.build_plugin(root, tmp_path / "b3", cuda_archs="sm_86", source_dir=src, run=FakeRun())
-    with pytest.raises(pl.PluginLibraryError, match="source checkout"):
+    with pytest.raises(PluginLibraryError, match="source checkout"):
         pl.build_plugin(root, tmp_path / "b4", source_dir=tmp_path / "nope", run=FakeRun())
     old = _fake_trt_root(tmp_path / "trt8", "10")
     (old / "include" / "NvInferVersion.h").write_text("#define NV_TENSORRT_MAJOR 8\n")
-    with pytest.raises(pl.PluginLibraryError, match="needs TensorRT >= 10"):
+    with pytest.raises(PluginLibraryError, match="needs TensorRT >= 10"):
         pl.build_plugin(old, tmp_path / "b5", source_dir=src, run=FakeRun())
 
 
@@ -171,7 +172,7 @@ def test_load_plugin_library_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     for bad, fragment in ((FakeRegistry(handle=None), "could not load"),
                           (FakeRegistry(creator=None), "registers no SegNetMaskUnpool")):
         monkeypatch.setattr(pl, "_LOADED", {})
-        with pytest.raises(pl.PluginLibraryError, match=fragment):
+        with pytest.raises(PluginLibraryError, match=fragment):
             pl.load_plugin_library(SimpleNamespace(get_plugin_registry=lambda b=bad: b), lib)
 
 

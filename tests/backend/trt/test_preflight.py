@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
-from toolkit.backend.trt.preflight import TRT_SUPPORTED_OPS, TRT_UNSUPPORTED_OPS, PreflightError, preflight, summary
+from tests.helpers import onnx_graphs as g
+from toolkit.backend.trt.preflight import TRT_SUPPORTED_OPS, TRT_UNSUPPORTED_OPS, preflight, summary
 from toolkit.core.onnx_file import detect_precision
-from toolkit.errors import CheckFailedError, ToolkitError
+from toolkit.errors import CheckFailedError, PreflightError, ToolkitError
 
 
 def test_clean_graph_accepted(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from toolkit.export import onnx_export as export
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    from toolkit.checkpoint import ModelMeta
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 

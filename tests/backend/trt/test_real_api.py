@@ -1,7 +1,7 @@
 """The fakes and the toolkit's TensorRT code checked against the real TensorRT 10.13 and 11.4 Python API.
 
 Each version's real ``tensorrt_bindings`` module is imported in its own subprocess over stand-in C
-libraries (tests/backend/trt/real_api.py) and read: classes, members, pybind11 signatures, enum
+libraries (tests/helpers/trt_real_api.py) and read: classes, members, pybind11 signatures, enum
 members. Checked here: every member the fakes define and toolkit/backend/trt uses exists on the real
 class with the same kind (method or property) and a signature that accepts the fakes' arity and each
 call the toolkit makes; every member the toolkit reads, sets or calls during a recorded fake-backed
@@ -25,8 +25,9 @@ from typing import Any
 
 import pytest
 
-from tests.backend.trt import real_api as ra
-from tests.backend.trt import trt_fakes as fk
+from tests.helpers import trt_fakes as fk
+from tests.helpers import trt_real_api as ra
+from toolkit.errors import EngineBuildError
 
 ROOT = Path(__file__).resolve().parents[3]
 TRT_SOURCES = sorted((ROOT / "toolkit" / "backend" / "trt").glob("*.py"))
@@ -425,7 +426,7 @@ def record_fake_session(version: str, tmp_path: Path, monkeypatch: pytest.Monkey
     """Build (plugin, timing cache, workspace, opt level, progress), fail a parse, load and run an engine."""
     import numpy as np
 
-    from tests.backend.trt import onnx_graphs as g
+    from tests.helpers import onnx_graphs as g
     from toolkit.backend.trt import loader as ld
     from toolkit.backend.trt import plugin_lib as pl
     from toolkit.backend.trt import runner as rn
@@ -457,7 +458,7 @@ def record_fake_session(version: str, tmp_path: Path, monkeypatch: pytest.Monkey
         for shape in [(1, 3, 16, 16), (1, 3, 16, 16), (2, 3, 32, 32)]:
             r.infer({"input": np.ones(shape, np.float32)})
     install(parse_errors=("node x: unsupported",))
-    with pytest.raises(ld.EngineBuildError):
+    with pytest.raises(EngineBuildError):
         ld.NetworkFromOnnx(onnx_path)()
     return log
 
@@ -635,8 +636,8 @@ def test_compat_branches_on_the_real_module(api: SimpleNamespace) -> None:
 
 def test_bindings_without_libraries_say_so(api: SimpleNamespace) -> None:
     """Bindings importable but libnvinfer & co. absent: one line saying that, not 'TensorRT is not installed'."""
-    code = ("from toolkit.backend.trt import compat\n"
-            "try:\n    compat.import_tensorrt()\nexcept compat.TensorRTMissingError as e:\n    print(e)\n"
+    code = ("from toolkit.backend.trt import compat\nfrom toolkit.errors import TensorRTMissingError\n"
+            "try:\n    compat.import_tensorrt()\nexcept TensorRTMissingError as e:\n    print(e)\n"
             "print(compat.tensorrt_status())\n")
     r = _run(api, code, libs=False)
     assert r.returncode == 0, r.stderr
@@ -648,7 +649,8 @@ def test_bindings_without_libraries_say_so(api: SimpleNamespace) -> None:
 
 def test_no_tensorrt_at_all_says_so(tmp_path: Path) -> None:
     code = ("import sys\nsys.modules['tensorrt'] = None\nfrom toolkit.backend.trt import compat\n"
-            "try:\n    compat.import_tensorrt()\nexcept compat.TensorRTMissingError as e:\n    print(e)\n")
+            "from toolkit.errors import TensorRTMissingError\n"
+            "try:\n    compat.import_tensorrt()\nexcept TensorRTMissingError as e:\n    print(e)\n")
     r = ra.run_with_bindings(code + "print(compat.tensorrt_status())\n", tmp_path, None, extra_path=str(ROOT))
     assert r.returncode == 0, r.stderr
     error, info = r.stdout.strip().splitlines()

@@ -7,32 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
+from tests.helpers import onnx_graphs as g
+from tests.helpers.trt_engine import ORIN, make_engine
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.backend.trt.sidecar import (
-    EngineMismatchError,
-    Sidecar,
     check_sidecar,
     model_meta_from_onnx_metadata,
     read_sidecar,
     sidecar_path,
-    write_sidecar,
 )
-
-ORIN = GpuInfo("Orin (nvgpu)", "8.7")
-
-
-def make_engine(tmp_path: Path, data: bytes = b"fake serialized engine") -> tuple[Path, Sidecar]:
-    engine = tmp_path / "model.engine"
-    engine.write_bytes(data)
-    side = Sidecar(tensorrt_version="10.3.0.30", gpu=ORIN.to_dict(), precision="int8",
-                   shapes={"input": {"min": [1, 3, 64, 96], "opt": [1, 3, 64, 96], "max": [2, 3, 64, 96]}},
-                   onnx={"path": "/x/m.onnx", "sha256": "ab" * 32},
-                   plugin_library={"path": "/x/libsegnet_plugins.so", "sha256": "cd" * 32},
-                   onnx_metadata=dict(g.META), toolkit_version="0.1.0",
-                   build={"strongly_typed": True, "opt_level": 3})
-    write_sidecar(engine, side)
-    return engine, side
+from toolkit.errors import EngineMismatchError
 
 
 def test_roundtrip_and_location(tmp_path: Path) -> None:

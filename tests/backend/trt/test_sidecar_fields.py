@@ -11,19 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
-from tests.backend.trt.test_sidecar import ORIN, make_engine
+from tests.helpers import onnx_graphs as g
+from tests.helpers.trt_engine import ORIN, make_engine
 from toolkit.backend.trt.sidecar import (
     SIDECAR_FORMAT,
     SIDECAR_VERSION,
-    EngineMismatchError,
     Sidecar,
     check_sidecar,
     model_meta_from_onnx_metadata,
     read_sidecar,
     sidecar_path,
 )
-from toolkit.errors import ToolkitError
+from toolkit.errors import EngineMismatchError, ToolkitError
 
 MINIMAL = {"format": SIDECAR_FORMAT, "tensorrt_version": "10.3.0.30", "gpu": ORIN.to_dict(), "precision": "fp16",
            "shapes": {}}

@@ -1,4 +1,4 @@
-"""Loader chain and runner logic against stand-ins for TensorRT and cuda-python (tests/backend/trt/trt_fakes.py).
+"""Loader chain and runner logic against stand-ins for TensorRT and cuda-python (tests/helpers/trt_fakes.py).
 
 These run everywhere and check our side of the API contract (flags, profiles, timing cache, sidecar,
 buffer binding, shape changes, CUDA-graph capture and replay, cleanup); the real-TensorRT tests are in
@@ -8,47 +8,21 @@ test_trt_real.py and skip without TensorRT and a GPU.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
-from tests.backend.trt import trt_fakes as fk
+from tests.helpers import onnx_graphs as g
+from tests.helpers import trt_fakes as fk
+from tests.helpers.trt_engine import GPU, PROFILE_TEXT, build
 from toolkit.backend.trt import loader as ld
 from toolkit.backend.trt import plugin_lib as pl
 from toolkit.backend.trt import runner as rn
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.backend.trt.shapes import parse_shapes
-from toolkit.backend.trt.sidecar import EngineMismatchError, read_sidecar
-from toolkit.errors import InputShapeError
-
-GPU = GpuInfo("Fake GPU", "8.6")
-PROFILE_TEXT = "1x3x8x8:1x3x16x16:2x3x32x32"
-
-
-@pytest.fixture
-def use_trt(monkeypatch: pytest.MonkeyPatch) -> Callable[..., SimpleNamespace]:
-    """Install a fake ``tensorrt`` (version chosen by the test) and cudart into the backend modules."""
-    monkeypatch.setattr(pl, "_LOADED", {})
-
-    def install(version: str = "10.3.0.30", **kw: object) -> SimpleNamespace:
-        trt = fk.make_fake_trt(version, **kw)
-        for mod in (ld, rn):
-            monkeypatch.setattr(mod, "import_tensorrt", lambda t=trt: t)
-        monkeypatch.setattr(rn, "import_cudart", lambda c=trt.cudart: c)
-        monkeypatch.setattr(ld, "current_gpu", lambda device=0: GPU)
-        return trt
-
-    return install
-
-
-def build(tmp_path: Path, onnx_model: object = None, plugins: tuple = (), **kw: object) -> Path:
-    onnx_path = g.save(onnx_model or g.clean(meta=g.META), tmp_path / "m.onnx")
-    built = ld.BuildEngine(ld.NetworkFromOnnx(onnx_path, plugins=plugins), parse_shapes(PROFILE_TEXT), **kw)
-    return ld.SaveEngine(built, tmp_path / "m.engine")()
+from toolkit.backend.trt.sidecar import read_sidecar
+from toolkit.errors import EngineBuildError, EngineMismatchError, InputShapeError
 
 
 @pytest.mark.parametrize("version,flags,flag_name", [("10.3.0.30", 1 << 1, "STRONGLY_TYPED"),
@@ -81,16 +55,16 @@ def test_timing_cache_reused_and_mismatch(tmp_path: Path, use_trt) -> None:
     build(tmp_path, timing_cache=cache)
     assert cache.read_bytes() == b"old+tuned"
     cache.write_bytes(b"BAD")
-    with pytest.raises(ld.EngineBuildError, match="another TensorRT version or GPU"):
+    with pytest.raises(EngineBuildError, match="another TensorRT version or GPU"):
         build(tmp_path, timing_cache=cache)
 
 
 def test_parse_and_build_failures(tmp_path: Path, use_trt) -> None:
     use_trt(parse_errors=("node unpool1: Plugin not found",))
-    with pytest.raises(ld.EngineBuildError, match="ONNX parser failed: node unpool1: Plugin not found"):
+    with pytest.raises(EngineBuildError, match="ONNX parser failed: node unpool1: Plugin not found"):
         build(tmp_path)
     use_trt(build_fails=True)
-    with pytest.raises(ld.EngineBuildError, match="failed to build an engine"):
+    with pytest.raises(EngineBuildError, match="failed to build an engine"):
         build(tmp_path)
     assert not (tmp_path / "m.engine").exists()
 

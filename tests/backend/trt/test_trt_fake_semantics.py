@@ -14,8 +14,7 @@ import logging
 import numpy as np
 import pytest
 
-from tests.backend.trt import trt_fakes as fk
-from tests.backend.trt.test_trt_fake import use_trt  # noqa: F401  (a fixture)
+from tests.helpers import trt_fakes as fk
 from toolkit.backend.trt import runner as rn
 from toolkit.errors import ToolkitError
 
@@ -123,7 +122,7 @@ def _runner(trt: object, cuda_graph: bool = False, dtypes: dict | None = None) -
     return rn.TrtRunner((fk.FakeEngine(trt.cudart, dtypes), None), cuda_graph=cuda_graph)  # type: ignore[attr-defined]
 
 
-def test_runner_returns_outputs_after_the_stream_ran(use_trt) -> None:  # noqa: F811
+def test_runner_returns_outputs_after_the_stream_ran(use_trt) -> None:
     trt = use_trt()
     rng = np.random.default_rng(2)
     with _runner(trt) as r:
@@ -133,7 +132,7 @@ def test_runner_returns_outputs_after_the_stream_ran(use_trt) -> None:  # noqa: 
             assert all(not q for q in trt.cudart._queues.values())  # nothing left pending on the stream
 
 
-def test_runner_captures_graphs_after_a_plain_enqueue(use_trt, caplog: pytest.LogCaptureFixture) -> None:  # noqa: F811
+def test_runner_captures_graphs_after_a_plain_enqueue(use_trt, caplog: pytest.LogCaptureFixture) -> None:
     trt = use_trt()
     rng = np.random.default_rng(3)
     with caplog.at_level(logging.WARNING, logger="toolkit"), _runner(trt, cuda_graph=True) as r:
@@ -149,7 +148,7 @@ def test_runner_captures_graphs_after_a_plain_enqueue(use_trt, caplog: pytest.Lo
                                     {"input": fk.DataType.HALF},
                                     {"logits": fk.DataType.HALF}])
 @pytest.mark.parametrize("cuda_graph", [False, True])
-def test_runner_fp16_io(use_trt, dtypes: dict, cuda_graph: bool) -> None:  # noqa: F811
+def test_runner_fp16_io(use_trt, dtypes: dict, cuda_graph: bool) -> None:
     trt = use_trt()
     x = np.random.default_rng(4).standard_normal((2, 3, 32, 16)).astype(np.float32)
     with _runner(trt, cuda_graph, dtypes) as r:
@@ -165,7 +164,7 @@ def test_runner_fp16_io(use_trt, dtypes: dict, cuda_graph: bool) -> None:  # noq
     np.testing.assert_array_equal(out, want.astype(np.float32))  # the same rounding on both sides: exact
 
 
-def test_runner_int8_output_returns_the_codes(use_trt) -> None:  # noqa: F811
+def test_runner_int8_output_returns_the_codes(use_trt) -> None:
     trt = use_trt()
     x = np.random.default_rng(5).uniform(-30, 30, SHAPE).astype(np.float32)
     with _runner(trt, dtypes={"logits": fk.DataType.INT8}) as r:
@@ -178,7 +177,7 @@ def test_runner_int8_output_returns_the_codes(use_trt) -> None:  # noqa: F811
 @pytest.mark.parametrize("dtypes,match", [
     ({"input": fk.DataType.INT8}, "engine input 'input' is int8; the runner feeds float images"),
     ({"logits": fk.DataType.BF16}, "engine tensor 'logits' has TensorRT type BF16, which numpy has no type for")])
-def test_runner_refuses_io_types_it_cannot_feed_or_read(use_trt, dtypes: dict, match: str) -> None:  # noqa: F811
+def test_runner_refuses_io_types_it_cannot_feed_or_read(use_trt, dtypes: dict, match: str) -> None:
     trt = use_trt()
     with pytest.raises(ToolkitError, match=match):
         _runner(trt, dtypes=dtypes).activate()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.backend.trt import onnx_graphs as g
+from tests.helpers import onnx_graphs as g
 from toolkit.cli.app import app
 
 runner = CliRunner()

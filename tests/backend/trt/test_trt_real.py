@@ -21,8 +21,8 @@ SHAPES = "1x3x32x48:1x3x32x48:2x3x64x96"
 
 @pytest.fixture(scope="module", autouse=True)
 def _gpu() -> None:
-    from toolkit.backend.trt.compat import TensorRTMissingError, current_gpu
-    from toolkit.errors import ToolkitError
+    from toolkit.backend.trt.compat import current_gpu
+    from toolkit.errors import TensorRTMissingError, ToolkitError
 
     try:
         current_gpu()
@@ -32,7 +32,7 @@ def _gpu() -> None:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple:
-    from toolkit.checkpoint import ModelMeta
+    from toolkit.core.meta import ModelMeta
     from toolkit.data import synthetic_info
     from toolkit.models import create_model
 
@@ -99,7 +99,7 @@ def test_plugin_engine_matches_torch(tiny: tuple, tmp_path: Path) -> None:
 
 def test_foreign_engine_refused(tiny: tuple, tmp_path: Path) -> None:
     from toolkit.backend import make_runner
-    from toolkit.backend.trt.sidecar import EngineMismatchError
+    from toolkit.errors import EngineMismatchError
 
     engine = _build(_export(tiny, "mask", tmp_path / "m.onnx"), tmp_path / "m.engine")
     side_path = tmp_path / "m.engine.json"

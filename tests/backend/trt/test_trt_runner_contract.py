@@ -5,7 +5,7 @@ mutant that passed test_trt_fake.py and test_trt_fake_semantics.py: the device a
 the sidecar's description, the error for each engine the runner cannot drive, capture failure falling
 back to plain enqueues once, graphs destroyed at deactivate, and the shape set once per change.
 """
-# ruff: noqa: F811  (pytest fixtures are parameters named like the imported fixture)
+
 
 from __future__ import annotations
 
@@ -15,9 +15,8 @@ import re
 import numpy as np
 import pytest
 
-from tests.backend.trt import onnx_graphs as g
-from tests.backend.trt import trt_fakes as fk
-from tests.backend.trt.test_trt_fake import use_trt  # noqa: F401  (a fixture)
+from tests.helpers import onnx_graphs as g
+from tests.helpers import trt_fakes as fk
 from toolkit.backend.trt import runner as rn
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.backend.trt.sidecar import Sidecar

@@ -25,14 +25,14 @@ from typing import TypedDict
 import torch
 from torch import nn
 
-from toolkit.backend.base import BaseLoader
 from toolkit.backend.torch.device import torch_device
 from toolkit.backend.torch.precision import DTYPES, TORCH_PRECISIONS
 from toolkit.backend.trt.shapes import ShapeProfile, parse_shapes, profile_from_input_size
 from toolkit.backend.trt.sidecar import sidecar_path
+from toolkit.core.loader import BaseLoader
 from toolkit.core.meta import ModelMeta
 from toolkit.core.names import OUTPUT_STRIDE
-from toolkit.errors import ToolkitError
+from toolkit.errors import PackageMismatchError, ToolkitError
 from toolkit.files import atomic_write, file_sha256
 
 SIDECAR_FORMAT = "segnet-toolkit/aoti-package-sidecar"
@@ -40,10 +40,6 @@ SIDECAR_VERSION = 1
 PACKAGE_SUFFIX = ".pt2"
 DEFAULT_MAX_BATCH = 8  # the default profile: batch 1..8 at the model's input size (bench batch 1 and 8)
 REBUILD_HINT = "packages are not portable: rebuild it here with `toolkit build-engine -m MODEL --backend aoti`"
-
-
-class PackageMismatchError(ToolkitError):
-    """The package was built for another device, instruction set or torch version, or its sidecar is missing."""
 
 
 @dataclass

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from toolkit.backend.aoti.package import PackageSidecar, check_sidecar, read_package_sidecar
-from toolkit.backend.base import BaseLoader
 from toolkit.backend.torch.runner import TorchRunner
 from toolkit.backend.trt.shapes import ShapeProfile
 from toolkit.core.description import ModelDescription
+from toolkit.core.loader import BaseLoader
 from toolkit.errors import InputShapeError, ToolkitError
 
 Compiled = Callable[[torch.Tensor], torch.Tensor]  # what aoti_load_package gives: the module's forward

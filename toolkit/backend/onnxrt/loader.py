@@ -14,8 +14,8 @@ from typing import Any
 
 import onnx
 
-from toolkit.backend.base import BaseLoader, resolve
 from toolkit.core.description import ModelDescription, describe_model
+from toolkit.core.loader import BaseLoader, resolve
 from toolkit.errors import ToolkitError, UnknownNameError, suggest
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolkit.backend.base import BaseLoader, BaseRunner, TensorSpec, resolve
+from toolkit.backend.base import BaseRunner, TensorSpec
 from toolkit.backend.onnxrt.loader import LoadedSession
 from toolkit.core.description import ModelDescription, describe_model
+from toolkit.core.loader import BaseLoader, resolve
 
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
              "tensor(uint8)": np.uint8, "tensor(int8)": np.int8, "tensor(int64)": np.int64}

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from torch import nn
 
-from toolkit.backend.base import BaseLoader
-from toolkit.checkpoint import ModelMeta, load_checkpoint
+from toolkit.checkpoint import load_checkpoint
+from toolkit.core.loader import BaseLoader
+from toolkit.core.meta import ModelMeta
 
 
 class LoadCheckpoint(BaseLoader[tuple[nn.Module, ModelMeta]]):

@@ -19,13 +19,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.backend.base import OUTPUT_NAME, BaseLoader, BaseRunner, resolve
+from toolkit.backend.base import BaseRunner
 from toolkit.backend.torch.device import torch_device
 from toolkit.backend.torch.frames import area_weights, frame_to_input
 from toolkit.backend.torch.graphs import DeviceSlot, GraphCache, capture_graph
 from toolkit.backend.torch.precision import DTYPES, resolve_precision
 from toolkit.core.description import ModelDescription
+from toolkit.core.loader import BaseLoader, resolve
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import OUTPUT_NAME
 from toolkit.core.shapes import pad_to_multiple
 from toolkit.errors import ToolkitError
 from toolkit.models.fold import fold_batchnorm

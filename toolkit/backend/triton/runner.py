@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.backend.base import INPUT_NAME, OUTPUT_NAME, BaseRunner, TensorSpec
+from toolkit.backend.base import BaseRunner, TensorSpec
 from toolkit.backend.triton import client as tc
 from toolkit.core.description import ModelDescription
 from toolkit.core.limits import LIMITS_PARAM, RequestLimits
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import INPUT_NAME, OUTPUT_NAME
 from toolkit.errors import ToolkitError
 
 log = logging.getLogger(__name__)

@@ -13,25 +13,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from toolkit.errors import ToolkitError
+from toolkit.errors import TensorRTLibrariesMissingError, TensorRTMissingError, ToolkitError
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 MIN_TRT_MAJOR = 10
 INSTALL_HINT = ("install TensorRT 10.x or 11.x for your CUDA version (JetPack 6 ships TensorRT 10; on x86 "
                 "`pip install tensorrt` from NVIDIA's index or the tar/deb packages); see docs/TENSORRT.md")
-
-
-class TensorRTMissingError(ToolkitError):
-    """TensorRT (or the CUDA bindings it needs here) is not importable on this machine."""
-
-    def __init__(self, message: str, cause: str = "", version: str = "") -> None:
-        super().__init__(message)
-        self.cause, self.version = cause, version  # for `toolkit info`: the import error's words, what imported
-
-
-class TensorRTLibrariesMissingError(TensorRTMissingError):
-    """The ``tensorrt`` Python bindings are installed, but libnvinfer & co. (the TensorRT libraries) are not found."""
 
 
 def import_tensorrt() -> ModuleType:

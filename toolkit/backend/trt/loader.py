@@ -18,24 +18,20 @@ from pathlib import Path
 from typing import Any
 
 import toolkit
-from toolkit.backend.base import BaseLoader, resolve
 from toolkit.backend.trt import sidecar as sc
 from toolkit.backend.trt.compat import GpuInfo, current_gpu, import_tensorrt, network_creation_flags, trt_major
 from toolkit.backend.trt.plugin_lib import load_plugin_library
 from toolkit.backend.trt.shapes import ShapeProfile, format_shape
+from toolkit.core.loader import BaseLoader, resolve
 from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
-from toolkit.errors import ToolkitError
+from toolkit.errors import EngineBuildError, EngineMismatchError, ToolkitError
 from toolkit.files import atomic_write, file_sha256
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 # progress(phase, step, num_steps): called from TensorRT's builder threads while it optimises; a phase is
 # done when step == num_steps (its finish repeats that call, so a display may see it twice).
 ProgressFn = Callable[[str, int, int], None]
-
-
-class EngineBuildError(ToolkitError):
-    """TensorRT refused the network or failed to build it."""
 
 
 def _logger(trt: Any) -> Any:
@@ -256,7 +252,7 @@ class EngineFromPath(BaseLoader[tuple[Any, "sc.Sidecar | None"]]):
         runtime = trt.Runtime(_logger(trt))
         engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
-            raise sc.EngineMismatchError(f"{self.path}: TensorRT {trt.__version__} could not deserialize it (see its "
+            raise EngineMismatchError(f"{self.path}: TensorRT {trt.__version__} could not deserialize it (see its "
                                          f"log above); {sc.REBUILD_HINT}")
         return _EngineHandle(engine, runtime), side
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.core.names import PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
-from toolkit.errors import ToolkitError
+from toolkit.errors import PluginLibraryError
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 LIBRARY_NAME = "libsegnet_plugins.so"
 ENV_PLUGIN_LIB = "SEGNET_PLUGIN_LIB"
@@ -33,10 +33,6 @@ DEFAULT_BUILD_DIR = REPO_ROOT / "build" / "engines"
 STANDARD_TRT_ROOTS = ("/usr", "/usr/local/TensorRT", "/usr/local/tensorrt", "/opt/tensorrt")
 STANDARD_INCLUDE_DIRS = ("/usr/include/x86_64-linux-gnu", "/usr/include/aarch64-linux-gnu")
 MIN_CMAKE = (3, 18)
-
-
-class PluginLibraryError(ToolkitError):
-    """The plugin library is missing, cannot be built here, or does not load."""
 
 
 def default_library_candidates() -> list[Path]:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from toolkit.core.names import PLUGIN_DOMAIN, PLUGIN_NAMESPACE, PLUGIN_OP_TYPE, PLUGIN_VERSION
 from toolkit.core.onnx_file import detect_precision, load_onnx, onnx_metadata
-from toolkit.errors import CheckFailedError
+from toolkit.errors import PreflightError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,10 +53,6 @@ MelWeightMatrix Multinomial NegativeLogLikelihoodLoss Optional OptionalGetElemen
 QLinearMatMul RegexFullMatch SequenceAt SequenceConstruct SequenceEmpty SequenceErase SequenceInsert SequenceLength
 SequenceMap SoftmaxCrossEntropyLoss SplitToSequence StringConcat StringNormalizer StringSplit TfIdfVectorizer Unique
 """.split())  # noqa: SIM905 - kept as pasted from the table
-
-
-class PreflightError(CheckFailedError):
-    """The graph would not build with TensorRT; the message lists every problem and its fix."""
 
 
 @dataclass

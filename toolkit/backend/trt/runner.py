@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from toolkit.backend.base import BaseLoader, BaseRunner, TensorSpec, resolve
+from toolkit.backend.base import BaseRunner, TensorSpec
 from toolkit.backend.trt.compat import cuda_call, import_cudart, import_tensorrt
 from toolkit.backend.trt.shapes import ShapeProfile, format_shape
 from toolkit.core.description import ModelDescription
+from toolkit.core.loader import BaseLoader, resolve
 from toolkit.errors import InputShapeError, ToolkitError
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -16,18 +16,14 @@ from pathlib import Path
 
 from toolkit.backend.trt.compat import GpuInfo
 from toolkit.core.meta import ModelMeta
-from toolkit.errors import ToolkitError
+from toolkit.errors import EngineMismatchError, ToolkitError
 from toolkit.files import atomic_write, file_sha256
 
-log = logging.getLogger("toolkit")
+log = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = "segnet-toolkit/trt-engine-sidecar"
 SIDECAR_VERSION = 1
 REBUILD_HINT = "engines are not portable: rebuild it here with `toolkit build-engine MODEL.onnx -o ENGINE`"
-
-
-class EngineMismatchError(ToolkitError):
-    """The engine was built for another TensorRT version or GPU, or its sidecar is missing or stale."""
 
 
 @dataclass

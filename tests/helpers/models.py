@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from toolkit.checkpoint import ModelMeta, save_checkpoint
+from toolkit.checkpoint import save_checkpoint
+from toolkit.core.meta import ModelMeta
 from toolkit.data import synthetic_info
 from toolkit.models import create_model
 

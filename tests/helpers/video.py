@@ -8,9 +8,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from toolkit.backend.base import OUTPUT_NAME, BaseRunner
+from toolkit.backend.base import BaseRunner
 from toolkit.core.description import ModelDescription
 from toolkit.core.meta import ModelMeta
+from toolkit.core.names import OUTPUT_NAME
 from toolkit.data import make_scene, synthetic_info
 
 HW = (64, 96)
