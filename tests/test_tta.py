@@ -43,6 +43,7 @@ def test_tta_is_the_mean_softmax_over_flips_and_scales(checkpoint: Path, synthet
         single = tta_probabilities(runner, image, meta, scales=(1.0,), flip=False)
         plain = predict_logits(runner, image, m.mean, m.std, meta.input_size)
     assert probs.shape == (meta.num_classes, 64, 96)
+    # 1e-6 / 1e-5: float32 softmax of the same logits (probabilities <= 1, ulp 6e-8) and a sum over K of them
     assert np.allclose(probs, np.mean(want, axis=0), atol=1e-6) and np.allclose(probs.sum(0), 1, atol=1e-5)
     assert np.array_equal(single.argmax(0), plain.argmax(0))  # one plain pass: the plain class map
     with pytest.raises(ToolkitError, match="--tta-scales"):

@@ -8,6 +8,7 @@ process, so torch is imported once per module, not once per mutant.
 Usage (one command; ``nice`` it on a shared machine; not in CI: see docs/MUTATION.md for the time it takes):
     nice -n 19 python tools/mutation.py                    # every module in MODULES
     nice -n 19 python tools/mutation.py files metrics      # only these
+    nice -n 19 python tools/mutation.py pipeline --max-minutes 20   # a capped run: the rest "not checked"
     python tools/mutation.py --list                        # the module -> tests map
 It writes ``<work>/<name>/survivors.txt`` (each surviving mutant's diff) and prints one score line per module.
 Needs ``pip install mutmut==3.8.1`` (the ``mutation`` extra in pyproject.toml).
@@ -19,6 +20,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -39,8 +41,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                        "test_class_weights_scale_only_the_positive_term",
                                        "test_hard_pixel_mining_averages_the_hardest_share"))]),
     "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
-    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_parity.py"]),
-    "results": ("toolkit/compare/results.py", ["tests/compare/test_parity.py"]),
+    # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
+    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
+    "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
@@ -48,10 +51,15 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                          "tests/test_tta.py::test_single_scale_tta_scores_as_plain_eval"]),
     "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
     "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
-    "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py"]),
-    # reported only: the TensorRT fake that kills these is another issue's work (issue 29, TRT part)
-    "trt-runner": ("toolkit/backend/trt/runner.py", ["tests/backend/trt/test_trt_fake.py"]),
-    "trt-sidecar": ("toolkit/backend/trt/sidecar.py", ["tests/backend/trt/test_sidecar.py"]),
+    "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
+                                               "tests/video/test_pipeline_units.py"]),
+    # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
+    "trt-runner": ("toolkit/backend/trt/runner.py", ["tests/backend/trt/test_trt_fake.py",
+                                                     "tests/backend/trt/test_trt_fake_semantics.py",
+                                                     "tests/backend/trt/test_trt_runner_contract.py"]),
+    "trt-sidecar": ("toolkit/backend/trt/sidecar.py", ["tests/backend/trt/test_sidecar.py",
+                                                       "tests/backend/trt/test_sidecar_fields.py",
+                                                       "tests/backend/trt/test_trt_fake.py"]),
 }
 
 # top-level folders whose import name differs from the folder's (setup.py: package_dir)
@@ -62,6 +70,16 @@ def installed_path(path: str) -> str:
     """``train/losses.py`` -> ``segnet_train/losses.py``: where the file sits in the scratch copy."""
     top, _, rest = path.partition("/")
     return f"{INSTALLED.get(top, top)}/{rest}"
+
+
+_SEP = "\n@@mutant@@\n"
+_SHOW = f"""
+import sys
+from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant
+path = find_mutant(sys.argv[1]).path
+for name in sys.argv[1:]:
+    print({_SEP!r} + get_diff_for_mutant(name, path=path))
+"""
 
 
 def scratch_copy(dest: Path, target: str, tests: list[str]) -> None:
@@ -86,10 +104,12 @@ def scratch_copy(dest: Path, target: str, tests: list[str]) -> None:
     (dest / "pyproject.toml").write_text(text)
 
 
-def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
+def run_module(name: str, work: Path, jobs: int, max_minutes: float | None = None,
+               report_only: bool = False) -> tuple[str, float]:
     target, tests = MODULES[name]
     dest = work / name
-    scratch_copy(dest, target, [t for t in tests if (ROOT / t.partition("::")[0]).exists()])
+    if not report_only:
+        scratch_copy(dest, target, [t for t in tests if (ROOT / t.partition("::")[0]).exists()])
     # one thread per process: mutmut forks each mutant from a process that has imported torch, and a forked
     # child waits forever on the parent's OpenMP pool (every unpool mutant timed out before this)
     env = dict(os.environ, PYTHONPATH=str(dest), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
@@ -97,9 +117,19 @@ def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
     mutmut = [sys.executable, "-m", "mutmut"]
     t = time.perf_counter()
     log = dest / "mutmut.log"
-    with open(log, "w") as f:
-        subprocess.run([*mutmut, "run", "--max-children", str(jobs)], cwd=dest, env=env, stdout=f,
-                       stderr=subprocess.STDOUT, check=False)
+    capped = False
+    if not report_only:
+        with open(log, "w") as f:
+            # its own session, so that a time cap ends mutmut and its forked children together; mutmut saves
+            # each mutant's result as it finishes, so what ran by then is reported ("not checked": the rest)
+            proc = subprocess.Popen([*mutmut, "run", "--max-children", str(jobs)], cwd=dest, env=env, stdout=f,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                proc.wait(timeout=None if max_minutes is None else 60 * max_minutes)
+            except subprocess.TimeoutExpired:
+                capped = True
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait()
     took = time.perf_counter() - t
     out = subprocess.run([*mutmut, "results", "--all", "true"], cwd=dest, env=env, capture_output=True,
                          text=True, check=False).stdout
@@ -108,26 +138,22 @@ def run_module(name: str, work: Path, jobs: int) -> tuple[str, float]:
     for s in status.values():
         counts[s] = counts.get(s, 0) + 1
     survivors = [m for m, s in status.items() if s in ("survived", "no tests")]
-    # the diffs in one process (mutmut 3.8's own function): `mutmut show` per survivor paid the start-up each
-    # time, minutes for a module with 90 survivors
-    script = ("import sys\nfrom mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant\n"
-              "for m in sys.argv[1:]:\n    print(get_diff_for_mutant(m, path=find_mutant(m).path))\n"
-              "    print('\\x00', flush=True)\n")
-    diffs = subprocess.run([sys.executable, "-c", script, *survivors], cwd=dest, env=env, capture_output=True,
-                           text=True, check=False).stdout.split("\x00\n") if survivors else []
+    # every diff from one process (`mutmut show` per survivor walks and loads the whole tree each time: 10 min
+    # for the runner's 117 survivors on the shared machine)
+    diffs = subprocess.run([sys.executable, "-c", _SHOW, *survivors], cwd=dest, env=env, capture_output=True,
+                           text=True, check=False).stdout if survivors else ""
     with open(dest / "survivors.txt", "w") as f:
-        for i, m in enumerate(survivors):
-            diff = diffs[i] if i < len(diffs) else ""
-            if not diff.strip():  # another mutmut version: one `mutmut show` each
-                diff = subprocess.run([*mutmut, "show", m], cwd=dest, env=env, capture_output=True, text=True,
-                                      check=False).stdout
-            f.write(f"## {m} ({status[m]})\n{diff}\n")
+        for m, diff in zip(survivors, diffs.split(_SEP)[1:], strict=False):
+            f.write(f"## {m} ({status[m]})\n{diff.strip()}\n\n")
     total = len(status)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     score = f"{100 * killed / total:.1f}%" if total else "n/a"
+    checked = total - counts.get("not checked", 0)
+    if checked != total:  # a capped run: the score over what ran as well
+        score += f" ({100 * killed / checked:.1f}% of {checked} run)" if checked else " (none run)"
     line = (f"{name:18s} {target:34s} mutants {total:4d}  killed {killed:4d}  score {score:>6s}  "
             + "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k not in ("killed", "timeout"))
-            + f"  ({took:.0f} s; {dest / 'survivors.txt'})")
+            + f"  ({took:.0f} s{', capped' if capped else ''}; {dest / 'survivors.txt'})")
     return line, took
 
 
@@ -137,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("/tmp/toolkit-mutation"), help="scratch folder")
     p.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1: a shared machine)")
     p.add_argument("--list", action="store_true", help="print the module -> tests map and exit")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop each module's run after this long and report what ran (the rest: 'not checked')")
+    p.add_argument("--report-only", action="store_true",
+                   help="re-read the results of an earlier run in --work (no new run)")
     a = p.parse_args(argv)
     if a.list:
         for name, (target, tests) in MODULES.items():
@@ -153,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     total = 0.0
     for name in a.modules or list(MODULES):
-        line, took = run_module(name, a.work, a.jobs)
+        line, took = run_module(name, a.work, a.jobs, a.max_minutes, a.report_only)
         total += took
         print(line, flush=True)
     print(f"total {total:.0f} s")

@@ -51,6 +51,8 @@ def test_fp16_graph_matches_fp32_eager(model_path: Path) -> None:
         want, got = ref.infer(x)[OUTPUT_NAME], fast.infer(x)[OUTPUT_NAME]
     assert got.dtype == np.float32 and got.shape == want.shape
     assert float(np.abs(got - want).max()) < 0.1 * float(np.abs(want).max())
+    # 0.99: fp16 (11 significant bits) flips only near-tie pixels; not re-measured here (no GPU this session), see
+    # docs/gpu/gpu_checks.log
     assert (got.argmax(1) == want.argmax(1)).mean() > 0.99
 
 
@@ -59,6 +61,8 @@ def test_graph_replay_equals_eager_and_recaptures_per_shape(model_path: Path) ->
             make_runner(model_path, device="cuda", precision="fp16") as graph:
         for hw in ((184, 240), (360, 480), (184, 240)):
             x = {INPUT_NAME: np.random.default_rng(hw[0]).standard_normal((1, 3, *hw)).astype(np.float32)}
+            # 2e-2: both fp16; a graph may pick other cuDNN algorithms than eager: a few fp16 ulps (~1e-3 relative) of
+            # logits up to ~10
             np.testing.assert_allclose(graph.infer(x)[OUTPUT_NAME], eager.infer(x)[OUTPUT_NAME], atol=2e-2)
         assert graph.graphs_captured == 2  # the third call replayed the first shape's graph
         assert set(graph.last_stage_ms) == {"h2d", "compute", "d2h"}

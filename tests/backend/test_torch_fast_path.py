@@ -94,6 +94,8 @@ def test_bf16_on_the_cpu_runs_and_says_so(tmp_path_factory: pytest.TempPathFacto
         assert not fast.info.frames_on_device and fast.last_stage_ms is None
     assert got.dtype == np.float32 and got.shape == want.shape
     assert float(np.abs(got - want).max()) < 0.25 * float(np.abs(want).max())  # bf16 rounding, not garbage
+    # 0.9: a floor, not a measurement (not measured here): bf16 keeps 8 significant bits, the bound above catches a
+    # scale error; a wrong path or garbage agrees on ~1/K of the pixels
     assert (got.argmax(1) == want.argmax(1)).mean() > 0.9
 
 
@@ -167,6 +169,8 @@ def test_batchnorm_folding_keeps_the_outputs() -> None:
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
     x = torch.randn(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
+        # 1e-4: folding BatchNorm reassociates w * gamma / sqrt(var + eps) in float32 (~1e-7 relative per op), grown
+        # over the network's layers; a wrong fold (eps, bias) is off by >1e-2
         torch.testing.assert_close(folded(x), model(x), atol=1e-4, rtol=1e-4)
 
 

@@ -62,6 +62,7 @@ def test_fp16_graph_and_drift(mask: onnx.ModelProto, feeds: ImageFeeds) -> None:
     x = feeds.feed(0)
     ref, out = _run(mask, x), _run(f16, x)
     assert np.abs(out - ref).max() < FP16_MAX_LOGIT_DIFF
+    # 0.98: fp16 flips only near-tie pixels; the max-difference bound above is the primary check
     assert (out.argmax(1) == ref.argmax(1)).mean() > 0.98
 
 

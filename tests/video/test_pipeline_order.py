@@ -65,6 +65,7 @@ class EvenFramesSlow(FakeRunner):
 def test_two_workers_keep_the_source_order_in_the_video_and_the_masks(tmp_path: Path) -> None:
     style = OverlayStyle(legend=False, hud=False)
     out, masks = tmp_path / "out.mp4", tmp_path / "masks"
+    EvenFramesSlow.finished.clear()  # a class attribute: a second run in one process (mutmut) starts afresh
     with EvenFramesSlow() as runner:
         s = infer_video(runner, Frames(), output=out, masks=masks, workers=2, style=style)
         meta = runner.meta

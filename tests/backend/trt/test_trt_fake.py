@@ -145,6 +145,7 @@ def test_runner_dynamic_shapes(use_trt) -> None:
             x = rng.standard_normal(shape).astype(np.float32)
             out = r.infer({"input": x})
             assert set(out) == {"logits"} and out["logits"].shape == (shape[0], 2, *shape[2:])
+            # the fake computes fk.reference's float32 formula itself: equal up to numpy's summation order (last bits)
             np.testing.assert_allclose(out["logits"], fk.reference(x), rtol=1e-6, atol=1e-5)
         first = r.infer({"input": np.ones((1, 3, 8, 8), np.float32)})["logits"]
         r.infer({"input": np.zeros((1, 3, 8, 8), np.float32)})
@@ -163,6 +164,7 @@ def test_runner_cuda_graph_replay(use_trt) -> None:
     with _runner(trt, cuda_graph=True) as r:
         for i, shape in enumerate([(1, 3, 16, 16)] * 3 + [(2, 3, 32, 32), (1, 3, 16, 16)]):
             x = rng.standard_normal(shape).astype(np.float32)
+            # the fake computes fk.reference's float32 formula itself: equal up to numpy's summation order (last bits)
             np.testing.assert_allclose(r.infer({"input": x})["logits"], fk.reference(x), rtol=1e-6, atol=1e-5)
             assert trt.cudart.graph_launches == i + 1
         assert trt.cudart.captures == 2  # one graph per input shape, replayed afterwards

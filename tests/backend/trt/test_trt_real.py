@@ -72,6 +72,8 @@ def _compare(engine: Path, tiny: tuple, **kw: object) -> None:
                 want = tiny[0](torch.from_numpy(x)).numpy()
             # fp32 engine; TensorRT may use TF32 for convolutions (10-bit mantissa), hence the tolerance.
             np.testing.assert_allclose(got, want, rtol=1e-2, atol=1e-2)
+            # 0.99: TF32 rounding flips only near-tie pixels of the tiny random model; not measured (no TensorRT here:
+            # docs/TENSORRT.md)
             assert (got.argmax(1) == want.argmax(1)).mean() > 0.99
 
 

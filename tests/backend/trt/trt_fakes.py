@@ -60,8 +60,10 @@ class FakeCudart:
     gives no guarantee that it ran any earlier; ``cudaMemcpyAsync`` honours its kind (the destination of
     a host-to-device copy must be device memory, its source pinned host memory, and the other way round),
     refusing what CUDA calls undefined; stream capture records work into a graph, and a synchronize
-    during capture invalidates it. ``allocs``, ``graph_launches``, ``captures`` and ``streams`` are
-    counters for the tests.
+    during capture invalidates it. Arguments of the wrong type (a device, flag or mode that is not an
+    int or enum member) are refused, as cuda-python refuses them. ``allocs``, ``graph_launches``,
+    ``captures``, ``streams`` and ``graphs`` (live graph objects) are counters for the tests; ``calls``
+    records the device, stream flags and capture modes asked for.
     """
 
     cudaStreamNonBlocking = 1
@@ -78,6 +80,8 @@ class FakeCudart:
         self.graph_launches = 0
         self.captures = 0
         self.streams = 0
+        self.graphs: dict[int, list] = {}  # id -> graph or graph exec, until destroyed
+        self.calls: list[tuple] = []  # ("cudaSetDevice", 0), ("cudaStreamCreateWithFlags", 1), ...
         self._memory: dict[int, str] = {}  # address -> "device" | "host" (pinned)
         self._queues: dict[int, list[Callable[[], None]]] = {}
         self._invalidated: set[int] = set()  # streams whose capture was invalidated
@@ -86,12 +90,18 @@ class FakeCudart:
         return (_Err.cudaSuccess, *values)
 
     def cudaSetDevice(self, device: int) -> tuple:
+        self.calls.append(("cudaSetDevice", device))
+        if not isinstance(device, int) or device < 0:
+            return (_Err.cudaErrorInvalidValue,)
         return self._ok()
 
     def cudaGetDeviceProperties(self, device: int) -> tuple:
         return self._ok(SimpleNamespace(name=b"Fake GPU\x00", major=8, minor=6))
 
     def cudaStreamCreateWithFlags(self, flags: int) -> tuple:
+        self.calls.append(("cudaStreamCreateWithFlags", flags))
+        if not isinstance(flags, int):
+            return (_Err.cudaErrorInvalidValue, None)
         self.streams += 1
         stream = _Stream(1000 + self.streams)
         self._queues[int(stream)] = []
@@ -161,6 +171,9 @@ class FakeCudart:
         return self._ok()
 
     def cudaStreamBeginCapture(self, stream: _Stream, mode: Any) -> tuple:
+        self.calls.append(("cudaStreamBeginCapture", mode))
+        if not isinstance(mode, self.cudaStreamCaptureMode):
+            return (_Err.cudaErrorInvalidValue,)
         if int(stream) in self.capturing:
             return (_Err.cudaErrorIllegalState,)
         self.capturing[int(stream)] = []
@@ -174,18 +187,29 @@ class FakeCudart:
             self._invalidated.discard(int(stream))
             return (_Err.cudaErrorStreamCaptureInvalidated, None)
         self.captures += 1
-        return self._ok(list(ops))
+        graph = list(ops)
+        self.graphs[id(graph)] = graph
+        return self._ok(graph)
 
     def cudaGraphInstantiate(self, graph: list, flags: int) -> tuple:
-        return self._ok(list(graph))
+        if not isinstance(flags, int) or id(graph) not in self.graphs:
+            return (_Err.cudaErrorInvalidValue, None)
+        graph_exec = list(graph)
+        self.graphs[id(graph_exec)] = graph_exec
+        return self._ok(graph_exec)
 
     def cudaGraphLaunch(self, graph_exec: list, stream: _Stream) -> tuple:
+        if id(graph_exec) not in self.graphs:
+            return (_Err.cudaErrorInvalidValue,)
         self.graph_launches += 1
         for op in graph_exec:
             self._submit(stream, op)
         return self._ok()
 
     def cudaGraphExecDestroy(self, graph_exec: list) -> tuple:
+        if id(graph_exec) not in self.graphs:
+            return (_Err.cudaErrorInvalidValue,)
+        del self.graphs[id(graph_exec)]
         return self._ok()
 
     cudaGraphDestroy = cudaGraphExecDestroy
@@ -241,11 +265,12 @@ class FakeContext:
     enqueue does deferred work that stream capture cannot record, so TensorRT needs one plain enqueue first."""
 
     def __init__(self, engine: FakeEngine) -> None:
-        self.engine, self.shape, self.addresses, self.enqueues = engine, None, {}, 0
+        self.engine, self.shape, self.addresses, self.enqueues, self.shape_sets = engine, None, {}, 0, 0
         self._deferred = True  # the first enqueue of a context, and the first after a shape change
 
     def set_input_shape(self, name: str, shape: tuple) -> bool:
         lo, _, hi = PROFILE
+        self.shape_sets += 1
         if name != "input" or not all(a <= s <= b for a, s, b in zip(lo, shape, hi, strict=True)):
             return False
         if tuple(shape) != self.shape:
@@ -254,6 +279,8 @@ class FakeContext:
         return True
 
     def get_tensor_shape(self, name: str) -> tuple:
+        if name not in ("input", "logits"):
+            raise ValueError(f"no I/O tensor named {name!r}")  # TensorRT: an error and an invalid Dims
         n, _, h, w = self.shape
         return self.shape if name == "input" else (n, NUM_CLASSES, h, w)
 
@@ -308,6 +335,8 @@ class FakeEngine:
         return self._dtypes[name]
 
     def get_tensor_profile_shape(self, name: str, index: int) -> list:
+        if name != "input" or index != 0:  # one input, one optimisation profile
+            raise ValueError(f"no profile {index!r} for input tensor {name!r}")
         return [list(s) for s in PROFILE]
 
     def create_execution_context(self) -> FakeContext:
