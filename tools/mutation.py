@@ -28,18 +28,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# module name -> (file to mutate, tests that cover it). Keep each test list to the files a bug in the module
-# must fail: the run time grows with (mutants x tests).
+# module name -> (file to mutate, tests that cover it: files or pytest node ids). Keep each test list to the
+# files a bug in the module must fail: the run time grows with (mutants x tests).
 MODULES: dict[str, tuple[str, list[str]]] = {
     "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py"]),
     "metrics": ("toolkit/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_edges.py"]),
     "unpool": ("toolkit/models/unpool.py", ["tests/models/test_unpool.py"]),
-    "losses": ("train/losses.py", ["tests/train/test_losses.py"]),
+    "losses": ("train/losses.py", ["tests/train/test_losses.py",
+                                   # the recipe file's loss tests only: its training runs take minutes
+                                   *(f"tests/train/test_recipe.py::{t}" for t in (
+                                       "test_enet_weights_are_one_over_log_of_c_plus_share",
+                                       "test_class_weights_scale_only_the_positive_term",
+                                       "test_hard_pixel_mining_averages_the_hardest_share"))]),
     "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
     # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
-    "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py"]),
+    "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
+                                         # class_map_at_size (the server's bounded-memory argmax); evaluate_model
+                                         "tests/serve/test_limits.py::"
+                                         "test_class_map_agrees_with_full_logits_argmax_but_at_rounding_ties",
+                                         "tests/test_tta.py::test_single_scale_tta_scores_as_plain_eval"]),
     "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
     "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
@@ -52,6 +61,15 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                        "tests/backend/trt/test_sidecar_fields.py",
                                                        "tests/backend/trt/test_trt_fake.py"]),
 }
+
+# top-level folders whose import name differs from the folder's (setup.py: package_dir)
+INSTALLED = {"train": "segnet_train"}
+
+
+def installed_path(path: str) -> str:
+    """``train/losses.py`` -> ``segnet_train/losses.py``: where the file sits in the scratch copy."""
+    top, _, rest = path.partition("/")
+    return f"{INSTALLED.get(top, top)}/{rest}"
 
 
 _SEP = "\n@@mutant@@\n"
@@ -70,14 +88,16 @@ def scratch_copy(dest: Path, target: str, tests: list[str]) -> None:
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
-    for folder in ("toolkit", "train", "tests"):
-        shutil.copytree(ROOT / folder, dest / folder, ignore=ignore)
+    # train/ goes in under its installed name: the tests import ``segnet_train``, which would otherwise resolve
+    # (through the editable install) to the unmutated checkout, and mutmut matches a mutant to the module name
+    for folder, name in (("toolkit", "toolkit"), ("train", INSTALLED["train"]), ("tests", "tests")):
+        shutil.copytree(ROOT / folder, dest / name, ignore=ignore)
     text = (ROOT / "pyproject.toml").read_text()
     text = re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text)
     test_args = ", ".join(f'"{t}"' for t in tests)
     text += ("\n[tool.mutmut]\n"
-             'source_paths = ["toolkit", "train"]\n'
-             f'only_mutate = ["{target}"]\n'
+             f'source_paths = ["toolkit", "{INSTALLED["train"]}"]\n'
+             f'only_mutate = ["{installed_path(target)}"]\n'
              f"pytest_add_cli_args_test_selection = [{test_args}]\n"
              'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
              "use_git_change_detection = false\n")
@@ -89,7 +109,7 @@ def run_module(name: str, work: Path, jobs: int, max_minutes: float | None = Non
     target, tests = MODULES[name]
     dest = work / name
     if not report_only:
-        scratch_copy(dest, target, [t for t in tests if (ROOT / t).exists()])
+        scratch_copy(dest, target, [t for t in tests if (ROOT / t.partition("::")[0]).exists()])
     # one thread per process: mutmut forks each mutant from a process that has imported torch, and a forked
     # child waits forever on the parent's OpenMP pool (every unpool mutant timed out before this)
     env = dict(os.environ, PYTHONPATH=str(dest), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",

@@ -15,6 +15,7 @@ from toolkit.models.unpool import (
     first_argmax_masks,
     mask_unpool,
     plugin_unpool,
+    set_unpool_mode,
 )
 
 
@@ -106,3 +107,63 @@ def test_plugin_constants_match_engine_header() -> None:
 def test_unknown_mode_suggests() -> None:
     with pytest.raises(UnknownNameError, match="Did you mean 'mask'"):
         check_unpool_mode("masc")
+
+
+class _PoolUnpool(torch.nn.Module):
+    """A one-level encoder/decoder, nested a level deep, as in SegNet."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.enc = torch.nn.ModuleList([MaxPool2x2(mode)])
+        self.dec = torch.nn.ModuleList([Unpool2x2(mode)])
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pooled, idx = self.enc[0](x)
+        return self.dec[0](pooled, x, idx), idx
+
+
+def test_the_default_form_keeps_indices_and_needs_them() -> None:
+    """A checkpoint built with no mode runs PyTorch's own MaxUnpool: indices out of the pool, into the unpool."""
+    x = torch.randn(1, 2, 4, 4, generator=torch.Generator().manual_seed(5))
+    pooled, idx = MaxPool2x2()(x)
+    assert idx is not None and torch.equal(Unpool2x2()(pooled, x, idx), reference(x, pooled))
+    for unpool in (Unpool2x2(), Unpool2x2("maxunpool")):
+        with pytest.raises(RuntimeError, match="needs the pooling indices"):
+            unpool(pooled, x, None)
+
+
+def test_the_plugin_form_traces_to_one_op_and_the_mask_form_to_plain_ops() -> None:
+    """What the ONNX exporter sees: ``plugin`` one segnet::mask_unpool node (-> the TensorRT plugin), ``mask``
+    only standard ops (-> TensorRT's parser); swapping them would ship the wrong graph with equal numbers."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    def traced_ops(mode: str) -> set:
+        unpool = Unpool2x2(mode)
+        graph = make_fx(lambda y, x: unpool(y, x, None))(torch.randn(1, 2, 2, 2), torch.randn(1, 2, 4, 4)).graph
+        return {n.target for n in graph.nodes if n.op == "call_function"}
+
+    ops = {mode: traced_ops(mode) for mode in ("mask", "plugin")}
+    assert ops["plugin"] == {torch.ops.segnet.mask_unpool.default}
+    assert torch.ops.segnet.mask_unpool.default not in ops["mask"] and torch.ops.aten.where.self in ops["mask"]
+
+
+def test_maxunpool_form_restores_an_odd_pre_pool_size() -> None:
+    """An odd feature map pools to floor(H/2); the unpool must return x's own size, not 2 * floor(H/2)."""
+    x = torch.randn(1, 2, 7, 9, generator=torch.Generator().manual_seed(6))
+    pooled, idx = MaxPool2x2("maxunpool")(x)
+    out = Unpool2x2("maxunpool")(pooled, x, idx)
+    assert out.shape == x.shape
+    assert torch.equal(out[..., :6, :8], reference(x[..., :6, :8], pooled))
+    assert not out[..., 6:, :].any() and not out[..., :, 8:].any()
+
+
+def test_set_unpool_mode_switches_every_nested_layer_and_checks_the_name() -> None:
+    x = tie_heavy((1, 3, 8, 8), torch.Generator().manual_seed(7))
+    model = _PoolUnpool("mask")
+    out_mask, idx = model(x)
+    assert idx is None
+    assert set_unpool_mode(model, "maxunpool") is model
+    out_max, idx = model(x)
+    assert idx is not None and torch.equal(out_max, out_mask)
+    with pytest.raises(UnknownNameError, match="Did you mean 'plugin'"):
+        set_unpool_mode(model, "plugn")

@@ -11,12 +11,16 @@ import torch.nn.functional as F
 
 from segnet_train.losses import (
     BalancedCrossEntropy,
+    HardPixelMining,
     WeightedCrossEntropy,
     balanced_betas,
     class_pixel_counts,
+    enet_weights,
     make_loss,
     median_frequency_weights,
+    positive_weights,
 )
+from toolkit.errors import UnknownNameError
 
 IGNORE = 9
 
@@ -103,3 +107,101 @@ def test_unknown_loss_is_a_clear_error() -> None:
 
     with pytest.raises(UnknownNameError, match="bce"):
         make_loss("bcee", None, None, IGNORE)
+
+
+# --- edges the mutation run found untested (docs/MUTATION.md, train/losses.py) ---
+
+COUNTS3, PRESENT3 = np.array([5, 3, 2]), np.array([10, 10, 10])
+
+
+def test_a_class_of_one_pixel_counts_its_image() -> None:
+    # the image holding a single pixel of class 1 counts towards class 1's "images containing it" total
+    counts, present = class_pixel_counts([np.array([[0, 0, 1], [0, IGNORE, 0]])], 3, IGNORE)
+    assert counts.tolist() == [4, 1, 0] and present.tolist() == [5, 5, 0]
+
+
+def test_betas_need_a_labelled_pixel_and_one_is_enough() -> None:
+    for fn in (balanced_betas, lambda c: median_frequency_weights(c, np.array([4, 4]))):
+        with pytest.raises(ValueError, match="no labelled pixels"):
+            fn(np.array([0, 0]))
+    assert balanced_betas(np.array([0, 1])).tolist() == [1.0, 0.0]
+    # one pixel of class 1 in one image of one labelled pixel: its frequency is 1, the median's too
+    assert median_frequency_weights(np.array([0, 1]), np.array([0, 1])).tolist() == [0.0, 1.0]
+
+
+def test_median_frequency_skips_classes_never_seen_even_with_a_total() -> None:
+    # class 2 has images counted (a total) but no pixel: weight 0, and it does not drag the median down
+    w = median_frequency_weights(np.array([2, 6, 0]), np.array([8, 8, 8]))
+    assert w.tolist() == pytest.approx([0.5 / 0.25, 0.5 / 0.75, 0.0])
+
+
+def test_each_class_weighting_is_its_own_formula_rescaled() -> None:
+    share = COUNTS3 / COUNTS3.sum()
+    for name, raw in (("enet", enet_weights(COUNTS3)), ("medfreq", median_frequency_weights(COUNTS3, PRESENT3))):
+        w = positive_weights(name, COUNTS3, PRESENT3)
+        assert w is not None and w == pytest.approx(raw / float((share * raw).sum()))
+    with pytest.raises(UnknownNameError, match="unknown class weighting 'enett'.*'enet'"):
+        positive_weights("enett", COUNTS3, PRESENT3)
+
+
+def test_bce_checks_its_betas_and_weights() -> None:
+    BalancedCrossEntropy(balanced_betas(np.array([5, 0])))  # 0 and 1 are valid betas (absent class: 1)
+    for bad in ([0.5, 1.2], [-0.1, 0.5], [[0.5, 0.5]]):
+        with pytest.raises(ValueError, match="betas must be a 1-D vector in \\[0, 1\\]"):
+            BalancedCrossEntropy(bad)
+    with pytest.raises(ValueError, match="2 positive weights for 3 classes"):
+        BalancedCrossEntropy([0.5, 0.5, 0.5], positive_weights=[1.0, 1.0])
+    with pytest.raises(ValueError, match="logits have 2 classes, betas 3"):
+        BalancedCrossEntropy([0.5, 0.5, 0.5])(torch.zeros(1, 2, 1, 1), torch.zeros(1, 1, 1, dtype=torch.long))
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("name", ["ce", "bce", "wce"])
+def test_default_void_label_and_a_single_labelled_pixel(name: str) -> None:
+    """255 is the void label unless told otherwise; one labelled pixel averages over one, not a floor."""
+    loss = make_loss(name, COUNTS3, PRESENT3, 255)
+    default = (BalancedCrossEntropy(balanced_betas(COUNTS3)) if name == "bce" else
+               WeightedCrossEntropy(None if name == "ce" else median_frequency_weights(COUNTS3, PRESENT3)))
+    logits = torch.randn(1, 3, 1, 2, generator=torch.Generator().manual_seed(0))
+    target = torch.tensor([[[0, 255]]])  # class 0: median-frequency weight 0.6, not 1
+    one = loss(logits, target)
+    per_pixel, valid = loss.per_pixel(logits, target)
+    assert valid.tolist() == [[[True, False]]] and per_pixel[0, 0, 1] == 0
+    assert one.item() == pytest.approx(per_pixel[0, 0, 0].item(), rel=1e-6) and one.item() > 0
+    assert default(logits, target).item() == pytest.approx(one.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ce", "bce", "wce"])
+def test_hard_pixel_mining_edges(name: str) -> None:
+    base = make_loss(name, COUNTS3, PRESENT3, IGNORE)
+    logits = torch.randn(1, 3, 3, 4, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    target = torch.randint(0, 3, (1, 3, 4), generator=torch.Generator().manual_seed(2))
+    per_pixel, valid = base.per_pixel(logits, target)
+    assert valid.all() and torch.allclose(per_pixel.mean(), base(logits, target))
+    # a share below one pixel keeps exactly one: the hardest
+    assert torch.allclose(HardPixelMining(base, 0.01)(logits, target), per_pixel.max())
+    # a single labelled pixel is its own loss; an all-void batch is 0 with a (zero) gradient
+    single = torch.full_like(target, IGNORE)
+    single[0, 1, 2] = 1
+    assert torch.allclose(HardPixelMining(base, 0.5)(logits, single), base(logits, single))
+    void = HardPixelMining(base, 0.5)(logits, torch.full_like(target, IGNORE))
+    void.backward()
+    assert void.item() == 0.0 and logits.grad is not None and not logits.grad.any()
+    with pytest.raises(ValueError, match="hard-pixel share 1.5"):
+        HardPixelMining(base, 1.5)
+
+
+def test_make_loss_passes_on_class_weights_and_hard_pixels_and_needs_both_counts() -> None:
+    logits = torch.randn(1, 3, 2, 4, generator=torch.Generator().manual_seed(3))
+    target = torch.randint(0, 3, (1, 2, 4), generator=torch.Generator().manual_seed(4))
+    for weighting in ("enet", "medfreq"):
+        loss = make_loss("bce", COUNTS3, PRESENT3, IGNORE, class_weights=weighting)
+        want = BalancedCrossEntropy(balanced_betas(COUNTS3), IGNORE, positive_weights(weighting, COUNTS3, PRESENT3))
+        assert loss.positive_weights is not None
+        assert torch.allclose(loss(logits, target), want(logits, target))
+    mined = make_loss("ce", None, None, IGNORE, hard_pixels=0.25)
+    per_pixel, _ = WeightedCrossEntropy(None, IGNORE).per_pixel(logits, target)
+    assert torch.allclose(mined(logits, target), per_pixel.flatten().sort(descending=True).values[:2].mean())
+    for counts, present in ((COUNTS3, None), (None, PRESENT3)):
+        with pytest.raises(ValueError, match="loss 'bce' needs class pixel counts"):
+            make_loss("bce", counts, present, IGNORE)
