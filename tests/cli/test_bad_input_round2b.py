@@ -25,6 +25,7 @@ def _one_line(args: list[str], code: int = 2) -> str:
 def foreign_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny model's ONNX export with its input renamed 'data', as another exporter would name it."""
     import onnx
+
     from tests.helpers.models import tiny_onnx
 
     model = onnx.load(str(tiny_onnx(tmp_path_factory, "mask")))
@@ -161,7 +162,6 @@ def test_a_closed_stdout_pipe_is_exit_0_and_the_files_are_written(tmp_path, tmp_
                                                                    tiny_onnx_file) -> None:
     """`toolkit parity ... | head -1` exited 1 (Rich's SystemExit on the broken pipe) before --json/--report."""
     from tests.helpers.models import tiny_checkpoint
-
     from toolkit.data import write_synthetic_camvid
 
     data = write_synthetic_camvid(tmp_path / "data", {"val": 2}, size=(64, 96))
@@ -181,7 +181,6 @@ def test_eval_json_records_the_model_and_the_data(tmp_path, tmp_path_factory) ->
     import json
 
     from tests.helpers.models import tiny_checkpoint
-
     from toolkit.data import write_synthetic_camvid
     from toolkit.files import file_sha256
 

@@ -162,8 +162,8 @@ def test_sigterm_during_int8_calibration_leaves_nothing(synthetic_dir: Path, tmp
     import tempfile
 
     import tqdm
-    from tests.helpers.models import tiny_onnx
 
+    from tests.helpers.models import tiny_onnx
     from toolkit.cli.app import app
 
     model = tiny_onnx(tmp_path_factory, "mask")
