@@ -13,6 +13,11 @@ class InputShapeError(ToolkitError, ValueError):
     """A tensor or image has a shape the model cannot take."""
 
 
+class InvalidValueError(ToolkitError, ValueError):
+    """A value read from the user (an option, a label image, a file's metadata) outside what it may be; still a
+    ValueError, so code that catches ValueError keeps working."""
+
+
 class RequestTooLargeError(InputShapeError):
     """A served request over one of the server's size limits (frame, request or logits size)."""
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from toolkit.errors import InvalidValueError
+
 
 @dataclass
 class SegScores:
@@ -55,14 +57,14 @@ class ConfusionMatrix:
         p = torch.as_tensor(pred).reshape(-1).long()
         t = torch.as_tensor(label).reshape(-1).long()
         if p.shape != t.shape:
-            raise ValueError(f"prediction has {p.numel()} pixels, label {t.numel()}")
+            raise InvalidValueError(f"prediction has {p.numel()} pixels, label {t.numel()}")
         keep = t != self.ignore_index if self.ignore_index is not None else torch.ones_like(t, dtype=torch.bool)
         p, t = p[keep], t[keep]
         k = self.num_classes
         if t.numel() and (int(t.min()) < 0 or int(t.max()) >= k):
-            raise ValueError(f"label values must be 0..{k - 1} or the ignore label {self.ignore_index}")
+            raise InvalidValueError(f"label values must be 0..{k - 1} or the ignore label {self.ignore_index}")
         if p.numel() and (int(p.min()) < 0 or int(p.max()) >= k):
-            raise ValueError(f"prediction values must be 0..{k - 1}")
+            raise InvalidValueError(f"prediction values must be 0..{k - 1}")
         self.matrix += torch.bincount(t * k + p, minlength=k * k).reshape(k, k).numpy()
 
     def merge(self, other: ConfusionMatrix) -> None:

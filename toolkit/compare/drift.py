@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from toolkit.core import defaults
+from toolkit.errors import InvalidValueError
 from toolkit.metrics import ConfusionMatrix
 
 TOP_TRANSITIONS = 10
@@ -39,7 +40,7 @@ class DriftOptions:
 
     def __post_init__(self) -> None:
         if self.band_px < 1 or self.worst_frames < 0:
-            raise ValueError(f"band_px={self.band_px} must be >= 1 and worst_frames={self.worst_frames} >= 0")
+            raise InvalidValueError(f"band_px={self.band_px} must be >= 1 and worst_frames={self.worst_frames} >= 0")
 
 
 def boundary_band(class_map: np.ndarray, radius: int) -> np.ndarray:
@@ -48,7 +49,7 @@ def boundary_band(class_map: np.ndarray, radius: int) -> np.ndarray:
     A pixel is in the band when its (2r+1) x (2r+1) window holds more than one value, so a straight
     boundary gets a band 2r pixels wide, r on each side; the image border is not a boundary."""
     if radius < 1:
-        raise ValueError(f"radius {radius}: expected >= 1")
+        raise InvalidValueError(f"radius {radius}: expected >= 1")
     m = np.ascontiguousarray(class_map, dtype=np.uint8)
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     return cv2.dilate(m, kernel) != cv2.erode(m, kernel)

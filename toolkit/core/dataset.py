@@ -11,6 +11,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from toolkit.core.dataset_info import DatasetInfo
+from toolkit.errors import InvalidValueError
 
 
 @runtime_checkable
@@ -35,7 +36,7 @@ class FrameSet:
 
     def __init__(self, images: list[np.ndarray], labels: list[np.ndarray], info: DatasetInfo) -> None:
         if len(images) != len(labels):
-            raise ValueError(f"{len(images)} images and {len(labels)} labels: one label per image")
+            raise InvalidValueError(f"{len(images)} images and {len(labels)} labels: one label per image")
         self.images, self.labels, self._info = images, labels, info
 
     @property

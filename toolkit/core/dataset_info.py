@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, SupportsFloat, SupportsInt
 
-from toolkit.errors import DatasetError
+from toolkit.errors import DatasetError, InvalidValueError
 
 # Per-channel RGB mean/std of CamVid train (367 frames, pixel values scaled to [0, 1]),
 # measured once with tools/camvid_stats.py.
@@ -23,7 +23,7 @@ def as_rgb(values: Iterable[SupportsInt | str]) -> tuple[int, int, int]:
     """One palette colour (R, G, B) from what a file holds; ValueError unless it is three integers."""
     c = tuple(int(v) for v in values)
     if len(c) != 3:
-        raise ValueError(f"colour {list(c)}: expected three values (R, G, B)")
+        raise InvalidValueError(f"colour {list(c)}: expected three values (R, G, B)")
     return c[0], c[1], c[2]
 
 
@@ -35,7 +35,7 @@ def as_channels(values: Iterable[SupportsFloat | str], what: str) -> tuple[float
     """Per-channel (R, G, B) floats (a normalisation mean or std); ValueError unless there are three."""
     v = tuple(float(x) for x in values)
     if len(v) != 3:
-        raise ValueError(f"{what} {list(v)}: expected three values (R, G, B)")
+        raise InvalidValueError(f"{what} {list(v)}: expected three values (R, G, B)")
     return v[0], v[1], v[2]
 
 
@@ -91,7 +91,7 @@ def load_classes_json(path: str | Path) -> DatasetInfo:
         classes = sorted(raw["classes"], key=lambda c: int(c["id"]))
         ids = [int(c["id"]) for c in classes]
         if ids != list(range(len(ids))):
-            raise ValueError(f"class ids must be 0..K-1, got {ids}")
+            raise InvalidValueError(f"class ids must be 0..K-1, got {ids}")
         void = raw.get("void", {})
         return DatasetInfo(
             class_names=tuple(str(c["name"]) for c in classes),

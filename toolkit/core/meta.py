@@ -13,6 +13,7 @@ from toolkit.core import defaults
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.core.names import OUTPUT_STRIDE
 from toolkit.core.shapes import as_hw
+from toolkit.errors import InvalidValueError
 
 FORMAT_VERSION = 1
 
@@ -61,5 +62,5 @@ def _stride(value: Any) -> int:
     """A recorded output stride: a positive integer."""
     stride = int(value)
     if stride < 1:
-        raise ValueError(f"output_stride {value}: expected a positive integer")
+        raise InvalidValueError(f"output_stride {value}: expected a positive integer")
     return stride

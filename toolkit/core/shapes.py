@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from typing import SupportsInt
 
 from toolkit.core.names import OUTPUT_STRIDE
-from toolkit.errors import InputShapeError
+from toolkit.errors import InputShapeError, InvalidValueError
 
 
 def pad_to_multiple(h: int, w: int, multiple: int = OUTPUT_STRIDE) -> tuple[int, int]:
     """The smallest (H, W) >= (h, w) with both sides multiples of ``multiple`` (180x240 -> 184x240): the
     size every frame is zero-padded to (bottom/right) before the model sees it."""
     if multiple < 1:
-        raise ValueError(f"multiple={multiple}: expected 1 or more")
+        raise InvalidValueError(f"multiple={multiple}: expected 1 or more")
     return int(h) + (-int(h)) % multiple, int(w) + (-int(w)) % multiple
 
 
@@ -25,7 +25,7 @@ def as_hw(values: Iterable[SupportsInt | str], what: str = "size") -> tuple[int,
     """Two integers (H, W) from what a file holds (a JSON list, ``"360x480".split("x")``); ValueError otherwise."""
     dims = tuple(int(v) for v in values)
     if len(dims) != 2:
-        raise ValueError(f"{what} {'x'.join(map(str, dims))}: expected H x W (two numbers)")
+        raise InvalidValueError(f"{what} {'x'.join(map(str, dims))}: expected H x W (two numbers)")
     return dims[0], dims[1]
 
 

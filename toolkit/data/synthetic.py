@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.data.camvid import Transform
+from toolkit.errors import InvalidValueError
 
 # `--data synthetic`: the training and validation scenes (training's val seed is its --seed plus the offset)
 SYNTHETIC_TRAIN, SYNTHETIC_VAL, SYNTHETIC_SIZE = 64, 16, (96, 128)
@@ -30,7 +31,7 @@ SYNTHETIC_IGNORE = 255
 def synthetic_info(num_classes: int = len(SYNTHETIC_CLASSES)) -> DatasetInfo:
     """Label space of the synthetic scenes (the first ``num_classes`` classes, at least 2)."""
     if not 2 <= num_classes <= len(SYNTHETIC_CLASSES):
-        raise ValueError(f"num_classes must be 2..{len(SYNTHETIC_CLASSES)}, got {num_classes}")
+        raise InvalidValueError(f"num_classes must be 2..{len(SYNTHETIC_CLASSES)}, got {num_classes}")
     return DatasetInfo(SYNTHETIC_CLASSES[:num_classes], SYNTHETIC_PALETTE[:num_classes],
                        ignore_index=SYNTHETIC_IGNORE, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
                        name="synthetic scenes")

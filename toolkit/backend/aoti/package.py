@@ -32,7 +32,7 @@ from toolkit.backend.trt.sidecar import sidecar_path
 from toolkit.core.loader import BaseLoader
 from toolkit.core.meta import ModelMeta
 from toolkit.core.names import OUTPUT_STRIDE
-from toolkit.errors import PackageMismatchError, ToolkitError
+from toolkit.errors import InvalidValueError, PackageMismatchError, ToolkitError
 from toolkit.files import atomic_write, file_sha256
 
 SIDECAR_FORMAT = "segnet-toolkit/aoti-package-sidecar"
@@ -75,7 +75,7 @@ def read_package_sidecar(package: str | Path) -> PackageSidecar | None:
     try:
         d = json.loads(path.read_text())
         if d.get("format") != SIDECAR_FORMAT:
-            raise ValueError(f"format {d.get('format')!r}, expected {SIDECAR_FORMAT!r}")
+            raise InvalidValueError(f"format {d.get('format')!r}, expected {SIDECAR_FORMAT!r}")
         known = PackageSidecar.__dataclass_fields__
         sidecar = PackageSidecar(**{k: v for k, v in d.items() if k in known})
         sidecar.meta()
