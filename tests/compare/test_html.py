@@ -88,3 +88,18 @@ def test_write_is_atomic_and_complete(report: ParityReport, tmp_path: Path) -> N
     text = path.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     assert [p.name for p in path.parent.iterdir()] == ["r.html"]  # no temp file left beside it
+
+
+def test_speed_table_warns_when_the_spread_says_the_machine_was_busy(report: ParityReport) -> None:
+    """The report's speed table printed 10x spreads without a word (issue 25): a row past bench's thresholds
+    (p90/p50 or p50/min > 1.5) gets bench's warning line, a steady row none."""
+    steady = {"name": "ref", "precision": "fp32", "shape": [1, 3, 8, 8], "iterations": 5, "ratio": None,
+              "throughput_fps": 10.0, "latency_ms": {"p50": 100.0, "p90": 110.0, "p99": 120.0, "min": 95.0}}
+    busy = {**steady, "name": "int8 busy", "ratio": 0.5,
+            "latency_ms": {"p50": 200.0, "p90": 2000.0, "p99": 2100.0, "min": 20.0}}
+    from dataclasses import replace
+
+    assert 'class="warn"' not in render_html(replace(report, speed=[steady]))
+    page = render_html(replace(report, speed=[steady, busy]))  # the module's report is shared: left as it was
+    warnings = re.findall(r'<p class="warn">([^<]*)</p>', page)
+    assert len(warnings) == 1 and warnings[0].startswith("warning: int8 busy: p90/p50 10.0, p50/min 10.0")

@@ -34,7 +34,7 @@ table{border-collapse:collapse;margin:8px 0;font-size:14px}th,td{border:1px soli
 th{background:#f6f8fa;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}.muted{fill:#57606a;color:#57606a}
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:13px}
-code{font-size:13px}.verdict{font-size:18px;margin:8px 0}
+code{font-size:13px}.verdict{font-size:18px;margin:8px 0}.warn{color:#9a6700;font-weight:600}
 .chart{font-size:12px;font-family:inherit;background:#fff}.cell{font-size:10px;fill:#1f2328}.cell.inv{fill:#fff}
 .row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}.row>div{max-width:600px}
 .frames{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0 18px}.frames figure{margin:0}
@@ -149,11 +149,30 @@ def _speed_table(report: ParityReport) -> str:
                     f"{_td(_f(r.get('throughput_fps')))}{_td(ratio)}</tr>")
     first = report.speed[0]
     shape = "x".join(map(str, first.get("shape", [])))
+    noisy = _noise_lines(report.speed)
     head = ("model", "precision", "p50 ms", "p90 ms", "p99 ms", "FPS", "x reference")
     return (f"<p>One interleaved run (<code>toolkit bench</code>'s measurement): input {escape(shape)}, "
             f"{first.get('iterations')} timed calls per model after warm-up, threads "
             f"{escape(str(first.get('threads') or 'default'))}.</p><table><tr>"
-            + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
+            + "".join(f"<th>{h}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>"
+            + "".join(f'<p class="warn">{escape(line)}</p>' for line in noisy))
+
+
+def _noise_lines(speed: list[dict]) -> list[str]:
+    """``toolkit bench``'s busy-machine warnings (p90/p50 or p50/min past its threshold), one per noisy row."""
+    from toolkit.bench import NOISY_P50_OVER_MIN, NOISY_P90_OVER_P50, spread_noise
+
+    lines = []
+    for r in speed:
+        lat = r.get("latency_ms") or {}
+        if not all(k in lat for k in ("p50", "p90", "min")):
+            continue
+        n = r.get("noise") or spread_noise(lat)
+        if n.get("noisy"):
+            lines.append(f"warning: {r.get('name', '')}: p90/p50 {n['p90_over_p50']}, p50/min {n['p50_over_min']} "
+                         f"(above {NOISY_P90_OVER_P50} / {NOISY_P50_OVER_MIN}): the machine was busy while it was "
+                         "timed; these figures and the ratios between models are not reliable")
+    return lines
 
 
 def _transitions_table(d: dict) -> str:
