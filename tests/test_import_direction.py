@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,27 @@ ROOT = Path(toolkit.__file__).parent
 CORE_MAY_IMPORT = {"core", "errors", "files", ""}  # "": the toolkit package itself (__version__)
 
 
-def _module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+def _dotted(path: Path, base: Path) -> str:
+    parts = path.relative_to(base).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_statements(path: Path, base: Path) -> Iterator[tuple[str, list[str]]]:
+    """(module, names) for every import in ``path``, also those inside functions: ``import a.b`` gives
+    ("a.b", []), ``from m import x, y`` ("m", ["x", "y"]); relative imports resolved against ``base``."""
+    module = _dotted(path, base)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, []
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parent = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
+                where = f"{parent}.{node.module}" if node.module else parent
+            else:
+                where = node.module or ""
+            yield where, [alias.name for alias in node.names]
 
 
 def _unit(module: str) -> str:
@@ -31,26 +50,14 @@ def _unit(module: str) -> str:
 
 def _imports(path: Path) -> set[str]:
     """Absolute names of the modules ``path`` imports (relative imports resolved)."""
-    module = _module_name(path)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                found.add(".".join([*base, node.module] if node.module else base))
-            elif node.module:
-                found.add(node.module)
-    return found
+    return {where for where, _ in _import_statements(path, ROOT.parent)}
 
 
 def unit_graph() -> dict[str, dict[str, set[str]]]:
     """unit -> {imported unit: files that import it}."""
     graph: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
     for path in sorted(ROOT.rglob("*.py")):
-        src = _unit(_module_name(path))
+        src = _unit(_dotted(path, ROOT.parent))
         for name in _imports(path):
             if name == "toolkit" or name.startswith("toolkit."):
                 dst = _unit(name)
@@ -111,27 +118,12 @@ def test_core_is_the_bottom_layer() -> None:
     assert not heavy, f"toolkit.core imports {sorted(heavy)}"
 
 
-def _dotted(path: Path, base: Path) -> str:
-    parts = path.relative_to(base).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def _imported_modules(path: Path, base: Path) -> set[str]:
     """Absolute names ``path`` imports, plus ``package.name`` for each ``from package import name`` (a
     submodule, if one); relative imports resolved."""
-    module = _dotted(path, base)
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1])
-                where = f"{base}.{node.module}" if node.module else base
-            else:
-                where = node.module or ""
-            found.update(f"{where}.{a.name}" for a in node.names)  # module_graph falls back to ``where``
+    for where, names in _import_statements(path, base):  # module_graph falls back to ``where``
+        found.update([f"{where}.{n}" for n in names] if names else [where])
     return found
 
 

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.helpers.cli import one_line_error, runner
 from toolkit.cli.app import app
-
-runner = CliRunner()
-
-
-def _one_line(args: list[str], code: int = 2) -> str:
-    result = runner.invoke(app, args)
-    lines = [line for line in result.output.splitlines() if line.strip() and "%|" not in line]  # progress bars
-    assert result.exit_code == code, result.output
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 @pytest.mark.parametrize(("args", "words"), [
@@ -26,7 +16,7 @@ def _one_line(args: list[str], code: int = 2) -> str:
     (["--bogus"], "No such option: --bogus"),
 ])
 def test_parser_errors_are_one_error_line(args: list[str], words: str) -> None:
-    line = _one_line(args)
+    line = one_line_error(args)
     assert words in line and "╭" not in line
 
 
@@ -53,7 +43,7 @@ def test_parser_errors_are_one_error_line(args: list[str], words: str) -> None:
 ])
 def test_numeric_options_refused_where_they_enter_naming_the_option(args: list[str], option: str) -> None:
     """Negative tolerances are usage errors (2), not failed checks (1); every message names its option."""
-    assert option in _one_line(args)
+    assert option in one_line_error(args)
 
 
 def test_label_id_beyond_the_class_count_is_one_line_for_eval_and_train(tmp_path) -> None:
@@ -77,7 +67,7 @@ def test_label_id_beyond_the_class_count_is_one_line_for_eval_and_train(tmp_path
     for args in (["eval", "-m", str(ckpt), "--data", str(root)],
                  ["train", "--data", str(root), "--width", "4", "--epochs", "1", "--crop", "32x48",
                   "--batch-size", "2", "--val-split", "val", "--output", str(tmp_path / "run"), "--no-progress"]):
-        line = _one_line(args)
+        line = one_line_error(args)
         assert "label ids 50 (16 pixels)" in line and label.name in line, line
 
 
@@ -147,7 +137,7 @@ def test_onnx_model_without_onnxruntime_is_one_line_with_the_install(tmp_path_fa
 
     model = tiny_onnx(tmp_path_factory, "mask")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
-    line = _one_line(["bench", "-m", str(model), "--input-shape", "1x3x32x48", "-n", "1"])
+    line = one_line_error(["bench", "-m", str(model), "--input-shape", "1x3x32x48", "-n", "1"])
     assert "ONNX Runtime, which is not importable here" in line and "segnet-toolkit[onnxruntime]" in line
     extras = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
         "optional-dependencies"]

@@ -6,19 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
+from tests.helpers.cli import one_line_error, runner
 from toolkit.cli.app import app
-
-runner = CliRunner()
-
-
-def _one_line(args: list[str], code: int = 2) -> str:
-    result = runner.invoke(app, args)
-    lines = [line for line in result.output.splitlines() if line.strip() and "%|" not in line]  # progress bars
-    assert result.exit_code == code, result.output
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +32,7 @@ def test_device_tensorrt_with_a_checkpoint_says_what_tensorrt_takes(tiny) -> Non
     """Was: '--device tensorrt: expected cpu, cuda or cuda:N; valid choices: cpu, cuda.' while --help lists it."""
     for args in (["infer", "-s", str(tiny[1]), "-m", str(tiny[0]), "--device", "tensorrt", "--no-progress"],
                  ["bench", "-m", str(tiny[0]), "--device", "tensorrt", "-n", "1", "--input-shape", "1x3x64x96"]):
-        line = _one_line(args)
+        line = one_line_error(args)
         assert "tiny.safetensors is a PyTorch checkpoint" in line and "takes ONNX files" in line, line
         assert "valid choices: cpu, cuda" not in line
 
@@ -50,7 +40,7 @@ def test_device_tensorrt_with_a_checkpoint_says_what_tensorrt_takes(tiny) -> Non
 def test_candidate_with_an_unknown_at_precision_lists_the_precisions(tiny) -> None:
     """Was: "'enhanced-w16@fp8' is neither a model file nor a zoo model ... Did you mean 'enhanced-w16'?"."""
     for spec in ("enhanced-w16@fp8", f"{tiny[0]}@int4"):
-        line = _one_line(["parity", "-c", spec, "--data", "synthetic", "--limit", "1"])
+        line = one_line_error(["parity", "-c", spec, "--data", "synthetic", "--limit", "1"])
         assert f"{spec}: '@{spec.rpartition('@')[2]}' is not a precision" in line, line
         assert "auto, fp32, fp16, bf16" in line
 
@@ -58,7 +48,7 @@ def test_candidate_with_an_unknown_at_precision_lists_the_precisions(tiny) -> No
 def test_teacher_or_init_given_an_onnx_file_says_what_it_takes(tmp_path, tiny_onnx_file) -> None:
     """Was: 'not a valid safetensors checkpoint (truncated or corrupt?): ... header too large' for a valid ONNX."""
     for option in ("--teacher", "--init"):
-        line = _one_line(["train", "--data", "synthetic", "--epochs", "1", option, str(tiny_onnx_file),
+        line = one_line_error(["train", "--data", "synthetic", "--epochs", "1", option, str(tiny_onnx_file),
                           "--output", str(tmp_path / "run")])
         assert f"{option} {tiny_onnx_file}: an ONNX model" in line and "takes a .safetensors file" in line, line
         assert "corrupt" not in line
@@ -90,7 +80,7 @@ def test_onnx_of_another_input_name_is_explained_alike_and_early(tmp_path, tiny,
     for args in (["parity", "-c", str(foreign_onnx), "--data", str(data)],
                  ["eval", "-m", str(foreign_onnx), "--data", str(data)],
                  ["infer", "-s", str(tiny[1]), "-m", str(foreign_onnx), "--no-progress"]):
-        line = _one_line(args)
+        line = one_line_error(args)
         assert f"error: {foreign_onnx}: {words}" in line, line
 
 
@@ -98,7 +88,7 @@ def test_onnx_of_another_input_name_is_explained_alike_and_early(tmp_path, tiny,
 def test_negative_quantize_budgets_are_usage_errors(tmp_path, tiny_onnx_file, option: str) -> None:
     """A negative budget can never be met: it used to start a tuning run that ends as a failed check. (parity's
     negative --max-miou-drop/--min-agreement: tests/cli/test_bad_input_round2.py.)"""
-    line = _one_line(["quantize", str(tiny_onnx_file), "--precision", "int8", "-o", str(tmp_path / "q.onnx"),
+    line = one_line_error(["quantize", str(tiny_onnx_file), "--precision", "int8", "-o", str(tmp_path / "q.onnx"),
                       option, "-1", "--tune-data", "synthetic"])
     assert f"Invalid value for '{option}'" in line and "greater than or equal to 0" in line, line
     assert not (tmp_path / "q.onnx").exists()
