@@ -44,13 +44,16 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
-    "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
+    "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py", "tests/test_evaluate_units.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
                                          "test_class_map_agrees_with_full_logits_argmax_but_at_rounding_ties",
                                          "tests/test_tta.py::test_single_scale_tta_scores_as_plain_eval"]),
-    "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
-    "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
+    # the hand-built-graph tests only: test_quant.py exports the tiny SegNet (~13 s per pytest process)
+    "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_int8_units.py"]),
+    "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_calibration_units.py",
+                                                           "tests/quant/test_int8_units.py"]),
+    "quant-fp16": ("toolkit/quant/fp16.py", ["tests/quant/test_fp16_units.py"]),
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
                                                "tests/video/test_pipeline_units.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
