@@ -368,7 +368,8 @@ def test_a_broken_cache_file_is_named_in_the_error(feeds: ImageFeeds, tmp_path: 
 
 def test_refusals(feeds: ImageFeeds, tmp_path: Path) -> None:
     model = tg.two_conv()
-    with pytest.raises(UnknownNameError, match=r"^unknown target 'gpu': valid choices: tensorrt, cpu\. Did you mean 'cpu'\?$"):
+    with pytest.raises(UnknownNameError,
+                       match=r"^unknown target 'gpu': valid choices: tensorrt, cpu\. Did you mean 'cpu'\?$"):
         quantize_int8(model, feeds, target="gpu", cache_dir=tmp_path)
     with pytest.raises(UnknownNameError, match="unknown calibration method 'max'"):
         quantize_int8(model, feeds, method="max", cache_dir=tmp_path)
