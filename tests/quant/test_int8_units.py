@@ -4,6 +4,7 @@ tests for ``toolkit/quant/int8.py``); tests/quant/test_quant.py checks the same 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +149,23 @@ def test_calibration_reads_every_image_in_chunks(feeds: ImageFeeds, tmp_path: Pa
     assert sizes == [2, 1]
 
 
+def test_the_calibrators_chatter_goes_to_the_debug_log_and_its_files_to_a_temp_folder(
+        feeds: ImageFeeds, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    path = tmp_path / "float.onnx"
+    onnx.save(tg.two_conv(), str(path))
+    with caplog.at_level(logging.DEBUG, logger="toolkit.quant.int8"):
+        calibrate(path, feeds, "percentile", True)
+    assert capsys.readouterr().out == ""  # stdout may carry a command's JSON
+    (record,) = caplog.records
+    assert record.getMessage().startswith("calibrator: Collecting tensor data") and "Number of tensors : 4" in \
+        record.getMessage()
+    assert list(cwd.iterdir()) == []  # onnxruntime's augmented model is not left in the working folder
+
+
 # --- _float_outputs and _check_symmetric -------------------------------------------------------------------
 
 def _qdq_out(extra_reader: bool = False, src_is_input: bool = False, second_output: bool = False) -> onnx.ModelProto:
@@ -180,6 +198,38 @@ def test_the_output_qdq_pair_is_dropped_and_its_producer_writes_the_output() -> 
     split = _qdq_out(second_output=True)
     assert _float_outputs(split) == 1
     assert [list(n.output) for n in split.graph.node] == [["a", "logits"]]
+
+
+def _two_outputs(first_removable: bool, blocker: str) -> onnx.ModelProto:
+    """Two graph outputs behind Q/DQ pairs: ``first`` (removable or not, by ``blocker``), then ``logits``."""
+    s, zp = numpy_helper.from_array(np.array(0.1, np.float32), "s"), numpy_helper.from_array(np.int8(0), "zp")
+    nodes = [helper.make_node("Relu", ["input"], ["r"], name="relu"),
+             helper.make_node("Neg", ["input"], ["n"], name="neg")]
+    if first_removable:
+        nodes.append(helper.make_node("QuantizeLinear", ["r", "s", "zp"], ["rq"], name="q1"))
+    elif blocker == "no_quantize":  # the DQ reads a Cast, not a QuantizeLinear
+        nodes.append(helper.make_node("Cast", ["r"], ["rq"], to=TensorProto.INT8, name="cast"))
+    else:  # the quantized tensor has another reader
+        nodes += [helper.make_node("QuantizeLinear", ["r", "s", "zp"], ["rq"], name="q1"),
+                  helper.make_node("Abs", ["r"], ["other"], name="abs")]
+    nodes += [helper.make_node("DequantizeLinear", ["rq", "s", "zp"], ["first"], name="dq1"),
+              helper.make_node("QuantizeLinear", ["n", "s", "zp"], ["nq"], name="q2"),
+              helper.make_node("DequantizeLinear", ["nq", "s", "zp"], ["logits"], name="dq2")]
+    model = onnx_graphs._model(nodes, [s, zp], ["N", 3, "H", "W"])
+    model.graph.output.insert(0, helper.make_tensor_value_info("first", TensorProto.FLOAT, None))
+    if blocker == "reader" and not first_removable:
+        model.graph.output.append(helper.make_tensor_value_info("other", TensorProto.FLOAT, None))
+    return model
+
+
+@pytest.mark.parametrize("blocker", ["no_quantize", "reader"])
+def test_every_output_pair_is_dropped_past_one_that_cannot_be(blocker: str) -> None:
+    both = _two_outputs(True, blocker)
+    assert _float_outputs(both) == 2 and "QuantizeLinear" not in op_counts(both)
+    later = _two_outputs(False, blocker)
+    assert _float_outputs(later) == 1
+    assert [n.name for n in later.graph.node if n.op_type == "DequantizeLinear"] == ["dq1"]
+    assert next(n for n in later.graph.node if n.name == "neg").output[0] == "logits"
 
 
 @pytest.mark.parametrize("case", ["extra_reader", "src_is_input"])
@@ -215,6 +265,11 @@ def test_symmetric_check_refuses_a_nonzero_or_uint8_zero_point() -> None:
                             "(internal error: please report)")
     with pytest.raises(ToolkitError, match=r"^node 'q_in': zero point \[0\] \(uint8\)"):
         _check_symmetric(onnx_graphs.qdq(np.zeros(1, np.uint8)))
+    dq_only = onnx_graphs.qdq()  # the DequantizeLinear's zero point alone is off
+    dq_only.graph.initializer.append(numpy_helper.from_array(np.int8(2), "zp_dq"))
+    dq_only.graph.node[1].input[2] = "zp_dq"
+    with pytest.raises(ToolkitError, match=r"^node 'dq_in': zero point \[2\] \(int8\)"):
+        _check_symmetric(dq_only)
 
 
 # --- quantize_int8: what each target writes ----------------------------------------------------------------
@@ -315,10 +370,14 @@ def test_plugin_nodes_come_back_and_their_groups_are_not_quantized(feeds: ImageF
 @pytest.mark.parametrize(("target", "x_from", "window_max"), [("tensorrt", "Relu", "MaxPool"),
                                                               ("cpu", "QuantizeLinear", "Reshape")])
 def test_an_expanded_mask_graph_unpools_on_codes_only_for_cpu(feeds: ImageFeeds, tmp_path: Path, target: str,
-                                                              x_from: str, window_max: str) -> None:
+                                                              x_from: str, window_max: str,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
     model = onnx_graphs.plugin()
     expand_plugin_nodes(model)
-    q, _ = quantize_int8(model, feeds, target=target, method="minmax", cache_dir=tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="toolkit.quant.int8"):
+        q, _ = quantize_int8(model, feeds, target=target, method="minmax", cache_dir=tmp_path)
+    codes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("unpooling on")]
+    assert codes == (["unpooling on uint8 codes in 1 mask groups"] if target == "cpu" else [])
     producers = {o: n for n in q.graph.node for o in n.output}
     (group,) = mask_groups(q).values()
     roles = {n.name.split("/mask/", 1)[1]: n for n in group}
@@ -348,6 +407,28 @@ def test_the_cache_is_reused_and_keyed_on_what_the_ranges_depend_on(feeds: Image
     sized = ImageFeeds(feeds.paths, feeds.mean, feeds.std, (8, 8))
     assert key(f=sized) != first.cache_file
     assert key(tg.two_conv(seed=1)) != first.cache_file
+    other = ImageFeeds(tg.images(tmp_path / "other", 3, seed=1), feeds.mean, feeds.std, None)
+    assert key(f=other) != first.cache_file  # the same count of other images
+
+
+def test_the_log_says_whether_it_calibrated(feeds: ImageFeeds, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="toolkit.quant.int8"):
+        _, rep = quantize_int8(tg.two_conv(), feeds, method="minmax", cache_dir=tmp_path)
+        quantize_int8(tg.two_conv(), feeds, method="minmax", cache_dir=tmp_path)
+    assert [r.getMessage() for r in caplog.records if r.name == "toolkit.quant.int8"] == \
+        ["calibrating on 3 images (minmax)", f"calibration cache hit: {rep.cache_file}"]
+
+
+def test_tensorrt_scales_come_from_symmetric_percentiles(feeds: ImageFeeds, tmp_path: Path) -> None:
+    """|x|'s percentile, not the larger of two one-sided percentiles: they differ on skewed tensors."""
+    model = tg.two_conv()
+    q, _ = quantize_int8(model, feeds, cache_dir=tmp_path, percentile=90.0)
+    sym = _ranges(model, feeds, tmp_path, "percentile", symmetric=True, percentile=90.0)
+    one_sided = _ranges(model, feeds, tmp_path, "percentile", symmetric=False, percentile=90.0)
+    for name in ("input", "r1"):
+        assert float(_scale(q, name)[0]) == pytest.approx(sym[name][1] / 127, rel=REL)
+        assert max(map(abs, one_sided[name])) != pytest.approx(sym[name][1], rel=1e-3)
 
 
 def test_the_default_cache_folder_is_under_toolkit_cache(feeds: ImageFeeds, tmp_path: Path,
@@ -357,13 +438,14 @@ def test_the_default_cache_folder_is_under_toolkit_cache(feeds: ImageFeeds, tmp_
     assert Path(rep.cache_file).parent == tmp_path / "cache" / "calibration" and Path(rep.cache_file).is_file()
 
 
-@pytest.mark.parametrize("text", ["{}", "not json"])
-def test_a_broken_cache_file_is_named_in_the_error(feeds: ImageFeeds, tmp_path: Path, text: str) -> None:
+@pytest.mark.parametrize(("text", "cause"), [("{}", "'calibration_method'"),
+                                             ("not json", "Expecting value: line 1 column 1 (char 0)")])
+def test_a_broken_cache_file_is_named_in_the_error(feeds: ImageFeeds, tmp_path: Path, text: str, cause: str) -> None:
     _, rep = quantize_int8(tg.two_conv(), feeds, method="minmax", cache_dir=tmp_path)
     Path(rep.cache_file).write_text(text)
     with pytest.raises(ToolkitError, match=r"^quantization failed: [^\n]+; delete (\S+) and retry$") as e:
         quantize_int8(tg.two_conv(), feeds, method="minmax", cache_dir=tmp_path)
-    assert str(e.value).endswith(f"; delete {rep.cache_file} and retry") and "\n" not in str(e.value)
+    assert str(e.value) == f"quantization failed: {cause}; delete {rep.cache_file} and retry"
 
 
 def test_refusals(feeds: ImageFeeds, tmp_path: Path) -> None:
@@ -381,6 +463,11 @@ def test_refusals(feeds: ImageFeeds, tmp_path: Path) -> None:
     dq_only.graph.node[0].input[0] = "input"
     with pytest.raises(ToolkitError, match="already quantized"):
         quantize_int8(dq_only, feeds, cache_dir=tmp_path)
+    q_only = onnx_graphs.qdq()
+    q_only.graph.node[1].op_type = "Cast"  # QuantizeLinear -> Cast: a Q without its DQ
+    del q_only.graph.node[1].input[1:]
+    with pytest.raises(ToolkitError, match="already quantized"):
+        quantize_int8(q_only, feeds, cache_dir=tmp_path)
     with pytest.raises(ToolkitError, match=r"^model is fp16; int8 quantization needs the fp32 model$"):
         quantize_int8(onnx_graphs.fp16(), feeds, cache_dir=tmp_path)
     assert not list(tmp_path.glob("calib-*"))
