@@ -205,7 +205,15 @@ def test_the_frame_hook_sees_every_frames_outputs() -> None:
         assert len(logits) == 1 and logits[0].shape == (3, 8, 8) and np.array_equal(maps[0], p)
 
 
-def test_the_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_progress_bar_only_when_asked(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from tqdm import tqdm
+
+    # A lock of this test's own: tqdm's default one holds a multiprocessing semaphore shared with every forked
+    # process, and its refresh() does not release it when drawing raises (a broken bar under mutation testing),
+    # which then blocked every later mutant's process (all timeouts).
+    monkeypatch.setattr(tqdm, "_lock", threading.RLock(), raising=False)
     data, _ = _frames()
     with Planes(_meta()) as runner:
         evaluate_split([runner], data)
