@@ -66,14 +66,14 @@ def _image_of_classes(ids: np.ndarray) -> np.ndarray:
 # --- preprocess / postprocess ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("src", "size", "interp"), [
-    ((16, 24), (8, 12), cv2.INTER_AREA),      # smaller: area averaging
+    ((16, 24), (7, 10), cv2.INTER_AREA),      # smaller: area averaging (not by 2, where linear is the same)
     ((16, 40), (20, 50), cv2.INTER_LINEAR),   # larger (H smaller than the source's W): linear
     ((16, 40), (16, 30), cv2.INTER_LINEAR),   # same H, narrower: the rule reads H only
 ])
 def test_the_resize_averages_down_and_interpolates_up(src: tuple[int, int], size: tuple[int, int],
                                                       interp: int) -> None:
     img = np.random.default_rng(0).integers(0, 256, (*src, 3), dtype=np.uint8)
-    pre = preprocess(img, MEAN, STD, size, stride=2)
+    pre = preprocess(img, MEAN, STD, size, stride=1)  # no padding
     want = normalize(cv2.resize(img, size[::-1], interpolation=interp), MEAN, STD)
     assert pre.tensor.dtype == np.float32 and np.array_equal(pre.tensor[0], want)
     assert pre.valid_hw == size and pre.source_hw == src
@@ -164,8 +164,8 @@ def test_each_runner_gets_its_metas_input_size_and_stride() -> None:
     data, preds = _frames()
     a, b = Planes(_meta(), "a"), Planes(None, "b")  # b has no metadata of its own: the given metas are used
     with a, b:
-        cms = evaluate_split([a, b], data, [_meta(), _meta(input_size=(4, 4), stride=8)])
-    assert [f.shape for f in a.feeds] == [(1, 3, 8, 8)] * 2 and [f.shape for f in b.feeds] == [(1, 3, 8, 8)] * 2
+        cms = evaluate_split([a, b], data, [_meta(), _meta(input_size=(4, 4), stride=4)])
+    assert [f.shape for f in a.feeds] == [(1, 3, 8, 8)] * 2 and [f.shape for f in b.feeds] == [(1, 3, 4, 4)] * 2
     assert np.array_equal(cms[0].matrix, _expected_matrix(data, preds))
     with Planes(_meta(stride=16)) as c:  # its own meta by default
         evaluate_split([c], data)
@@ -176,6 +176,8 @@ def test_runners_and_metas_must_pair_up() -> None:
     data, _ = _frames()
     with Planes(_meta()) as a, Planes(_meta()) as b, pytest.raises(ValueError):
         evaluate_split([a, b], data, [_meta()])
+    with Planes(_meta()) as a, pytest.raises(ValueError):  # a meta too many is an error as well
+        evaluate_split([a], data, [_meta(), _meta()])
 
 
 def test_a_runner_of_another_class_count_is_refused() -> None:
@@ -258,18 +260,25 @@ def _synthetic_info() -> DatasetInfo:
     return synthetic_info()
 
 
-def test_evaluate_model_scores_the_split_on_the_device_asked(synthetic_dir: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_evaluate_model_scores_the_split_on_the_device_asked(synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    from tqdm import tqdm
+
     import toolkit.backend
+
+    monkeypatch.setattr(tqdm, "_lock", threading.RLock(), raising=False)  # see the progress-bar test
 
     info = _synthetic_info()
     factory = _Factory(_meta(input_size=(64, 96), info=info))
     monkeypatch.setattr(toolkit.backend, "make_runner", factory)
     scores, matrix, meta, ds = evaluate_model("m.onnx", synthetic_dir, limit=3)
+    assert capsys.readouterr().err == ""  # no progress bar unless asked
     assert factory.calls == [("m.onnx", {"device": "cpu"})] and len(ds) == 3 and meta is factory.meta
     assert matrix.sum() == scores.num_pixels > 0 and matrix.shape == (info.num_classes,) * 2
-    evaluate_model(None, synthetic_dir, "train", device="cuda")
-    assert factory.calls[-1] == (None, {"device": "cuda"})
+    evaluate_model(None, synthetic_dir, "train", device="cuda", progress=True)
+    assert factory.calls[-1] == (None, {"device": "cuda"}) and "eval: " in capsys.readouterr().err
 
 
 def test_evaluate_model_refusals(synthetic_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,6 +111,9 @@ def test_a_plugin_node_comes_back_and_sees_fp16(last: str) -> None:
     assert [types[i] for i in node.input] == [FP16, FP16]
     assert [o for n in f16.graph.node for o in n.output if o == "logits"] == ["logits"]  # a producer, once
     assert [v.type.tensor_type.elem_type for v in f16.graph.output] == [FP32]
+    # fp16 I/O: no output Cast, the group's own last node writes the output and must stay in the group
+    io16 = convert_fp16(model, keep_io_types=False)
+    assert op_counts(io16)[f"trt.plugins::{PLUGIN_OP_TYPE}"] == 1 and "Cast" not in op_counts(io16)
 
 
 def test_out_of_range_weights_are_clamped_and_logged_not_warned(caplog: pytest.LogCaptureFixture) -> None:

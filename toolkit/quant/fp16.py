@@ -56,16 +56,13 @@ def convert_fp16(model: onnx.ModelProto, keep_io_types: bool = True, exclude: Se
     return out
 
 
-def _unmark_output_casts(model: onnx.ModelProto, group_nodes: set[str]) -> int:
-    """Take the converter's graph-output Casts out of the mask groups; returns how many.
+def _unmark_output_casts(model: onnx.ModelProto, group_nodes: set[str]) -> None:
+    """Take the converter's graph-output Casts out of the mask groups.
 
     The converter names the Cast it puts on a graph output after its producer (``unpool1/mask/out_cast_to_logits``
     where a plugin node writes the output), which makes it a member of that group by name, and
     ``collapse_mask_groups`` would then drop it with the group and leave the output without a producer."""
     outputs = {o.name for o in model.graph.output}
-    renamed = 0
     for n in model.graph.node:
         if GROUP_TAG in n.name and n.name not in group_nodes and outputs.intersection(n.output):
             n.name = n.name.replace(GROUP_TAG, "_")
-            renamed += 1
-    return renamed
