@@ -41,8 +41,9 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                        "test_class_weights_scale_only_the_positive_term",
                                        "test_hard_pixel_mining_averages_the_hardest_share"))]),
     "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
-    # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
-    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
+    # fake runners and tiny models (seconds): test_parity.py exports real models (~15 s), too slow per mutant here
+    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py",
+                                                 "tests/compare/test_comparator_files.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
