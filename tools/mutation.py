@@ -45,6 +45,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py",
                                                  "tests/compare/test_comparator_files.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
+    # hand-written five-node graphs (milliseconds): test_layers.py exports the real SegNet (~10 s)
+    "layers": ("toolkit/compare/layers.py", ["tests/compare/test_layers_unit.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"

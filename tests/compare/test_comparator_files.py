@@ -185,6 +185,11 @@ def test_no_reference_file_is_the_embedded_default(capsys: pytest.CaptureFixture
     assert report.candidates[0].source_matches is False and "parity" in capsys.readouterr().err
 
 
+def test_the_comparator_shows_no_progress_unless_asked(capsys: pytest.CaptureFixture[str]) -> None:
+    Comparator(FakeRunner(), [Provenance("a", "", {})]).run(frames_for_fakes())
+    assert "parity" not in capsys.readouterr().err
+
+
 def test_every_candidate_needs_its_file(tmp_path: Path) -> None:
     """The files name the candidates in order: a list of another length is a caller's bug, not a silent skip."""
     with pytest.raises(ValueError, match="zip"):
