@@ -239,6 +239,99 @@ def test_tensors_of_another_shape_or_type_are_left_out() -> None:
     assert rows["relu"]["input_rel_error"] == 0.0  # a (not compared) reaches back to the input and weights
 
 
+def test_no_frames_no_error() -> None:
+    res = compare_layers(graph(W1, W2), graph(W1, W2 * 1.2), [], band_px=1)
+    assert res["frames"] == 0 and [r["node"] for r in res["layers"]] == COMPARED
+    assert all(r["shape"] == [] and r["rel_error"] == 0.0 and not r["jump"] for r in res["layers"])
+    assert res["first_divergence"] is None
+
+
+def test_small_tensors_keep_their_snr() -> None:
+    """Frames of tiny values (sum r^2 well below 1): the SNR is the ratio, whatever the scale."""
+    w1, w2 = W1 + 0.01 * NOISE, W2 * 1.5
+    fs = [{INPUT_NAME: (f[INPUT_NAME] * 1e-3).astype(np.float32)} for f in feeds()]
+    check_rows(compare_layers(graph(W1, W2), graph(w1, w2), fs, band_px=1), expected(w1, w2, fs, band_px=1))
+
+
+def test_a_tensor_left_out_on_one_frame_stays_out_and_the_rest_still_count() -> None:
+    """The candidate resizes the pooled tensor to 8 x 12 (its size for a 16 x 24 frame): a 32 x 48 frame
+    first leaves pool, head and up out (other shapes), the 16 x 24 frame after it matches them again but they
+    stay out; mean, after them in graph order, still counts the second frame (no error there)."""
+    cand = graph(W1, W2)
+    nodes = list(cand.graph.node)
+    pool = next(i for i, n in enumerate(nodes) if n.name == "pool")
+    nodes[pool].output[0] = "p0"
+    sizes = numpy_helper.from_array(np.array([1, 4, HW[0] // 2, HW[1] // 2], np.int64), "sizes")
+    nodes.insert(pool + 1, helper.make_node("Resize", ["p0", "", "", "sizes"], ["p"], mode="nearest", name="fit"))
+    del cand.graph.node[:]
+    cand.graph.node.extend(nodes)
+    cand.graph.initializer.append(sizes)
+    big = {INPUT_NAME: np.random.default_rng(2).standard_normal((1, 3, 2 * HW[0], 2 * HW[1])).astype(np.float32)}
+    small = feeds(1)[0]
+    both = {r["node"]: r for r in compare_layers(graph(W1, W2), cand, [big, small], band_px=1)["layers"]}
+    first = {r["node"]: r for r in compare_layers(graph(W1, W2), cand, [big], band_px=1)["layers"]}
+    assert list(both) == list(first) == ["enc.a", "relu", "mean"]
+    assert 0 < both["mean"]["rel_error"] < first["mean"]["rel_error"]
+
+
+def _rows(*tensors: str, rel: float = 0.0) -> list[dict]:
+    return [{"tensor": t, "rel_error": rel} for t in tensors]
+
+
+def test_the_error_reaching_a_node_through_uncompared_ones() -> None:
+    """_mark_jumps on a graph given by hand: Constants and weights bring no error, a node without output or
+    input is skipped or reads 0, an error that vanishes has no amplification, and both bounds of RULE hold."""
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv"),
+             helper.make_node("Constant", [], ["k"], name="k", value_float=1.0),
+             helper.make_node("Add", ["a", "k"], ["b"], name="add"),
+             helper.make_node("Relu", ["b"], ["c"], name="relu"),
+             helper.make_node("Mul", ["b", "k"], ["d"], name="mul"),
+             helper.make_node("RandomNormal", [], ["n"], name="noise", shape=[1]),
+             helper.make_node("Identity", ["c"], [], name="sink")]
+    model = helper.make_model(helper.make_graph(nodes, "g", [], []))
+    rows = [{"tensor": "a", "rel_error": 0.25}, {"tensor": "c", "rel_error": 1.0},
+            {"tensor": "d", "rel_error": 0.0}, {"tensor": "n", "rel_error": FLOOR}]
+    _mark_jumps_of(model, rows)
+    a, c, d, n = rows
+    assert (a["input_rel_error"], a["amplification"], a["jump"]) == (0.0, None, True)
+    # c reads b (not compared), which reads a and the Constant: a's error; exactly JUMP x it is a jump
+    assert (c["input_rel_error"], c["amplification"], c["jump"]) == (0.25, 4.0, True)
+    assert (d["input_rel_error"], d["amplification"], d["jump"]) == (0.25, None, False)
+    # no inputs: nothing reaches it; exactly FLOOR is a jump
+    assert (n["input_rel_error"], n["amplification"], n["jump"]) == (0.0, None, True)
+
+
+def _mark_jumps_of(model: onnx.ModelProto, rows: list[dict]) -> None:
+    from toolkit.compare.layers import _mark_jumps
+
+    _mark_jumps(model, rows, {r["tensor"]: r["rel_error"] for r in rows})
+
+
+@pytest.mark.parametrize(("length", "reached"), [(201, True), (202, False)])
+def test_the_walk_back_through_uncompared_nodes_is_bounded(length: int, reached: bool) -> None:
+    """a -> Cast x length -> relu: the error reaching relu is a's through at most 200 uncompared producers
+    (a recursion bound; past it nothing is said to reach it)."""
+    casts = [helper.make_node("Cast", [f"t{i - 1}" if i > 1 else "a"], [f"t{i}"], to=TensorProto.FLOAT,
+                              name=f"cast{i}") for i in range(1, length + 1)]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], name="conv"), *casts,
+             helper.make_node("Relu", [f"t{length}"], ["r"], name="relu")]
+    rows = [{"tensor": "a", "rel_error": 0.5}, {"tensor": "r", "rel_error": 0.5}]
+    _mark_jumps_of(helper.make_model(helper.make_graph(nodes, "g", [], [])), rows)
+    assert rows[1]["input_rel_error"] == (0.5 if reached else 0.0)
+
+
+def test_the_largest_jump_is_the_most_amplified_one() -> None:
+    """enc.a's change below FLOOR, the Q/DQ ReLU's and head's above it, each many times its input's."""
+    w1, w2, fs = W1 + 2e-4 * NOISE, W2 * 3.0, feeds()
+    res = compare_layers(graph(W1, W2), graph(w1, w2, qdq=True), fs, band_px=1)
+    jumps = [r for r in res["layers"] if r["jump"]]
+    assert [r["node"] for r in jumps] == ["relu", "head"] and all(r["amplification"] for r in jumps)
+    best = max(jumps, key=lambda r: r["amplification"])
+    assert res["largest_jump"]["node"] == best["node"] and res["largest_jump"]["amplification"] == best[
+        "amplification"]
+    assert res["first_divergence"]["node"] == "relu" != best["node"]  # the first jump is not the largest
+
+
 # ---- the helpers ------------------------------------------------------------------------------------------
 
 def test_with_outputs_adds_the_missing_tensors_to_a_copy() -> None:
@@ -253,6 +346,20 @@ def test_the_session_keeps_every_tensor_as_named() -> None:
     opts = s.get_session_options()
     assert opts.graph_optimization_level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     assert opts.log_severity_level == 3 and s.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_the_session_asks_for_the_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Asked for, not left to the build's default (on onnxruntime-gpu that is CUDA, which reorders sums)."""
+    asked: list = []
+    real = ort.InferenceSession
+
+    def spy(*args: object, **kwargs: object) -> ort.InferenceSession:
+        asked.append(kwargs.get("providers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", spy)
+    _session(graph(W1, W2))
+    assert asked == [["CPUExecutionProvider"]]
 
 
 def test_compared_nodes_are_the_references_float_layers_the_candidate_has() -> None:
@@ -273,9 +380,13 @@ def test_module_names_follow_the_first_input_back_to_a_conv() -> None:
     names = module_names(graph(W1, W2, qdq=True))
     assert names == {"enc.a": "enc.a", "relu": "after enc.a", "q": "after enc.a", "dq": "after enc.a",
                      "pool": "after enc.a", "head": "head", "up": "after head", "mean": "after head", "shape": ""}
-    # a Conv whose weight is no module's (not named *.weight) is named like any other node
-    conv = helper.make_node("Conv", [INPUT_NAME, "w"], ["c"], name="conv")
-    assert module_names(helper.make_model(helper.make_graph([conv], "g", [], [])))["conv"] == ""
+    # only a Conv is named by its weight, and only a weight named *.weight; a node reading nothing is no module's
+    nodes = [helper.make_node("Conv", [INPUT_NAME, "conv_kernel"], ["c"], name="conv"),
+             helper.make_node("Conv", [INPUT_NAME, "enc.b.weight"], ["d"], name="enc.b"),
+             helper.make_node("Gemm", ["d", "fc.weight"], ["e"], name="fc"),
+             helper.make_node("Constant", [], ["k"], name="const", value_float=1.0)]
+    assert module_names(helper.make_model(helper.make_graph(nodes, "g", [], []))) == {
+        "conv": "", "enc.b": "enc.b", "fc": "after enc.b", "const": ""}
 
 
 def test_module_names_walk_back_past_nodes_listed_later() -> None:
@@ -283,8 +394,30 @@ def test_module_names_walk_back_past_nodes_listed_later() -> None:
     nodes = [helper.make_node("Conv", ["x", "enc.w.weight"], ["a"], name="conv"),
              helper.make_node("Relu", ["b"], ["c"], name="c"),
              helper.make_node("Relu", ["a"], ["b"], name="b")]
+    nodes += [helper.make_node("Relu", ["k"], ["d"], name="d"),  # reads a Constant listed after it
+              helper.make_node("Constant", [], ["k"], name="k", value_float=1.0)]
     names = module_names(helper.make_model(helper.make_graph(nodes, "g", [], [])))
-    assert names == {"conv": "enc.w", "c": "after enc.w", "b": "after enc.w"}
+    assert names == {"conv": "enc.w", "c": "after enc.w", "b": "after enc.w", "d": "", "k": ""}
+
+
+@pytest.mark.parametrize(("length", "found"), [(65, True), (66, False)])
+def test_module_names_walk_back_at_most_64_producers(length: int, found: bool) -> None:
+    """A chain c1 -> ... -> cN after a Conv, listed in reverse: cN's walk to the Conv takes N - 1 producers;
+    the walk is bounded (64), so an unsorted graph cannot make it long."""
+    chain = [helper.make_node("Relu", [f"c{i - 1}" if i > 1 else "a"], [f"c{i}"], name=f"c{i}")
+             for i in range(1, length + 1)]
+    nodes = [helper.make_node("Conv", ["x", "enc.w.weight"], ["a"], name="conv"), *reversed(chain)]
+    names = module_names(helper.make_model(helper.make_graph(nodes, "g", [], [])))
+    assert names[f"c{length}"] == ("after enc.w" if found else "")
+
+
+def test_only_a_quantize_linear_output_is_followed_to_its_dequantize() -> None:
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"], name="q"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["x_dq"], name="dq"),
+             helper.make_node("Identity", ["y"], ["yi"], name="id"),
+             helper.make_node("DequantizeLinear", ["yi", "s", "zp"], ["y_dq"], name="dq2"),
+             helper.make_node("QuantizeLinear", ["z", "s", "zp"], ["zq"], name="q_only")]
+    assert dequantized_names(helper.make_model(helper.make_graph(nodes, "g", [], []))) == {"x": "x_dq"}
 
 
 def test_band_at_picks_the_nearest_pixel() -> None:
@@ -301,11 +434,12 @@ def test_rel_of_zero_reference() -> None:
 
 # ---- layer_feeds and layers_for_candidates --------------------------------------------------------------
 
-INPUT = (30, 44)  # the reference's input size: frames are resized to it and padded to its stride
+INPUT = (36, 44)  # the reference's input size: frames are resized to it and padded to its stride
+META = ModelMeta("enhanced", 4, synthetic_info(), input_size=INPUT, output_stride=16)  # a stride-2 stem: not 8
 
 
 def with_meta(model: onnx.ModelProto) -> onnx.ModelProto:
-    return write_props(model, meta_props(ModelMeta("enhanced", 4, synthetic_info(), input_size=INPUT), "mask"))
+    return write_props(model, meta_props(META, "mask"))
 
 
 @pytest.fixture(scope="module")
@@ -317,15 +451,17 @@ def test_feeds_are_the_splits_first_frames_preprocessed_as_the_reference_says(da
     ref = with_meta(graph(W1, W2))
     info = synthetic_info()
     ds = CamVid(data, "val")
-    want = [preprocess(ds.load(i)[0], info.mean, info.std, INPUT, ModelMeta("enhanced", 4, info).output_stride)
-            .tensor for i in range(2)]
+    want = [preprocess(ds.load(i)[0], info.mean, info.std, INPUT, 16).tensor for i in range(2)]
     got = layer_feeds(ref, data, "val", 2)
     assert [list(f) for f in got] == [[INPUT_NAME]] * 2
     assert all(np.array_equal(g[INPUT_NAME], w) for g, w in zip(got, want, strict=True))
-    assert got[0][INPUT_NAME].shape[2:] != INPUT  # padded
+    assert got[0][INPUT_NAME].shape[2:] == (48, 48)  # 36 x 44 padded to multiples of 16
     assert len(layer_feeds(ref, data, "test", 5)) == 2  # no more than the split has
     with pytest.raises(ToolkitError, match=r"^the reference ONNX has no toolkit metadata \(mean/std/input size\)"):
         layer_feeds(graph(W1, W2), data, "val", 1)
+    bad = write_props(with_meta(graph(W1, W2)), {"mean": "[0.5, 0.5]"})
+    with pytest.raises(ToolkitError, match=r"^reference ONNX: malformed toolkit metadata"):
+        layer_feeds(bad, data, "val", 1)
 
 
 def test_layers_for_candidates_compares_each_onnx_file(data: Path, tmp_path: Path) -> None:
