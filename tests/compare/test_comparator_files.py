@@ -131,6 +131,14 @@ def test_compare_files_passes_temporal_and_progress_on(ckpt: Path, capsys: pytes
     assert "parity:" in err and "| 0/3 [" in err  # the progress bar, over every frame
 
 
+def test_an_onnx_reference_runs_on_onnx_runtimes_cpu(ckpt: Path, tmp_path: Path) -> None:
+    """The reference runs on the CPU provider (ONNX Runtime refuses "CPU": its device names are lowercase)."""
+    ref = conv_onnx(tmp_path / "ref.onnx")
+    report = compare_files(ref, [ref], frames(1))
+    assert report.reference["name"] == "onnxrt:ref.onnx" and report.reference["backend"] == "onnxrt"
+    assert report.candidates[0].pixel_agreement == 100.0 and report.reference["sha256"] == file_sha256(ref)
+
+
 # ---- compare_with_provenance: each file's sha256, the plan, whether it came from the reference -------------
 
 class Provenance(FakeRunner):
