@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # module name -> (file to mutate, tests that cover it: files or pytest node ids). Keep each test list to the
 # files a bug in the module must fail: the run time grows with (mutants x tests).
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py"]),
+    "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py",
+                                "tests/test_files_units.py"]),
     "metrics": ("toolkit/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_edges.py"]),
     "unpool": ("toolkit/models/unpool.py", ["tests/models/test_unpool.py"]),
     "losses": ("train/losses.py", ["tests/train/test_losses.py",
