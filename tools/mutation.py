@@ -46,6 +46,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
     "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
+    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
@@ -53,6 +54,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                          "tests/test_tta.py::test_single_scale_tta_scores_as_plain_eval"]),
     "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
     "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
+    # the one test that runs the pass (bit-identical logits, the codes' roles); ~13 s per mutant (its fixtures export
+    # and calibrate the tiny model in each forked child)
+    "quant-mask-codes": ("toolkit/quant/mask_codes.py",
+                         ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically"]),
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
                                                "tests/video/test_pipeline_units.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
