@@ -39,7 +39,9 @@ def flicker(t: int, cells: dict[int, list[tuple[int, int]]]) -> np.ndarray:
 S1 = [(y, x) for y in (0, 1) for x in (14, 15)]  # 4 pixels
 S1_MORE = S1 + [(y, x) for y in (2, 3) for x in (14, 15)]  # 8 pixels
 CAND1 = {1: S1, 3: S1_MORE}  # pairs (0,1) (1,2): 4 flips each, (2,3) (3,4): 8 each
-CAND2 = {3: [(0, 15)]}  # pairs (2,3) (3,4): 1 flip each, under a percentage point
+# pixel (5, 15) wrong in every frame (so the pair's first map is not the reference's), (6, 15) in frame 3 only:
+# pairs (2,3) (3,4): 1 flip each, under a percentage point
+CAND2 = {t: [(5, 15)] + ([(6, 15)] if t == 3 else []) for t in range(FRAMES)}
 
 
 def zero_flow(current: np.ndarray, previous: np.ndarray) -> np.ndarray:
@@ -109,7 +111,7 @@ def test_per_pair_rates_and_per_frame_miou_belong_to_each_candidate(monkeypatch:
                                  "compensated_flip_rate": pytest.approx(expected),
                                  "reference_compensated_flip_rate": pytest.approx([ref] * 4)}
     assert c1["reference_per_frame_miou"] == c2["reference_per_frame_miou"] == [100.0] * FRAMES  # void left out
-    for s, wrong in ((c1, (1, 3)), (c2, (3,))):
+    for s, wrong in ((c1, (1, 3)), (c2, tuple(range(FRAMES)))):
         assert [t for t, v in enumerate(s["per_frame_miou"]) if v < 100.0] == list(wrong)
         assert all(v == 100.0 for t, v in enumerate(s["per_frame_miou"]) if t not in wrong)
 
