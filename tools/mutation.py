@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # module name -> (file to mutate, tests that cover it: files or pytest node ids). Keep each test list to the
 # files a bug in the module must fail: the run time grows with (mutants x tests).
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py"]),
+    "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py",
+                                "tests/test_files_units.py"]),
     "metrics": ("toolkit/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_edges.py"]),
     "unpool": ("toolkit/models/unpool.py", ["tests/models/test_unpool.py"]),
     "losses": ("train/losses.py", ["tests/train/test_losses.py",
@@ -47,6 +48,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
+    "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
