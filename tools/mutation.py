@@ -41,7 +41,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                        "test_enet_weights_are_one_over_log_of_c_plus_share",
                                        "test_class_weights_scale_only_the_positive_term",
                                        "test_hard_pixel_mining_averages_the_hardest_share"))]),
-    "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
+    "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py",
+                                       "tests/compare/test_drift_summary.py"]),
+    "temporal": ("toolkit/compare/temporal.py", ["tests/compare/test_temporal.py",
+                                             "tests/compare/test_temporal_summary.py"]),
     # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
