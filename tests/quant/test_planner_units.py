@@ -46,9 +46,9 @@ def test_budget_checks_its_limits_and_measures_the_worst_gap() -> None:
 def test_drift_from_a_parity_result() -> None:
     from types import SimpleNamespace
 
-    c = SimpleNamespace(delta_miou=-1.23456, per_class_delta_iou={"a": -0.5, "b": -2.00004, "c": None},
+    c = SimpleNamespace(delta_miou=-1.23456, per_class_delta_iou={"a": -0.5, "b": -2.25004, "c": None},
                         drift={"delta_miou_band": -3.33333}, pixel_agreement=97.123456)
-    assert Drift.from_result(c) == Drift(1.2346, 2.0, "b", 3.3333, 97.1235)  # type: ignore[arg-type]
+    assert Drift.from_result(c) == Drift(1.2346, 2.25, "b", 3.3333, 97.1235)  # type: ignore[arg-type]
     bare = SimpleNamespace(delta_miou=0.5, per_class_delta_iou={"a": None}, drift=None, pixel_agreement=100.0)
     assert Drift.from_result(bare) == Drift(-0.5, 0.0, "", None, 100.0)  # type: ignore[arg-type]
 
@@ -57,7 +57,9 @@ def test_the_plan_file_and_its_summary() -> None:
     plan = Plan("m.onnx", "tensorrt", Budget(max_miou_drop=1.0), "fp16", {"frames": 2}, [],
                 kept=[{"node": "conv1"}, {"node": "conv2"}], drift_before=_drift(2.0), met=True, reason="r")
     d = plan.to_dict()
-    assert d["strategy"].startswith("sensitivity: one layer kept in higher precision at a time") and d["met"]
+    assert d["met"] and d["strategy"] == ("sensitivity: one layer kept in higher precision at a time in the fully "
+                                          "quantized graph; plan: keep layers in order of recovered drift until the "
+                                          "budget is met")
     assert d["drift_before"]["miou_drop"] == 2.0 and d["drift_after"] is None
     assert plan.summary() == {"target": "tensorrt", "budget": {"max_miou_drop": 1.0, "max_class_drop": None,
                                                                "max_band_drop": None},
@@ -65,6 +67,8 @@ def test_the_plan_file_and_its_summary() -> None:
                               "drift_before": {"miou_drop": 2.0, "worst_class_drop": 0.0, "worst_class": "road",
                                                "band_drop": None, "pixel_agreement": 99.0},
                               "drift_after": None, "reason": "r"}
+    after = Plan("m.onnx", "cpu", Budget(), "fp32", {}, [], drift_after=_drift(0.5)).summary()
+    assert after["drift_before"] is None and after["drift_after"]["miou_drop"] == 0.5
 
 
 def _three_convs() -> onnx.ModelProto:
@@ -177,6 +181,10 @@ def test_layers_are_kept_by_recovery_until_the_budget_is_met(model: Path, tmp_pa
     assert plan.drift_before == Drift(4.0, 2.0, "road", None, 99.0) and plan.drift_after.miou_drop == 1.5
     assert [r["node"] for r in plan.layers] == ["conv0", "conv1", "add", "conv2"]
     assert {r["node"]: r["recovery"] for r in plan.layers} == RECOVERY
+    assert plan.layers[1] == {"node": "conv1", "op": "Conv", "recovery": 1.5,
+                              "sensitivity": {"miou_drop": 2.5, "worst_class_drop": 1.25, "worst_class": "road",
+                                              "band_drop": None, "pixel_agreement": 99.0}}
+    assert (plan.model, plan.target, plan.budget, plan.tune) == (str(model), "cpu", Budget(max_miou_drop=1.6), {})
     assert plan.kept[0] == {"node": "conv1", "op": "Conv", "precision": "fp32",
                             "why": "rank 1 by recovered drift: alone it leaves mIoU drop 2.500, class drop 1.250 "
                                    "(road) vs 4.000 / 2.000 fully quantized"}
@@ -188,23 +196,52 @@ def test_layers_are_kept_by_recovery_until_the_budget_is_met(model: Path, tmp_pa
     assert sorted(cache["layers"]) == sorted(RECOVERY) and cache["full"]["miou_drop"] == 4.0
 
 
-def test_the_sensitivity_cache_is_reused(model: Path, tmp_path: Path) -> None:
+def test_the_sensitivity_cache_is_reused(model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
     _planner(model, tmp_path, Budget(max_miou_drop=1.6)).plan()
     again = _planner(model, tmp_path, Budget(max_miou_drop=2.6))
-    plan = again.plan()
+    with caplog.at_level(logging.INFO, logger="toolkit.quant.planner"):
+        plan = again.plan()
+    assert [r.getMessage() for r in caplog.records] == [f"sensitivity cache hit: {plan.sensitivity_cache}"]
     assert plan.sensitivity_cached and again.batches == [4]  # only the search
     assert [k["node"] for k in plan.kept] == ["conv1"]
     forced = _planner(model, tmp_path, Budget(max_miou_drop=2.6), use_cache=False)
     assert not forced.plan().sensitivity_cached and forced.batches[:2] == [1, 4]
     other = _planner(model, tmp_path, Budget(max_miou_drop=2.6), exclude=["conv0"])
     assert not other.plan().sensitivity_cached  # the exclusions are part of the key
+    changed = tmp_path / "other.onnx"
+    m = _three_convs()
+    m.graph.initializer[0].float_data[:] = []
+    m.graph.initializer[0].raw_data = np.zeros((3, 3, 1, 1), np.float32).tobytes()
+    onnx.save(m, str(changed))
+    assert not _planner(changed, tmp_path, Budget(max_miou_drop=2.6)).plan().sensitivity_cached  # another model
+
+
+def test_the_default_sensitivity_folder(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOLKIT_CACHE", str(tmp_path / "tc"))
+    plan = FakePlanner(model, "cpu", Budget(max_miou_drop=1.6), None).plan()  # type: ignore[arg-type]
+    assert Path(plan.sensitivity_cache).parent == tmp_path / "tc" / "sensitivity"
+    nested = _planner(model, tmp_path / "a" / "b", Budget(max_miou_drop=1.6)).plan()  # missing parents made
+    assert Path(nested.sensitivity_cache).is_file()
 
 
 def test_a_budget_the_full_graph_meets_needs_no_search(model: Path, tmp_path: Path) -> None:
     planner = _planner(model, tmp_path, Budget(max_miou_drop=4.0))
     plan = planner.plan()
     assert plan.met and plan.kept == [] and plan.reason == "the fully quantized graph meets the budget"
+    assert not plan.sensitivity_cached
     assert planner.batches == [1] and plan.int8_share == 1.0 and not Path(plan.sensitivity_cache).exists()
+
+
+def test_a_full_graph_less_than_a_point_over_is_planned(model: Path, tmp_path: Path) -> None:
+    plan = _planner(model, tmp_path, Budget(max_miou_drop=3.5)).plan()  # violation 0.5: still over
+    assert plan.met and [k["node"] for k in plan.kept] == ["conv1"] and plan.drift_after.miou_drop == 2.5
+
+
+def test_a_prefix_exactly_at_the_limit_meets_it(model: Path, tmp_path: Path) -> None:
+    plan = _planner(model, tmp_path, Budget(max_miou_drop=1.5)).plan()  # two kept: exactly 1.5
+    assert plan.met and len(plan.kept) == 2
 
 
 def test_no_plan_within_the_budget_reports_the_best(model: Path, tmp_path: Path) -> None:
@@ -224,6 +261,9 @@ def test_tensorrt_keeps_convs_in_fp16(model: Path, tmp_path: Path) -> None:
     assert plan.keep_precision == "fp16" and plan.kept[0]["precision"] == "fp16"
     for path, kept in planner.kept_by_path.items():  # only the kept Convs (not Add) run in fp16
         assert sorted(planner.fp16_by_path[path]) == sorted(f"{n}/cast_fp16" for n in kept if n.startswith("conv"))
+    everything = _planner(model, tmp_path, Budget(max_miou_drop=0.0), target="tensorrt").plan()
+    assert {k["node"]: k["precision"] for k in everything.kept} == {"conv0": "fp16", "conv1": "fp16",
+                                                                     "conv2": "fp16", "add": "fp32"}
     cpu = _planner(model, tmp_path, Budget(max_miou_drop=2.6), use_cache=False)
     cpu.plan()
     assert not any(cpu.fp16_by_path.values())
