@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.quant import tiny_graphs as tg
+from tests.helpers import quant_graphs as tg
 from toolkit.core.names import INPUT_NAME, OUTPUT_STRIDE
 from toolkit.data.camvid import read_image_rgb
 from toolkit.errors import DatasetError

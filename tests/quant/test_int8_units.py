@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import CalibrationMethod
 
 from tests.helpers import onnx_graphs
-from tests.quant import tiny_graphs as tg
+from tests.helpers import quant_graphs as tg
 from toolkit.core.names import PLUGIN_OP_TYPE
 from toolkit.core.onnx_file import op_counts
 from toolkit.errors import ToolkitError, UnknownNameError

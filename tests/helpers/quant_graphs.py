@@ -1,4 +1,4 @@
-"""Hand-built float graphs and a few 8x8 calibration images for the fast quantization unit tests.
+"""Hand-built float graphs and a few 8x8 calibration images for the fast quantization unit tests (tests/quant/).
 
 The exported tiny SegNet (tests/helpers/models.py) takes seconds to build in every pytest process; these take
 milliseconds, so a mutation run can afford them once per mutant."""
