@@ -234,6 +234,9 @@ def test_cpu_int8_unpools_on_codes_bit_identically(mask: onnx.ModelProto, feeds:
     for x in [feeds.feed(1), {"input": rng.normal(size=(2, 3, 48, 64)).astype(np.float32)}]:
         assert np.array_equal(_run(q, x).view(np.int32), _run(plain, x).view(np.int32))
     assert mask_groups_on_codes(mask) == 0  # a float graph has no codes to read
+    again = onnx.ModelProto()
+    again.CopyFrom(plain)
+    assert mask_groups_on_codes(again) == len(mask_groups(plain)) == 3  # one per unpooling, each counted once
 
 
 def consumers(model: onnx.ModelProto, name: str) -> list[str]:
