@@ -68,7 +68,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # the one test that runs the pass (bit-identical logits, the codes' roles); ~13 s per mutant (its fixtures export
     # and calibrate the tiny model in each forked child)
     "quant-mask-codes": ("toolkit/quant/mask_codes.py",
-                         ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically"]),
+                         ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically",
+                          "tests/quant/test_mask_codes_units.py"]),
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
                                                "tests/video/test_pipeline_units.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
