@@ -142,6 +142,7 @@ class FakePlanner(Planner):
         self.kept_by_path: dict[Path, list[str]] = {}
         self.fp16_by_path: dict[Path, list[str]] = {}  # the Convs each candidate file runs in fp16
         self.batches: list[int] = []
+        self.recovery = dict(kw.pop("recovery", RECOVERY))  # type: ignore[call-overload]
         super().__init__(*args, quantize=self._quantize, **kw)  # type: ignore[misc, arg-type]
 
     def _quantize(self, path: Path, exclude: list[str]) -> None:
@@ -155,7 +156,7 @@ class FakePlanner(Planner):
         for p in paths:
             kept = self.kept_by_path[p]
             self.fp16_by_path[p] = [n.name for n in onnx.load(str(p)).graph.node if n.name.endswith("/cast_fp16")]
-            d = FULL - sum(RECOVERY[k] for k in kept)
+            d = FULL - sum(self.recovery[k] for k in kept)
             out.append(Drift(round(d, 4), round(d / 2, 4), "road", None, 99.0))
         return out
 
@@ -272,3 +273,203 @@ def test_tensorrt_keeps_convs_in_fp16(model: Path, tmp_path: Path) -> None:
 def test_nothing_to_plan_is_refused(model: Path, tmp_path: Path) -> None:
     with pytest.raises(ToolkitError, match=r"no quantizable Conv left \(check --exclude\)$"):
         _planner(model, tmp_path, Budget(max_miou_drop=1.0), exclude=list(RECOVERY)).plan()
+
+
+def test_a_layer_that_recovers_nothing_is_not_kept_for_a_tie(model: Path, tmp_path: Path) -> None:
+    # conv0 recovers nothing: keeping it last leaves the drift of three kept; the best found keeps three, not four
+    plan = _planner(model, tmp_path, Budget(max_miou_drop=0.0), recovery={**RECOVERY, "conv0": 0.0}).plan()
+    assert not plan.met and [k["node"] for k in plan.kept] == ["conv1", "conv2", "add"]
+    assert plan.drift_after.miou_drop == 1.0 and plan.reason.endswith("best found keeps 3 (mIoU drop 1.000 > 0.0)")
+
+
+def _six_convs() -> onnx.ModelProto:
+    w = numpy_helper.from_array(np.eye(3, dtype=np.float32).reshape(3, 3, 1, 1), "w")
+    names = ["input", *(f"c{i}" for i in range(5)), "logits"]
+    nodes = [helper.make_node("Conv", [names[i], "w"], [names[i + 1]], name=f"conv{i}") for i in range(6)]
+    return onnx_graphs._model(nodes, [w], ["N", 3, "H", "W"])
+
+
+def test_the_search_takes_a_second_batch_without_skipping_a_prefix(tmp_path: Path) -> None:
+    path = tmp_path / "six.onnx"
+    onnx.save(_six_convs(), str(path))
+    recovery = {f"conv{i}": 0.5 + 0.05 * i for i in range(6)}  # sum of the best five: 3.0, all six: 3.25
+    planner = _planner(path, tmp_path, Budget(max_miou_drop=1.0), recovery=recovery)
+    plan = planner.plan()
+    assert plan.met and len(plan.kept) == 5 and plan.reason == "5 of 6 layers kept in fp32 meet the budget"
+    assert [k["node"] for k in plan.kept] == ["conv5", "conv4", "conv3", "conv2", "conv1"]
+    assert planner.batches == [1, 6, 4, 2]  # prefixes 1..4, then 5..6
+
+
+# --- _evaluate, write_planned and bench_plan, with fake runners ---------------------------------------------
+
+
+class _Runner:
+    def __init__(self, path: Path, device: str, log: list) -> None:
+        self.path, self.device, self.log = Path(path), device, log
+        log.append(("make", self.path.name, device))
+
+    def activate(self) -> _Runner:
+        self.log.append(("activate", self.path.name))
+        return self
+
+    def deactivate(self) -> None:
+        self.log.append(("deactivate", self.path.name))
+
+
+def test_evaluate_compares_each_batch_against_a_fresh_fp32_runner(model: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    import toolkit.backend
+    import toolkit.compare.comparator
+    from toolkit.compare.drift import DriftOptions
+
+    made: list = []
+    runs: list = []
+    monkeypatch.setattr(toolkit.backend, "make_runner", lambda p, device: _Runner(p, device, made))
+
+    class FakeComparator:
+        def __init__(self, ref: _Runner, cands: list[_Runner], drift: DriftOptions) -> None:
+            self.ref, self.cands, self.drift = ref, cands, drift
+
+        def run(self, dataset: object) -> SimpleNamespace:
+            runs.append((self.ref.path.name, [c.path.name for c in self.cands], self.drift, dataset))
+            return SimpleNamespace(candidates=[SimpleNamespace(
+                delta_miou=-float(c.path.stem[1:]), per_class_delta_iou={"sky": -0.5}, drift=None,
+                pixel_agreement=90.0) for c in self.cands])
+
+    monkeypatch.setattr(toolkit.compare.comparator, "Comparator", FakeComparator)
+    dataset = object()
+    planner = Planner(model, "cpu", Budget(max_miou_drop=1.0), dataset, lambda p, e: None)  # type: ignore[arg-type]
+    assert planner.band_px == DriftOptions().band_px  # the band parity measures by default
+    paths = [tmp_path / f"p{i}.onnx" for i in range(6)]
+    drifts = planner._evaluate(paths)
+    assert [d.miou_drop for d in drifts] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0] and planner.evaluations == 6
+    assert drifts[1] == Drift(1.0, 0.5, "sky", None, 90.0)
+    assert [(r[0], r[1], r[3]) for r in runs] == [("fp32.onnx", ["p0.onnx", "p1.onnx", "p2.onnx", "p3.onnx"], dataset),
+                                                  ("fp32.onnx", ["p4.onnx", "p5.onnx"], dataset)]
+    assert all(r[2] == DriftOptions(band_px=planner.band_px, worst_frames=0) for r in runs)
+    assert {m[2] for m in made} == {"cpu"} and [m[1] for m in made].count("fp32.onnx") == 2
+    narrow = Planner(model, "cpu", Budget(max_miou_drop=1.0), dataset, lambda p, e: None,  # type: ignore[arg-type]
+                     band_px=1)
+    narrow._evaluate(paths[:1])
+    assert runs[-1][2] == DriftOptions(band_px=1, worst_frames=0)
+
+
+def _written(tmp_path: Path, target: str, kept: list[str]) -> onnx.ModelProto:
+    from toolkit.quant.planner import write_planned
+
+    out = tmp_path / f"{target}.onnx"
+    onnx.save(_three_convs(), str(out))
+    plan = Plan("m.onnx", target, Budget(max_miou_drop=1.0), "fp16", {}, [], kept=[{"node": n} for n in kept],
+                met=True, reason="r")
+    write_planned(plan, out)
+    return onnx.load(str(out))
+
+
+def test_write_planned_casts_the_kept_convs_and_records_the_plan(tmp_path: Path) -> None:
+    from toolkit.core.metadata import read_props
+
+    m = _written(tmp_path, "tensorrt", ["conv0", "add"])
+    assert [n.name for n in m.graph.node if n.op_type == "Cast"] == ["conv0/cast_fp16", "conv0/cast_fp32"]
+    summary = json.loads(read_props(m)["mixed_precision_plan"])
+    assert summary["kept"] == ["conv0", "add"] and summary["target"] == "tensorrt" and summary["met"]
+    assert read_props(m)["mixed_precision_plan"] == json.dumps(summary, separators=(",", ":"))
+    cpu = _written(tmp_path, "cpu", ["conv0"])  # the planner kept it in fp32: nothing to rewrite
+    assert not any(n.op_type == "Cast" for n in cpu.graph.node)
+    assert json.loads(read_props(cpu)["mixed_precision_plan"])["kept"] == ["conv0"]
+    none = _written(tmp_path, "tensorrt", [])
+    assert [n.name for n in none.graph.node] == [n.name for n in _three_convs().graph.node]
+
+
+def test_write_planned_writes_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.files
+    from toolkit.quant.planner import write_planned
+
+    out = tmp_path / "m.onnx"
+    onnx.save(_three_convs(), str(out))
+    before = out.read_bytes()
+    calls: list[Path] = []
+    real = toolkit.files.atomic_write
+
+    def failing(path: Path, write: object) -> Path:
+        calls.append(Path(path))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("toolkit.core.onnx_file.atomic_write", failing)
+    with pytest.raises(OSError):
+        write_planned(Plan("m", "cpu", Budget(), "fp32", {}, []), out)
+    assert calls == [out] and out.read_bytes() == before and real is toolkit.files.atomic_write
+
+
+class _Result:
+    def __init__(self, i: int) -> None:
+        self.i, self.model = i, ""
+
+    def as_dict(self) -> dict:
+        return {"i": self.i, "model": self.model}
+
+
+def _meta_graph(tmp_path: Path, meta: dict | None) -> Path:
+    path = tmp_path / "fp32.onnx"
+    onnx.save(_three_convs() if meta is None else onnx_graphs.clean(meta=meta), str(path))
+    return path
+
+
+def test_bench_plan_times_the_three_graphs_in_one_interleaved_run(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.backend
+    import toolkit.bench
+    from toolkit.quant.planner import bench_plan
+
+    made: list = []
+    benched: list = []
+    monkeypatch.setattr(toolkit.backend, "make_runner", lambda p, device: _Runner(p, device, made))
+
+    def fake_bench(runners: list[_Runner], shape: tuple, iterations: int) -> list:
+        benched.append(([r.path.name for r in runners], shape, iterations))
+        assert all(("deactivate", r.path.name) not in made for r in runners)
+        return [_Result(i) for i in range(len(runners))]
+
+    monkeypatch.setattr(toolkit.bench, "bench_runners", fake_bench)
+    meta = {**onnx_graphs.META, "toolkit.input_size": "60x90", "toolkit.output_stride": "8"}
+    fp32 = _meta_graph(tmp_path, meta)
+    cands = [tmp_path / "full.onnx", tmp_path / "plan.onnx"]
+    out = bench_plan(fp32, cands, 7)
+    assert out == [{"i": i, "model": str(p)} for i, p in enumerate([fp32, *cands])]
+    assert benched == [(["fp32.onnx", "full.onnx", "plan.onnx"], (1, 3, 64, 96), 7)]  # padded to the stride
+    assert [m for m in made if m[0] == "make"] == [("make", n, "cpu") for n in ("fp32.onnx", "full.onnx", "plan.onnx")]
+    assert [m[1] for m in made if m[0] == "deactivate"] == ["fp32.onnx", "full.onnx", "plan.onnx"]
+
+
+def test_bench_plan_names_each_result_and_deactivates_on_failure(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.backend
+    import toolkit.bench
+    from toolkit.quant.planner import bench_plan
+
+    made: list = []
+    monkeypatch.setattr(toolkit.backend, "make_runner", lambda p, device: _Runner(p, device, made))
+    fp32 = _meta_graph(tmp_path, onnx_graphs.META)
+    seen: list = []
+
+    def fake_bench(runners: list[_Runner], shape: tuple, iterations: int) -> list:
+        seen.append(len(runners))
+        raise RuntimeError("bench failed")
+
+    monkeypatch.setattr(toolkit.bench, "bench_runners", fake_bench)
+    with pytest.raises(RuntimeError, match="bench failed"):
+        bench_plan(fp32, [tmp_path / "plan.onnx"], 3)
+    assert seen == [2] and [m[1] for m in made if m[0] == "deactivate"] == ["fp32.onnx", "plan.onnx"]
+
+
+def test_bench_plan_refuses_a_model_without_metadata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import toolkit.backend
+    from toolkit.quant.planner import bench_plan
+
+    made: list = []
+    monkeypatch.setattr(toolkit.backend, "make_runner", lambda p, device: _Runner(p, device, made))
+    fp32 = _meta_graph(tmp_path, None)
+    with pytest.raises(ToolkitError) as e:
+        bench_plan(fp32, [], 3)
+    assert str(e.value) == f"{fp32}: no input size in its metadata to bench at" and made == []
