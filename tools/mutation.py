@@ -65,6 +65,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "quant-fp16": ("toolkit/quant/fp16.py", ["tests/quant/test_fp16_units.py"]),
     # a fake evaluation (drift from the layers kept): test_planner.py runs `toolkit quantize --budget` end to end
     "quant-planner": ("toolkit/quant/planner.py", ["tests/quant/test_planner_units.py"]),
+    # quantize_planned with its pieces faked (Planner, quantize_file, run_once, write_planned, bench_plan)
+    "quant-plan-file": ("toolkit/quant/plan_file.py", ["tests/quant/test_plan_file_units.py"]),
     # the one test that runs the pass (bit-identical logits, the codes' roles); ~13 s per mutant (its fixtures export
     # and calibrate the tiny model in each forked child)
     "quant-mask-codes": ("toolkit/quant/mask_codes.py",
