@@ -4,6 +4,7 @@ is a known function of the layers kept (milliseconds; tests/quant/test_planner.p
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,13 @@ from toolkit.quant.planner import (
     quantizable_layers,
     sensitivity_key,
 )
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a fresh folder: a mutant that saves to ``str(None)`` leaves a file named ``None`` in the working
+    folder, which would let a later ``onnx.load(str(None))`` mutant load it and survive."""
+    monkeypatch.chdir(tmp_path)
 
 
 def _drift(miou: float, cls: float = 0.0, band: float | None = None, worst: str = "road") -> Drift:
@@ -473,3 +481,11 @@ def test_bench_plan_refuses_a_model_without_metadata(tmp_path: Path, monkeypatch
     with pytest.raises(ToolkitError) as e:
         bench_plan(fp32, [], 3)
     assert str(e.value) == f"{fp32}: no input size in its metadata to bench at" and made == []
+
+
+def test_bench_plan_names_the_model_whose_metadata_is_malformed(tmp_path: Path) -> None:
+    from toolkit.quant.planner import bench_plan
+
+    fp32 = _meta_graph(tmp_path, {**onnx_graphs.META, "toolkit.width": "wide"})
+    with pytest.raises(ToolkitError, match=rf"^{re.escape(str(fp32))}: malformed toolkit metadata"):
+        bench_plan(fp32, [], 3)
