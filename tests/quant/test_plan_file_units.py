@@ -90,7 +90,7 @@ def test_quantize_planned_calibrates_once_and_writes_the_plan(tmp_path: Path, mo
     a = fakes.planner_args
     assert (a["model"], a["target"], a["dataset"], list(a["exclude"])) == (tmp_path / "fp32.onnx", "tensorrt",
                                                                           "DATA", ["ex"])
-    assert a["cache_dir"] == tmp_path / "sc" and a["progress"] is progress
+    assert a["cache_dir"] == tmp_path / "sc" and a["progress"] is progress and a["budget"] == Budget(max_miou_drop=1.0)
     assert a["settings"] == {"calib": [str(tmp_path / "i1.png"), str(tmp_path / "i2.png")],
                              "method": first.shown, "per_channel": False, "reduce_range": True,
                              "tune": {"frames": 3}}
@@ -113,6 +113,8 @@ def test_quantize_planned_without_a_bench(tmp_path: Path, monkeypatch: pytest.Mo
     assert fakes.quantized[2]["exclude"] == ["ex"] and fakes.events[0] == ("plan", None)
     assert fakes.planner_args["cache_dir"] is None and fakes.planner_args["progress"] is None
     assert fakes.quantized[0]["per_channel"] is True and fakes.quantized[0]["reduce_range"] is None
+    once = _Fakes(monkeypatch, [])
+    assert len(_run(tmp_path, once, bench_iterations=1).speed) == 3  # one timed call each is still a bench
 
 
 def test_the_plan_file_is_written_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
