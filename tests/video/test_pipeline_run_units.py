@@ -328,3 +328,45 @@ def test_queue_sizes() -> None:
     assert (p.q_pre.maxsize, p.q_post.maxsize) == (1, 1)
     p = pipe(Listed(0, live=True), [], queue_size=8)
     assert (p.q_pre.maxsize, p.q_inf.maxsize, p.q_post.maxsize, p.q_out.maxsize) == (1, 1, 1, 1)
+
+
+class Calls(Overlay):
+    """Records what it was asked to draw."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.calls: list[tuple[np.ndarray, np.ndarray, list[str]]] = []
+
+    def __call__(self, frame: np.ndarray, mask: np.ndarray, hud: Sequence[str] = ()) -> np.ndarray:
+        self.calls.append((frame, mask, list(hud)))
+        return frame
+
+
+@pytest.mark.parametrize("hud", [True, False])
+def test_the_overlay_warm_up_draws_a_blank_model_size_frame_with_the_hud_text(hud: bool) -> None:
+    runner = FakeRunner(size=HW).activate()
+    ds = runner.meta.dataset
+    overlay = Calls(ds.class_names, ds.palette)
+    p = Pipeline(Listed(0), runner, overlay, [], hud=hud)
+    p._warm_overlay()
+    ((frame_, mask, lines),) = overlay.calls
+    assert frame_.shape == (*HW, 3) and frame_.dtype == np.uint8 and not frame_.any()
+    assert mask.shape == HW and mask.dtype == np.uint8 and not mask.any()
+    assert lines == (p._hud_lines(None, 0.0, (1, 3, *HW)) if hud else [])
+
+
+def test_warm_up_feeds_a_model_size_tensor_from_every_worker_thread() -> None:
+    class Feeds(ThreadSafe):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            (x,) = feed.values()
+            seen.append((threading.current_thread().name.startswith("warm-up"), x.shape, float(np.abs(x).max())))
+            return super()._infer_impl(feed)
+
+    for workers in (1, 2):
+        seen: list[tuple[bool, tuple[int, ...], float]] = []
+        runner = Feeds(size=HW)
+        p = pipe(Listed(0, hw=(40, 60)), [], runner, workers=workers)  # the frame size matters on the device only
+        assert p.warm_up() == [1, 3, *HW]
+        ds = runner.meta.dataset
+        black = max(abs(m / s) for m, s in zip(ds.mean, ds.std, strict=True))  # a black frame, normalised
+        assert seen == [(workers > 1, (1, 3, *HW), pytest.approx(black, rel=1e-6))] * workers
