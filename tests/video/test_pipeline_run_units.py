@@ -14,8 +14,9 @@ import pytest
 
 from tests.helpers.video import FakeRunner
 from toolkit.errors import SourceLostError, ToolkitError
+from toolkit.video import pipeline
 from toolkit.video.overlay import Overlay
-from toolkit.video.pipeline import _END, STAGES, UNREADABLE_LISTED, Item, Pipeline
+from toolkit.video.pipeline import _END, STAGES, UNREADABLE_LISTED, Item, Pipeline, RunSummary
 from toolkit.video.sinks import Sink
 from toolkit.video.sources import FrameSource, UnreadableFrame
 
@@ -370,3 +371,121 @@ def test_warm_up_feeds_a_model_size_tensor_from_every_worker_thread() -> None:
         ds = runner.meta.dataset
         black = max(abs(m / s) for m, s in zip(ds.mean, ds.std, strict=True))  # a black frame, normalised
         assert seen == [(workers > 1, (1, 3, *HW), pytest.approx(black, rel=1e-6))] * workers
+
+
+# -- a failure in any stage: the run ends with that error, and every thread it started has finished --
+class Boom(RuntimeError):
+    pass
+
+
+def _failing(monkeypatch: pytest.MonkeyPatch, stage: str) -> tuple[FrameSource, FakeRunner, type[Overlay]]:
+    """Source, runner and overlay class with ``stage`` failing on its 4th frame, after a pause in which the
+    stages before it fill their queues (so a stage left blocked on a full queue would show)."""
+    calls = {"n": 0}
+
+    def fail_on_fourth() -> None:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            time.sleep(0.1)
+            raise Boom(stage)
+
+    class Source(Listed):
+        def read(self) -> np.ndarray | None:
+            if stage == "capture":
+                fail_on_fourth()
+            return super().read()
+
+    class Runner(ThreadSafe):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            if stage == "infer" and threading.current_thread().name.startswith("infer"):
+                fail_on_fourth()
+            return super()._infer_impl(feed)
+
+    class Drawing(Plain):
+        def __call__(self, frame: np.ndarray, mask: np.ndarray, hud: Sequence[str] = ()) -> np.ndarray:
+            if stage == "overlay" and threading.current_thread().name == "overlay" and frame.shape[:2] == HW \
+                    and frame.any():
+                fail_on_fourth()
+            return frame
+
+    real = pipeline.FastPreprocess
+
+    class Prep(real):  # type: ignore[misc, valid-type]
+        def __call__(self, frame: np.ndarray):  # type: ignore[no-untyped-def]
+            if stage == "preprocess":
+                fail_on_fourth()
+            return super().__call__(frame)
+
+    monkeypatch.setattr(pipeline, "FastPreprocess", Prep)
+    return Source(200), Runner(size=HW), Drawing
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("stage", ["capture", "preprocess", "infer", "overlay"])
+def test_a_failing_stage_ends_the_run_with_its_error_and_no_thread_left(monkeypatch: pytest.MonkeyPatch,
+                                                                        stage: str, workers: int) -> None:
+    source, runner, drawing = _failing(monkeypatch, stage)
+    runner.activate()
+    ds = runner.meta.dataset
+    sink = Recorder()
+    p = Pipeline(source, runner, drawing(ds.class_names, ds.palette), [sink], queue_size=1, workers=workers)
+    before = set(threading.enumerate())
+    done: list[RunSummary] = []
+    t = threading.Thread(target=lambda: done.append(p.run()), daemon=True)
+    t.start()
+    t.join(20.0)  # a stage that never passes its end marker on would leave run() waiting
+    assert done, "run() did not return"
+    (s,) = done
+    left = [x.name for x in threading.enumerate() if x not in before and x is not t and x.is_alive()]
+    assert left == []  # each stage drained its input and passed its end markers on: none blocked on a queue
+    assert (s.stopped_by, s.error) == ("error", f"Boom: {stage}") and [type(e) for e in s.errors] == [Boom]
+    assert p.stop_reason == "error" and sink.closed and len(sink.got) == s.frames <= 3
+
+
+def test_each_stage_runs_in_a_thread_named_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    names: dict[str, set[str]] = {"read": set(), "prep": set(), "infer": set(), "draw": set(), "write": set()}
+
+    class Source(Listed):
+        def read(self) -> np.ndarray | None:
+            names["read"].add(threading.current_thread().name)
+            return super().read()
+
+    class Runner(ThreadSafe):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            names["infer"].add(threading.current_thread().name)
+            return super()._infer_impl(feed)
+
+    class Drawing(Plain):
+        def __call__(self, frame: np.ndarray, mask: np.ndarray, hud: Sequence[str] = ()) -> np.ndarray:
+            names["draw"].add(threading.current_thread().name)
+            return frame
+
+    class Writes(Recorder):
+        def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
+            names["write"].add(threading.current_thread().name)
+            super().write(frame, mask, index)
+
+    real = pipeline.FastPreprocess
+
+    class Prep(real):  # type: ignore[misc, valid-type]
+        def __call__(self, frame: np.ndarray):  # type: ignore[no-untyped-def]
+            names["prep"].add(threading.current_thread().name)
+            return super().__call__(frame)
+
+    monkeypatch.setattr(pipeline, "FastPreprocess", Prep)
+    runner = Runner(size=HW).activate()
+    ds = runner.meta.dataset
+    s = Pipeline(Source(4), runner, Drawing(ds.class_names, ds.palette), [Writes()], workers=2).run()
+    assert s.frames == 4
+    main = threading.main_thread().name  # warm_up() preprocesses its blank frame in the calling thread
+    assert names["read"] == {"capture"} and names["prep"] == {"preprocess", main} and names["draw"] == {"overlay"}
+    assert names["infer"] - {"warm-up_0", "warm-up_1"} <= {"infer0", "infer1"}
+    assert names["write"] == {main}
+
+
+def test_the_summary_dict_is_a_copy() -> None:
+    s = pipe(Listed(2), [Recorder()]).run()
+    d = s.as_dict()
+    d["stages"]["capture"]["n"] = 99
+    d["unreadable_names"].append("x")
+    assert s.stages["capture"]["n"] == 2 and s.unreadable_names == []
