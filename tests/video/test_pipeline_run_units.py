@@ -489,3 +489,24 @@ def test_the_summary_dict_is_a_copy() -> None:
     d["stages"]["capture"]["n"] = 99
     d["unreadable_names"].append("x")
     assert s.stages["capture"]["n"] == 2 and s.unreadable_names == []
+
+
+def test_when_one_worker_fails_the_frame_the_other_is_inferring_is_still_written() -> None:
+    calls = {"n": 0}
+    lock = threading.Lock()
+
+    class Runner(ThreadSafe):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            if threading.current_thread().name.startswith("infer"):
+                with lock:
+                    calls["n"] += 1
+                    n = calls["n"]
+                if n == 2:
+                    time.sleep(0.3)  # the second frame is still in the model when the third one fails
+                elif n == 3:
+                    raise Boom("worker")
+            return super()._infer_impl(feed)
+
+    sink = Recorder()
+    s = pipe(Listed(50), [sink], Runner(size=HW), workers=2, queue_size=1).run()
+    assert s.error == "Boom: worker" and sorted(i for i, _, _ in sink.got) == [0, 1] and s.frames == 2
