@@ -10,15 +10,6 @@ import pytest
 CAMVID_DIR = Path(os.environ.get("TOOLKIT_CAMVID", Path(__file__).resolve().parents[1].parent / "shared" / "camvid"))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if os.environ.get("TOOLKIT_SLOW") == "1":
-        return
-    skip = pytest.mark.skip(reason="slow test: set TOOLKIT_SLOW=1 to run")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
-
-
 @pytest.fixture(scope="session")
 def camvid_dir() -> Path:
     if not (CAMVID_DIR / "classes.json").is_file():

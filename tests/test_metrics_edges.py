@@ -50,3 +50,36 @@ def test_scores_as_dict_names_every_class_and_turns_nan_into_none() -> None:
         "absent_classes": ["sky"], "num_pixels": 3,
     }
     assert list(s.as_dict()["per_class_iou"]) == ["0", "1", "2"]  # no names: the class indices
+
+
+def test_the_default_ignore_label_is_255() -> None:
+    cm = ConfusionMatrix(3)  # CamVid's void is remapped to 255 by the loaders (toolkit/data)
+    cm.update(np.array([0, 1, 2]), np.array([0, 255, 2]))
+    assert cm.matrix.sum() == 2 and cm.matrix[1].sum() == 0
+
+
+def test_prediction_range_bound_and_message() -> None:
+    cm = ConfusionMatrix(3)
+    for bad in (3, -1):  # k itself, and a negative id, each alone out of range
+        with pytest.raises(ValueError, match=r"^prediction values must be 0\.\.2$"):
+            cm.update(np.array([0, bad]), np.array([0, 1]))
+    assert cm.matrix.sum() == 0  # a refused batch adds nothing
+    cm.update(np.array([2]), np.array([1]))
+    assert cm.matrix[1, 2] == 1
+
+
+def test_reset_and_merge() -> None:
+    a, b = ConfusionMatrix(2), ConfusionMatrix(2)
+    a.update(np.array([0, 1, 1]), np.array([0, 0, 1]))
+    b.update(np.array([1]), np.array([1]))
+    a.merge(b)
+    assert a.matrix.tolist() == [[1, 1], [0, 2]] and b.matrix.tolist() == [[0, 0], [0, 1]]
+    a.reset()
+    assert a.matrix.tolist() == [[0, 0], [0, 0]] and a.matrix.dtype == np.int64
+
+
+def test_scores_as_dict_refuses_a_wrong_number_of_class_names() -> None:
+    cm = ConfusionMatrix(3)
+    cm.update(np.array([0, 1, 2]), np.array([0, 1, 2]))
+    with pytest.raises(ValueError):  # silently dropping a class from the report would hide it
+        cm.scores().as_dict(["a", "b"])

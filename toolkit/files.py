@@ -168,18 +168,15 @@ def refuse_output_over_input(output: str | Path | None, inputs: Iterable[str | P
 
 
 def write_png(path: str | Path, image_bgr: object) -> Path:
-    """Encode an image as PNG and write it (cv2.imwrite only returns False on a full disk)."""
+    """Encode an image as PNG and write it atomically (cv2.imwrite only returns False on a full disk, and a
+    failed write must leave the previous file, not delete it)."""
     import cv2
 
     ok, buf = cv2.imencode(".png", image_bgr)
     if not ok:
         raise WriteError(f"cannot write {path}: OpenCV could not encode the image as PNG")
-    try:
-        Path(path).write_bytes(buf.tobytes())
-    except OSError as e:
-        Path(path).unlink(missing_ok=True)
-        raise write_error(path, e) from None
-    return Path(path)
+    data = buf.tobytes()
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def file_sha256(path: str | Path) -> str:

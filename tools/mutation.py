@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # module name -> (file to mutate, tests that cover it: files or pytest node ids). Keep each test list to the
 # files a bug in the module must fail: the run time grows with (mutants x tests).
 MODULES: dict[str, tuple[str, list[str]]] = {
-    "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py"]),
+    "files": ("toolkit/files.py", ["tests/test_files.py", "tests/test_files_keep_previous.py",
+                                "tests/test_files_units.py"]),
     "metrics": ("toolkit/metrics.py", ["tests/test_metrics.py", "tests/test_metrics_edges.py"]),
     "unpool": ("toolkit/models/unpool.py", ["tests/models/test_unpool.py"]),
     "losses": ("train/losses.py", ["tests/train/test_losses.py",
@@ -40,10 +41,18 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                        "test_enet_weights_are_one_over_log_of_c_plus_share",
                                        "test_class_weights_scale_only_the_positive_term",
                                        "test_hard_pixel_mining_averages_the_hardest_share"))]),
-    "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py"]),
-    # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
-    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
+    "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py",
+                                           "tests/compare/test_drift_summary.py"]),
+    "temporal": ("toolkit/compare/temporal.py", ["tests/compare/test_temporal.py",
+                                                 "tests/compare/test_temporal_summary.py"]),
+    # fake runners and tiny models (seconds): test_parity.py exports real models (~15 s), too slow per mutant here
+    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py",
+                                                     "tests/compare/test_comparator_files.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
+    # hand-written five-node graphs (milliseconds): test_layers.py exports the real SegNet (~10 s)
+    "layers": ("toolkit/compare/layers.py", ["tests/compare/test_layers_unit.py"]),
+    "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
+    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
@@ -51,6 +60,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                          "tests/test_tta.py::test_single_scale_tta_scores_as_plain_eval"]),
     "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
     "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
+    # the one test that runs the pass (bit-identical logits, the codes' roles); ~13 s per mutant (its fixtures export
+    # and calibrate the tiny model in each forked child)
+    "quant-mask-codes": ("toolkit/quant/mask_codes.py",
+                         ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically",
+                          "tests/quant/test_mask_codes_units.py"]),
     # fast unit tests first (no video, no thread left hanging): they kill most mutants before an end-to-end test
     # can block on a broken queue; the order test holds the issue's planted bug (frames in completion order)
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline_units.py",

@@ -15,7 +15,7 @@ import pytest
 from tests.helpers.video import HW, NUM_CLASSES, FakeRunner
 from toolkit.compare import DEFAULT_TOLERANCES, tolerance_for
 from toolkit.compare.comparator import Comparator, _pct, check_label_space
-from toolkit.compare.drift import DriftOptions
+from toolkit.compare.drift import DriftOptions, boundary_band
 from toolkit.core.dataset import FrameSet
 from toolkit.core.dataset_info import DatasetInfo
 from toolkit.core.description import ModelDescription
@@ -202,3 +202,50 @@ def test_the_reference_names_its_first_four_classes() -> None:
 
 def test_an_absent_class_scores_none_not_nan() -> None:
     assert _pct(float("nan")) is None and _pct(0.25) == 25.0
+
+
+class FlickersOnce(FakeRunner):
+    """The reference's maps, but with class ``SHIFTED`` over the left half on the third call only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name, self.calls = "flickers", 0
+
+    def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        y = super()._infer_impl(feed)[OUTPUT_NAME].copy()
+        if self.calls == 2:
+            y[:, SHIFTED, :, : y.shape[-1] // 2] += DELTA
+        self.calls += 1
+        return {OUTPUT_NAME: y}
+
+
+def test_temporal_summary_names_the_worst_pair_and_splits_the_rate_on_the_drift_band() -> None:
+    """One still scene four times: the reference never flips; the candidate flips set S (the left half where the
+    reference is not SHIFTED) into frame 2 and back out of it, so pairs 2 and 3 tie at |S| / pixels and the earlier
+    wins. The band is the drift options' band_px (2, not the temporal default 3) around the reference's boundaries."""
+    image, label = make_scene(0, HW, NUM_CLASSES)
+    data = FrameSet([image] * 4, [label] * 4, synthetic_info(NUM_CLASSES))
+    (ref_map,) = reference_maps(FrameSet([image], [label], synthetic_info(NUM_CLASSES)))
+    report = Comparator(FakeRunner(), [FlickersOnce()], drift=DriftOptions(band_px=2), temporal=True).run(data)
+    t = report.candidates[0].temporal
+    s = np.zeros(HW, bool)
+    s[:, : HW[1] // 2] = True
+    s &= ref_map != SHIFTED
+    interior = ~boundary_band(ref_map, 2)
+    assert boundary_band(ref_map, 2).sum() != boundary_band(ref_map, 3).sum()  # the band width is seen
+    pixels = HW[0] * HW[1]
+    assert t["band_px"] == 2 and t["pairs"] == 3 and t["per_pair"]["index"] == [1, 2, 3]
+    assert t["reference_flip_rate"] == 0.0
+    assert t["per_pair"]["flip_rate"] == pytest.approx([0.0, 100 * s.sum() / pixels, 100 * s.sum() / pixels])
+    assert t["interior_flip_rate"] == pytest.approx(100 * 2 * (s & interior).sum() / (3 * interior.sum()))
+    assert t["boundary_area"] == pytest.approx(100 * (~interior).sum() / pixels)
+    assert t["largest_excess_pair"] == {"index": 2, "frames": ["frame 1", "frame 2"],
+                                        "excess_flip_rate": pytest.approx(100 * s.sum() / pixels)}
+    (pair,) = report.flicker_pairs
+    assert pair.index == 2 and pair.names == ("frame 1", "frame 2")
+    assert ((pair.candidate[1] != pair.candidate[0]) == s).all()
+    cm = ConfusionMatrix(NUM_CLASSES, 255)
+    cm.update(ref_map, label)
+    assert t["reference_per_frame_miou"] == pytest.approx([100 * cm.scores().miou] * 4)
+    own = t["per_frame_miou"]
+    assert own[:2] + own[3:] == t["reference_per_frame_miou"][:3] and own[2] < own[0]  # S is wrong in frame 2

@@ -13,6 +13,7 @@ from segnet_train.losses import (
     BalancedCrossEntropy,
     HardPixelMining,
     WeightedCrossEntropy,
+    at_label_size,
     balanced_betas,
     class_pixel_counts,
     enet_weights,
@@ -205,3 +206,15 @@ def test_make_loss_passes_on_class_weights_and_hard_pixels_and_needs_both_counts
     for counts, present in ((COUNTS3, None), (None, PRESENT3)):
         with pytest.raises(ValueError, match="loss 'bce' needs class pixel counts"):
             make_loss("bce", counts, present, IGNORE)
+
+
+def test_at_label_size_is_bilinear_with_half_pixel_centres() -> None:
+    """``--label-res full``: logits at the model's output size are upsampled to the labels' before the loss.
+    By hand for a 1 x 2 row to 1 x 4 with half-pixel centres (align_corners=False): sample points -0.25 (clamped),
+    0.25, 0.75, 1.25 (clamped) give 0, 0.5, 1.5, 2 (corner-aligned would give 0, 2/3, 4/3, 2; nearest 0, 0, 2, 2)."""
+    logits = torch.tensor([[[[0.0, 2.0]]]])
+    labels = torch.zeros(1, 1, 4, dtype=torch.long)
+    up = at_label_size(logits, labels)
+    assert up.shape == (1, 1, 1, 4) and up[0, 0, 0].tolist() == [0.0, 0.5, 1.5, 2.0]
+    same = torch.zeros(1, 1, 2, dtype=torch.long)
+    assert at_label_size(logits, same) is logits  # already at the labels' size: no copy, no resampling
