@@ -95,10 +95,21 @@ def pipe(source: FrameSource, sinks: Sequence[Sink], runner: FakeRunner | None =
     return Pipeline(source, runner, Plain(ds.class_names, ds.palette), sinks, **kw)  # type: ignore[arg-type]
 
 
+def finish(p: Pipeline, timeout_s: float = 10.0) -> RunSummary:
+    """p.run() under a watchdog: a run left waiting on a stage (a bug) fails here in seconds, not at the mutation
+    tool's per-mutant time limit (the run itself takes milliseconds)."""
+    done: list[RunSummary] = []
+    t = threading.Thread(target=lambda: done.append(p.run()), name="caller", daemon=True)
+    t.start()
+    t.join(timeout_s)
+    assert done, "run() did not return"
+    return done[0]
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_frame_reaches_every_sink_in_order_with_its_class_map(workers: int) -> None:
     a, b, frames = Recorder(), Recorder(), []
-    s = pipe(Listed(5), [a, b], ThreadSafe(size=HW), workers=workers, on_frame=frames.append).run()
+    s = finish(pipe(Listed(5), [a, b], ThreadSafe(size=HW), workers=workers, on_frame=frames.append))
     for sink in (a, b):
         assert [(i, f) for i, f, _ in sink.got] == [(i, i) for i in range(5)] and sink.closed
         for i, _, mask in sink.got:
@@ -115,14 +126,14 @@ def test_every_frame_reaches_every_sink_in_order_with_its_class_map(workers: int
 
 def test_an_empty_source_ends_at_once_with_zeros() -> None:
     sink = Recorder()
-    s = pipe(Listed(0), [sink]).run()
+    s = finish(pipe(Listed(0), [sink]))
     assert (s.frames, s.fps, s.stopped_by, sink.got, sink.closed) == (0, 0.0, "end of source", [], True)
     assert s.wall_s >= 0 and s.latency_ms["n"] == 0
 
 
 def test_max_frames_counts_source_positions() -> None:
     sink = Recorder()
-    s = pipe(Listed(9, fail={1: UnreadableFrame("bad", "frame 1")}), [sink], max_frames=3).run()
+    s = finish(pipe(Listed(9, fail={1: UnreadableFrame("bad", "frame 1")}), [sink], max_frames=3))
     assert [i for i, _, _ in sink.got] == [0, 2] and (s.frames, s.unreadable) == (2, 1)
 
 
@@ -130,7 +141,7 @@ def test_unreadable_frames_are_skipped_counted_and_the_first_ones_named() -> Non
     n = UNREADABLE_LISTED + 5
     fail = {i: UnreadableFrame(f"cannot decode {i}", f"f{i}") for i in range(1, n + 1)}
     sink = Recorder()
-    s = pipe(Listed(n + 3, fail=fail), [sink]).run()
+    s = finish(pipe(Listed(n + 3, fail=fail), [sink]))
     assert [i for i, _, _ in sink.got] == [0, n + 1, n + 2]  # indices keep the source's positions
     assert s.unreadable == n and s.unreadable_names == [f"f{i}" for i in range(1, UNREADABLE_LISTED + 1)]
     assert s.error is None and s.stopped_by == "end of source"
@@ -138,21 +149,21 @@ def test_unreadable_frames_are_skipped_counted_and_the_first_ones_named() -> Non
 
 def test_a_lost_source_ends_the_run_with_its_error_after_writing_what_came_before() -> None:
     sink = Recorder()
-    s = pipe(Listed(9, fail={3: SourceLostError("camera gone")}), [sink]).run()
+    s = finish(pipe(Listed(9, fail={3: SourceLostError("camera gone")}), [sink]))
     assert [i for i, _, _ in sink.got] == [0, 1, 2]
     assert (s.stopped_by, s.error) == ("error", "camera gone") and isinstance(s.failure, SourceLostError)
 
 
 def test_a_sink_that_asks_to_stop_ends_the_run_as_window_closed() -> None:
     sink = Recorder(stop_at=2)
-    s = pipe(Listed(50), [sink], queue_size=1).run()
+    s = finish(pipe(Listed(50), [sink], queue_size=1))
     assert s.stopped_by == "window closed" and s.error is None and 2 <= s.frames < 50 and sink.closed
     assert s.frames + s.cancelled <= 50
 
 
 def test_a_failing_sink_stops_the_run_and_every_sink_is_still_closed() -> None:
     bad, good = Recorder(fail_at=2), Recorder()
-    s = pipe(Listed(50), [bad, good], queue_size=1).run()
+    s = finish(pipe(Listed(50), [bad, good], queue_size=1))
     assert (s.stopped_by, s.error) == ("error", "OSError: disk full") and isinstance(s.failure, OSError)
     assert len(bad.got) == 1 and len(good.got) == 1 and bad.closed and good.closed
     assert s.frames == 1 and s.cancelled >= 1  # frames that reached the sinks after the failure: not written
@@ -160,7 +171,7 @@ def test_a_failing_sink_stops_the_run_and_every_sink_is_still_closed() -> None:
 
 def test_close_errors_follow_the_stage_errors_and_every_sink_is_closed() -> None:
     first, second = Recorder(close_error=ToolkitError("cannot rename")), Recorder(close_error=OSError("gone"))
-    s = pipe(Listed(2), [first, second]).run()
+    s = finish(pipe(Listed(2), [first, second]))
     assert first.closed and second.closed and s.frames == 2
     assert [str(e) for e in s.errors] == ["cannot rename", "gone"]
     assert (s.stopped_by, s.error) == ("error", "cannot rename")  # a ToolkitError's text alone
@@ -169,14 +180,14 @@ def test_close_errors_follow_the_stage_errors_and_every_sink_is_closed() -> None
 @pytest.mark.parametrize("message, reason", [("", "interrupted (Ctrl-C)"), ("SIGTERM", "interrupted (SIGTERM)")])
 def test_an_interrupt_stops_gracefully(message: str, reason: str) -> None:
     sink = Recorder(interrupt_at=[2], message=message)
-    s = pipe(Listed(50), [sink], queue_size=1).run()
+    s = finish(pipe(Listed(50), [sink], queue_size=1))
     assert s.stopped_by == reason and s.interrupted and s.error is None and sink.closed
     assert len(sink.got) == s.frames >= 1  # the frames in flight after the stop are still written
 
 
 def test_a_second_interrupt_stops_waiting_for_the_stages() -> None:
     sink = Recorder(interrupt_at=[1, 2])
-    s = pipe(Listed(50), [sink], queue_size=1).run()
+    s = finish(pipe(Listed(50), [sink], queue_size=1))
     assert s.stopped_by == "interrupted (Ctrl-C)" and s.frames == 0 and sink.closed  # no write after the second
 
 
@@ -303,7 +314,7 @@ def test_warm_up_runs_once_per_worker_at_the_sources_frame_size() -> None:
 def test_frames_on_device_skip_host_preprocessing() -> None:
     runner = Frames()
     sink = Recorder()
-    s = pipe(Listed(3), [sink], runner).run()
+    s = finish(pipe(Listed(3), [sink], runner))
     assert [(i, (m == i % 3).all()) for i, _, m in sink.got] == [(0, True), (1, True), (2, True)]
     assert s.frames == 3 and runner.frames == [(*HW, 3)] * 4  # the warm-up and 3 frames
 
@@ -433,7 +444,7 @@ def test_a_failing_stage_ends_the_run_with_its_error_and_no_thread_left(monkeypa
     done: list[RunSummary] = []
     t = threading.Thread(target=lambda: done.append(p.run()), daemon=True)
     t.start()
-    t.join(20.0)  # a stage that never passes its end marker on would leave run() waiting
+    t.join(10.0)  # a stage that never passes its end marker on would leave run() waiting
     assert done, "run() did not return"
     (s,) = done
     left = [x.name for x in threading.enumerate() if x not in before and x is not t and x.is_alive()]
@@ -475,16 +486,16 @@ def test_each_stage_runs_in_a_thread_named_after_it(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(pipeline, "FastPreprocess", Prep)
     runner = Runner(size=HW).activate()
     ds = runner.meta.dataset
-    s = Pipeline(Source(4), runner, Drawing(ds.class_names, ds.palette), [Writes()], workers=2).run()
+    s = finish(Pipeline(Source(4), runner, Drawing(ds.class_names, ds.palette), [Writes()], workers=2))
     assert s.frames == 4
-    main = threading.main_thread().name  # warm_up() preprocesses its blank frame in the calling thread
+    main = "caller"  # finish()'s thread, which called run(): warm_up() preprocesses its blank frame there too
     assert names["read"] == {"capture"} and names["prep"] == {"preprocess", main} and names["draw"] == {"overlay"}
     assert names["infer"] - {"warm-up_0", "warm-up_1"} <= {"infer0", "infer1"}
     assert names["write"] == {main}
 
 
 def test_the_summary_dict_is_a_copy() -> None:
-    s = pipe(Listed(2), [Recorder()]).run()
+    s = finish(pipe(Listed(2), [Recorder()]))
     d = s.as_dict()
     d["stages"]["capture"]["n"] = 99
     d["unreadable_names"].append("x")
@@ -508,5 +519,5 @@ def test_when_one_worker_fails_the_frame_the_other_is_inferring_is_still_written
             return super()._infer_impl(feed)
 
     sink = Recorder()
-    s = pipe(Listed(50), [sink], Runner(size=HW), workers=2, queue_size=1).run()
+    s = finish(pipe(Listed(50), [sink], Runner(size=HW), workers=2, queue_size=1))
     assert s.error == "Boom: worker" and sorted(i for i, _, _ in sink.got) == [0, 1] and s.frames == 2
