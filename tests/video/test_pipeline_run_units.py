@@ -453,12 +453,14 @@ def test_a_failing_stage_ends_the_run_with_its_error_and_no_thread_left(monkeypa
     assert p.stop_reason == "error" and sink.closed and len(sink.got) == s.frames <= 3
 
 
-def test_each_stage_runs_in_a_thread_named_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_stage_runs_in_a_daemon_thread_named_after_it(monkeypatch: pytest.MonkeyPatch) -> None:
     names: dict[str, set[str]] = {"read": set(), "prep": set(), "infer": set(), "draw": set(), "write": set()}
+    daemon: set[bool] = set()  # a stage thread still blocked after run()'s joins must not keep the process alive
 
     class Source(Listed):
         def read(self) -> np.ndarray | None:
             names["read"].add(threading.current_thread().name)
+            daemon.add(threading.current_thread().daemon)
             return super().read()
 
     class Runner(ThreadSafe):
@@ -491,7 +493,7 @@ def test_each_stage_runs_in_a_thread_named_after_it(monkeypatch: pytest.MonkeyPa
     main = "caller"  # finish()'s thread, which called run(): warm_up() preprocesses its blank frame there too
     assert names["read"] == {"capture"} and names["prep"] == {"preprocess", main} and names["draw"] == {"overlay"}
     assert names["infer"] - {"warm-up_0", "warm-up_1"} <= {"infer0", "infer1"}
-    assert names["write"] == {main}
+    assert names["write"] == {main} and daemon == {True}
 
 
 def test_the_summary_dict_is_a_copy() -> None:
