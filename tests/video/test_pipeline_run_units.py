@@ -488,9 +488,10 @@ def test_each_stage_runs_in_a_daemon_thread_named_after_it(monkeypatch: pytest.M
     monkeypatch.setattr(pipeline, "FastPreprocess", Prep)
     runner = Runner(size=HW).activate()
     ds = runner.meta.dataset
-    s = finish(Pipeline(Source(4), runner, Drawing(ds.class_names, ds.palette), [Writes()], workers=2))
+    # from the main thread, not finish()'s daemon one: a thread made without daemon=True would inherit it
+    s = Pipeline(Source(4), runner, Drawing(ds.class_names, ds.palette), [Writes()], workers=2).run()
     assert s.frames == 4
-    main = "caller"  # finish()'s thread, which called run(): warm_up() preprocesses its blank frame there too
+    main = threading.main_thread().name  # warm_up() preprocesses its blank frame in the calling thread
     assert names["read"] == {"capture"} and names["prep"] == {"preprocess", main} and names["draw"] == {"overlay"}
     assert names["infer"] - {"warm-up_0", "warm-up_1"} <= {"infer0", "infer1"}
     assert names["write"] == {main} and daemon == {True}
