@@ -72,8 +72,10 @@ class Recorder(Sink):
     def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
         self.calls += 1
         if self.calls == self.fail_at:
+            time.sleep(0.1)  # the stages fill their queues meanwhile: frames are in flight when it fails
             raise OSError("disk full")
         if self.calls in self.interrupt_at:
+            time.sleep(0.1)
             raise KeyboardInterrupt(self.message)
         self.got.append((index, int(frame[0, 0, 0]), mask.copy()))
         self.stop_requested = self.calls == self.stop_at
@@ -109,7 +111,9 @@ def finish(p: Pipeline, timeout_s: float = 10.0) -> RunSummary:
 @pytest.mark.parametrize("workers", [1, 2])
 def test_every_frame_reaches_every_sink_in_order_with_its_class_map(workers: int) -> None:
     a, b, frames = Recorder(), Recorder(), []
+    t0 = time.perf_counter()
     s = finish(pipe(Listed(5), [a, b], ThreadSafe(size=HW), workers=workers, on_frame=frames.append))
+    assert 0 < s.wall_s <= time.perf_counter() - t0 and s.wall_s == round(s.wall_s, 4)
     for sink in (a, b):
         assert [(i, f) for i, f, _ in sink.got] == [(i, i) for i in range(5)] and sink.closed
         for i, _, mask in sink.got:
@@ -128,7 +132,7 @@ def test_an_empty_source_ends_at_once_with_zeros() -> None:
     sink = Recorder()
     s = finish(pipe(Listed(0), [sink]))
     assert (s.frames, s.fps, s.stopped_by, sink.got, sink.closed) == (0, 0.0, "end of source", [], True)
-    assert s.wall_s >= 0 and s.latency_ms["n"] == 0
+    assert s.wall_s > 0 and s.latency_ms["n"] == 0  # to the end of the joins when nothing was written
 
 
 def test_max_frames_counts_source_positions() -> None:
@@ -163,7 +167,11 @@ def test_a_sink_that_asks_to_stop_ends_the_run_as_window_closed() -> None:
 
 def test_a_failing_sink_stops_the_run_and_every_sink_is_still_closed() -> None:
     bad, good = Recorder(fail_at=2), Recorder()
-    s = finish(pipe(Listed(50), [bad, good], queue_size=1))
+    before = set(threading.enumerate())
+    p = pipe(Listed(50), [bad, good], queue_size=1)
+    s = finish(p)
+    assert [x for x in threading.enumerate() if x not in before and x.is_alive() and x.name != "caller"] == []
+    assert p.stop_reason == "error" and bad.calls == 2  # nothing written to any sink after the failure
     assert (s.stopped_by, s.error) == ("error", "OSError: disk full") and isinstance(s.failure, OSError)
     assert len(bad.got) == 1 and len(good.got) == 1 and bad.closed and good.closed
     assert s.frames == 1 and s.cancelled >= 1  # frames that reached the sinks after the failure: not written
@@ -182,13 +190,14 @@ def test_an_interrupt_stops_gracefully(message: str, reason: str) -> None:
     sink = Recorder(interrupt_at=[2], message=message)
     s = finish(pipe(Listed(50), [sink], queue_size=1))
     assert s.stopped_by == reason and s.interrupted and s.error is None and sink.closed
-    assert len(sink.got) == s.frames >= 1  # the frames in flight after the stop are still written
+    assert len(sink.got) == s.frames > 1  # the frames in flight after the stop are still written
 
 
 def test_a_second_interrupt_stops_waiting_for_the_stages() -> None:
     sink = Recorder(interrupt_at=[1, 2])
     s = finish(pipe(Listed(50), [sink], queue_size=1))
     assert s.stopped_by == "interrupted (Ctrl-C)" and s.frames == 0 and sink.closed  # no write after the second
+    assert sink.calls == 2
 
 
 # -- the stages one at a time --
@@ -524,3 +533,34 @@ def test_when_one_worker_fails_the_frame_the_other_is_inferring_is_still_written
     sink = Recorder()
     s = finish(pipe(Listed(50), [sink], Runner(size=HW), workers=2, queue_size=1))
     assert s.error == "Boom: worker" and sorted(i for i, _, _ in sink.got) == [0, 1] and s.frames == 2
+
+
+def test_the_summary_counts_the_sources_reconnects_and_the_write_and_latency_times() -> None:
+    class Slow(Recorder):
+        def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
+            time.sleep(0.02)
+            super().write(frame, mask, index)
+
+    source = Listed(2)
+    source.reconnects = 3
+    t0 = time.perf_counter()
+    s = finish(pipe(source, [Slow()]))
+    took_ms = (time.perf_counter() - t0) * 1e3
+    assert s.reconnects == 3
+    assert 20 <= s.stages["write"]["p50_ms"] <= s.latency_ms["p50_ms"] <= took_ms  # a 20 ms write, in ms
+
+    class Bare(FrameSource):  # no reconnects attribute: a source that cannot reconnect
+        def read(self) -> np.ndarray | None:
+            return None
+
+    assert finish(pipe(Bare(), [])).reconnects == 0
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_a_toolkit_error_is_not(
+        caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("ERROR", logger="toolkit.video.pipeline"):
+        finish(pipe(Listed(2), [Recorder(close_error=ToolkitError("cannot rename"))]))
+        assert caplog.records == []
+        finish(pipe(Listed(2), [Recorder(close_error=OSError("gone"))]))
+    (rec,) = caplog.records
+    assert rec.getMessage() == "pipeline stage failed" and rec.exc_info is not None and rec.exc_info[0] is OSError
