@@ -49,7 +49,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
     "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
-    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py"]),
+    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py", "tests/compare/test_html_content.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
