@@ -29,10 +29,13 @@ class _Tables(HTMLParser):
         super().__init__()
         self.tables: list[list[list[tuple[str, dict]]]] = []
         self.cell: list | None = None
+        self.depth = 0
+        self.stray = ""  # text inside a table but outside its cells (a reader sees it above the table)
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag == "table":
             self.tables.append([])
+            self.depth += 1
         elif tag == "tr":
             self.tables[-1].append([])
         elif tag in ("td", "th"):
@@ -41,6 +44,7 @@ class _Tables(HTMLParser):
             self.cell[1][tag] = dict(attrs)
 
     def handle_endtag(self, tag: str) -> None:
+        self.depth -= tag == "table"
         if tag in ("td", "th") and self.cell is not None:
             self.tables[-1][-1].append((self.cell[0], self.cell[1]))
             self.cell = None
@@ -48,12 +52,15 @@ class _Tables(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.cell is not None:
             self.cell[0] += data
+        elif self.depth:
+            self.stray += data
 
 
 def tables(page: str) -> dict[str, list[list[tuple[str, dict]]]]:
     """Tables keyed by their first header cell."""
     p = _Tables()
     p.feed(page)
+    assert p.stray.strip() == "" and p.depth == 0
     out: dict[str, list] = {}
     for t in p.tables:
         out.setdefault(t[0][0][0], []).append(t)
@@ -130,6 +137,9 @@ def test_summary_table_cell_by_cell(varied: ParityReport) -> None:
             assert cell[1]["td"]["class"] == "num"
     assert texts(rows)[4][5] == "+0.000"  # the sign stays on a rounded-away change
     assert "b&lt;&amp;&gt;" in page and "b<&>" not in page  # names escaped
+    bare = replace(varied, reference={k: v for k, v in varied.reference.items() if k not in ("sha256", "backend")})
+    ref_row = tables(H.render_html(bare))["model"][0][1]
+    assert [cell[0] for cell in ref_row][2] == "" and ref_row[-1][0] == "" and ref_row[-1][1]["code"]["title"] == ""
 
 
 def test_boundary_table_cell_by_cell(varied: ParityReport) -> None:
@@ -159,6 +169,9 @@ def test_speed_table_cell_by_cell_and_its_caption(varied: ParityReport) -> None:
             "4 timed calls per model after warm-up, threads 3.</p>") in page
     assert "threads default.</p>" in H.render_html(replace(varied, speed=varied.speed[:1] and
                                                             [dict(varied.speed[0], threads=None)]))
+    lat = {"p50": 10.0, "p90": 30.0, "p99": 40.0, "min": 9.0}
+    two = H.render_html(replace(varied, speed=[{"name": "x", "latency_ms": lat}, {"name": "y", "latency_ms": lat}]))
+    assert re.findall(r'</table><p class="warn">warning: x: [^<]*</p><p class="warn">warning: y: [^<]*</p>\n', two)
     bare = H.render_html(replace(varied, speed=[{}]))
     assert "input , None timed calls per model after warm-up, threads default.</p>" in bare
     assert texts(tables(bare)["model"][1])[1] == ["", "", "-", "-", "-", "-", "1.00"]
@@ -222,20 +235,28 @@ def test_candidate_sections(varied: ParityReport) -> None:
     assert (f'<h2 id="cand1">b&lt;&amp;&gt; <small class="fail">FAIL</small></h2><p>{b.precision}, {b.backend}: '
             f"mIoU {b.miou:.2f} (Δ -2.000), agreement {b.pixel_agreement:.3f} %</p>") in page
     names = varied.class_names
-    for cand in (a, b):
+    for cand in (b, a):  # b has no drift: its row holds the bars alone
         bars = delta_iou_bars(names, [cand.per_class_delta_iou.get(n) for n in names],
                               [varied.reference["per_class_iou"].get(n) for n in names], f"{cand.name} delta IoU")
         assert '<div class="row"><div><h3>Per-class Δ IoU</h3>' + bars + "</div>" in page
+        if cand is b:
+            assert bars + "</div></div><h3>Lowest-agreement frames (0)</h3>" in page
     # the confusion heat map: a's drift has one, b (no drift) none; scaled by the labelled pixels per class
     diff = np.asarray(a.drift["confusion_difference"], np.int64)
     heat = confusion_difference_map(names, diff, np.asarray(varied.reference["label_pixels"], np.float64))
-    assert heat in page
+    assert (bars + "</div><div><h3>Confusion-matrix difference (candidate − reference)</h3>" + heat
+            + '<p class="muted">Rows: label, columns: predicted; % of the label class\'s pixels. Red: the candidate '
+            "does worse there (fewer right, more confused), blue: better.</p></div><div><h3>Which classes turn into "
+            "which</h3><table>") in page  # the heat map scaled by the labelled pixels per class
     assert page.count("<h3>Confusion-matrix difference") == 2 and page.count("<h3>Which classes turn into") == 2
+    no_totals = replace(varied, reference={k: v for k, v in varied.reference.items() if k != "label_pixels"})
+    assert confusion_difference_map(names, diff, np.maximum(np.abs(diff).sum(1), 1)) in H.render_html(no_totals)
+    assert heat not in H.render_html(no_totals)
     trans = np.asarray(a.drift["transitions"], np.int64)
     changed, total = int(trans.sum() - np.trace(trans)), int(trans.sum())
     assert changed > 0 and total >= 1000
-    assert (f'<p class="muted">{changed:,} of {total:,} pixels changed class (all pixels, void included).</p>'
-            in page)
+    assert (f'</table><p class="muted">{changed:,} of {total:,} pixels changed class (all pixels, void included).'
+            "</p></div></div><h3>Lowest-agreement frames (2)</h3>") in page
     (rows,) = tables(page)["reference class"]  # the third candidate has no transitions
     assert texts(rows) == [["reference class", "candidate class", "pixels", "% of changed"]] + [
         [t["from"], t["to"], f"{t['pixels']:,}", f"{t['share_of_changed']:.1f}"] for t in a.drift["top_transitions"]]
@@ -261,7 +282,7 @@ def test_page_header_verdict_and_footer(varied: ParityReport, frozen: None) -> N
     assert page.startswith('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                            f'<meta http-equiv="Content-Security-Policy" content="{H.CSP}">'
                            '<meta name="viewport" content="width=device-width"><title>T&lt;1&gt;</title><style>')
-    assert page.endswith("\n</body></html>\n") and "<h1>T&lt;1&gt;</h1>" in page
+    assert page.endswith("\n</body></html>\n") and "<body>\n<h1>T&lt;1&gt;</h1>\n<p class=" in page
     assert '<p class="verdict fail">2 of 3 candidates failed</p>' in page
     ref = varied.reference
     assert (f"<p>3 frames, split val; reference {ref['name']} (mIoU {ref['miou']:.2f}, sha256 <code>"
@@ -269,7 +290,14 @@ def test_page_header_verdict_and_footer(varied: ParityReport, frozen: None) -> N
     assert "<pre>toolkit parity -c a.onnx --data synthetic</pre>" in page
     assert ('<nav>candidates: <a href="#cand0">edges_fp16.onnx</a><a href="#cand1">b&lt;&amp;&gt;</a>'
             '<a href="#cand2">third</a></nav>') in page
-    assert "within 2 pixels of a class boundary" in page and "within 2 pixels of a label boundary" in page
+    assert ('</nav>\n<h2>Summary</h2>\n<table><tr><th>model</th>' in page
+            and '</table>\n<p class="muted">mIoU and Δ in percentage points; agreement: pixels whose class equals the '
+            "reference's, over every pixel of every frame.</p>\n<h2>Boundary vs interior</h2>\n<p>A changed pixel "
+            "is <em>on a boundary</em> when it lies within 2 pixels of a class boundary of the reference's map; "
+            "<em>boundary area</em> is the share of all pixels there, the share the changes would have if they fell "
+            "anywhere. The band mIoU is computed on the pixels within 2 pixels of a label boundary only (a trimap), "
+            "where lower precision is expected to move first.</p>\n<table><tr><th>candidate</th>" in page
+            and "</table>\n<h2>Speed</h2>\n<p>One interleaved run" in page)
     assert page.rstrip().endswith('<p class="muted">Written by <code>toolkit parity --report</code>; every number '
                                   "is also in the <code>--json</code> output.</p>\n</body></html>")
     ok = replace(varied, candidates=[varied.candidates[2]], reference={k: v for k, v in ref.items()
@@ -280,6 +308,7 @@ def test_page_header_verdict_and_footer(varied: ParityReport, frozen: None) -> N
     assert (f"<p>7 frames of /d&lt;x&gt;, split test; reference {ref['name']} (mIoU {ref['miou']:.2f}, sha256 "
             "<code>-</code>); labels: /l&amp;s; written 2031-04-05 06:07 UTC.</p>") in page
     assert "<pre>(command not recorded)</pre>" in page and "within 3 pixels of a class boundary" in page
+    assert "<p>5 frames; reference " in H.render_html(replace(ok, dataset={"images": 5}))
 
 
 def test_legend_colours(varied: ParityReport) -> None:
@@ -304,6 +333,17 @@ def test_data_uri_decodes_to_the_same_rgb_pixels() -> None:
     assert np.array_equal(_decode(H.png_data_uri(rgb[:, ::-1])), rgb[:, ::-1])  # a non-contiguous view
     with pytest.raises(cv2.error):
         H.png_data_uri(np.zeros((0, 0, 3), np.uint8))
+    # compressed hard (the page carries every thumbnail): smaller than OpenCV's default level
+    maps = H.colorize(np.arange(120 * 160).reshape(120, 160) // 997 % 5, [[9, 9, 9], [200, 0, 0], [0, 200, 0],
+                                                                      [0, 0, 200], [90, 90, 0]])
+    default = cv2.imencode(".png", cv2.cvtColor(maps, cv2.COLOR_RGB2BGR))[1]
+    assert len(base64.b64decode(H.png_data_uri(maps).split(",", 1)[1])) < len(default)
+
+
+def test_data_uri_says_which_image_failed_to_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cv2, "imencode", lambda *a: (False, None))
+    with pytest.raises(ValueError, match=r"could not encode a \(2, 3, 3\) image as PNG"):
+        H.png_data_uri(np.zeros((2, 3, 3), np.uint8))
 
 
 def test_colorize_is_the_palette_and_black_outside_it() -> None:
@@ -346,6 +386,13 @@ def test_disagreement_map_exact_pixels_at_full_size_and_drawn_smaller() -> None:
     exp[3, 4] = (230, 0, 40)  # edge (6, 8) and interior (6, 9): the interior shows
     exp[3, 5] = (230, 0, 40)
     assert small.shape == (4, 8, 3) and np.array_equal(small, exp)
+    # the faded reference is sampled, not blended, when drawn smaller: a boundary inside a cell keeps one class
+    ref = np.zeros((4, 16), np.uint8)
+    ref[:, 9:] = 1
+    small = H.disagreement_map(ref, ref, palette, 1, width=8)
+    full = H.disagreement_map(ref, ref, palette, 1)
+    assert np.array_equal(small, cv2.resize(full, (8, 2), interpolation=cv2.INTER_NEAREST))
+    assert not np.array_equal(small, cv2.resize(full, (8, 2), interpolation=cv2.INTER_LINEAR))
     odd = H.disagreement_map(np.zeros((3, 700), np.uint8), np.zeros((3, 700), np.uint8), palette, 1, width=10)
     assert odd.shape == (1, 10, 3)  # never 0 rows
     odd = H.disagreement_map(np.zeros((50, 100), np.uint8), np.zeros((50, 100), np.uint8), palette, 1, width=33)
