@@ -470,3 +470,19 @@ def test_write_html_is_the_rendered_page_in_utf8_atomically(varied: ParityReport
 def test_f_formats_and_placeholders() -> None:
     assert H._f(1.23456) == "1.23" and H._f(None) == "-" and H._f(None, none="n/a") == "n/a"
     assert H._f(0.5, "+.1f") == "+0.5" and H._f(0.0) == "0.00"
+
+
+def test_write_html_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
+    """The page holds Δ, ≤ and − : written in the locale's encoding (no ``encoding=``) it fails under a C
+    locale; a subprocess with locale coercion and UTF-8 mode off is the only way to get that locale."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.html"
+    roots = os.pathsep.join(str(Path(m.__file__).resolve().parents[k]) for m, k in ((H, 2), (sys.modules[__name__], 2)))
+    env = {**os.environ, "LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0", "PYTHONPATH": roots}
+    code = ("import sys; from tests.helpers.report import synthetic_report; from toolkit.compare.html import "
+            "write_html; assert sys.flags.utf8_mode == 0; write_html(synthetic_report(1, 1), sys.argv[1])")
+    subprocess.run([sys.executable, "-c", code, str(out)], env=env, check=True, timeout=120)
+    assert "Δ mIoU" in out.read_bytes().decode("utf-8")
