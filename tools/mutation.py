@@ -42,12 +42,15 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                        "test_class_weights_scale_only_the_positive_term",
                                        "test_hard_pixel_mining_averages_the_hardest_share"))]),
     "drift": ("toolkit/compare/drift.py", ["tests/compare/test_drift.py", "tests/compare/test_drift_reference.py",
-                                       "tests/compare/test_drift_summary.py"]),
+                                           "tests/compare/test_drift_summary.py"]),
     "temporal": ("toolkit/compare/temporal.py", ["tests/compare/test_temporal.py",
-                                             "tests/compare/test_temporal_summary.py"]),
-    # the fast fake-runner tests only: test_parity.py runs real models for ~2 min, too slow per mutant here
-    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py"]),
+                                                 "tests/compare/test_temporal_summary.py"]),
+    # fake runners and tiny models (seconds): test_parity.py exports real models (~15 s), too slow per mutant here
+    "comparator": ("toolkit/compare/comparator.py", ["tests/compare/test_comparator_unit.py",
+                                                     "tests/compare/test_comparator_files.py"]),
     "results": ("toolkit/compare/results.py", ["tests/compare/test_results_unit.py"]),
+    # hand-written five-node graphs (milliseconds): test_layers.py exports the real SegNet (~10 s)
+    "layers": ("toolkit/compare/layers.py", ["tests/compare/test_layers_unit.py"]),
     "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
     "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py", "tests/compare/test_html_content.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
@@ -60,7 +63,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # the one test that runs the pass (bit-identical logits, the codes' roles); ~13 s per mutant (its fixtures export
     # and calibrate the tiny model in each forked child)
     "quant-mask-codes": ("toolkit/quant/mask_codes.py",
-                         ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically"]),
+                         ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically",
+                          "tests/quant/test_mask_codes_units.py"]),
     "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
                                                "tests/video/test_pipeline_units.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)

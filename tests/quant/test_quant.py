@@ -234,6 +234,53 @@ def test_cpu_int8_unpools_on_codes_bit_identically(mask: onnx.ModelProto, feeds:
     for x in [feeds.feed(1), {"input": rng.normal(size=(2, 3, 48, 64)).astype(np.float32)}]:
         assert np.array_equal(_run(q, x).view(np.int32), _run(plain, x).view(np.int32))
     assert mask_groups_on_codes(mask) == 0  # a float graph has no codes to read
+    assert mask_groups_on_codes(_copy(plain)) == len(mask_groups(plain)) == 3  # one per unpooling, counted once
+    # nothing left behind: every node's output is read (the float y's DequantizeLinear went with its readers)
+    read = {i for n in q.graph.node for i in n.input} | {o.name for o in q.graph.output}
+    assert [n.name for n in q.graph.node if not any(o in read for o in n.output)] == []
+    _mixed_precision_groups_are_skipped_one_by_one(plain)
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    return out
+
+
+def _mixed_precision_groups_are_skipped_one_by_one(plain: onnx.ModelProto) -> None:
+    """A plan that keeps a layer in float (``quantize --plan``) leaves a group whose x is no DequantizeLinear, or
+    whose output is quantized other than per tensor with a uint8 zero point 0: that group keeps its float form,
+    and the groups after it are still rewired. The first group in the pass's own order is the one changed."""
+    from onnx import helper
+
+    from toolkit.export.lowering import mask_groups
+    from toolkit.quant.mask_codes import mask_groups_on_codes
+
+    first = next(iter(mask_groups(plain)))  # the group's name; node order changes when the pass reorders
+
+    def first_roles(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+        return {n.name.split("/mask/", 1)[1]: n for n in mask_groups(model)[first]}
+
+    kept = _copy(plain)  # x through an Identity: a float layer before the group
+    roles = first_roles(kept)
+    x = roles["x_planes"].input[0]
+    kept.graph.node.append(helper.make_node("Identity", [x], ["x_kept_float"], name="kept_float"))
+    for n in mask_groups(kept)[first]:
+        n.input[:] = ["x_kept_float" if i == x else i for i in n.input]
+    assert mask_groups_on_codes(kept) == 2
+    assert first_roles(kept)["x_planes"].input[0] == "x_kept_float"
+
+    for name, value in (("zp_3", np.array(3, np.uint8)), ("zp_int8", np.array(0, np.int8)),
+                        ("scale_per_channel", np.array([0.1, 0.2], np.float32))):
+        other = _copy(plain)  # the output's quantization the pass cannot build as codes
+        out = first_roles(other)["out"].output[0]
+        (quant,) = [n for n in other.graph.node if out in n.input]
+        assert quant.op_type == "QuantizeLinear"
+        other.graph.initializer.append(numpy_helper.from_array(value, name))
+        quant.input[1 if name.startswith("scale") else 2] = name
+        assert mask_groups_on_codes(other) == 3, name  # x is still read as codes ...
+        assert first_roles(other)["out"].output[0] == out, name  # ... but the output stays float, then quantized
+        assert [n.op_type for n in other.graph.node if out in n.input] == ["QuantizeLinear"], name
 
 
 def consumers(model: onnx.ModelProto, name: str) -> list[str]:
