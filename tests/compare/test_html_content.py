@@ -435,6 +435,9 @@ def test_worst_frames_heading_and_images(varied: ParityReport) -> None:
     heads = re.findall(r"<h4>(.*?)</h4>", out)
     assert heads == ["f&lt;7&gt;.png (frame 7): agreement 87.65 %, 1,234 pixels changed, 50 % of them on a boundary",
                      "g.png (frame 3): agreement 99.50 %, 0 pixels changed, - % of them on a boundary"]
+    # nothing else shows: the headings and the captions are the block's whole text
+    assert re.sub(r"<[^>]+>", "", out) == "".join(h + "framereferencecandidatedisagreement" for h in heads)
+    assert "100 % of them on a boundary" in H._worst([replace(frames[0], changed_on_boundary=1234)], palette, 2)
     figs = re.findall(r'<figure><img src="([^"]+)" width="(\d+)" height="(\d+)" alt="([^"]*)">', out)
     assert [f[3] for f in figs] == ["frame", "reference", "candidate", "disagreement"] * 2
     assert all((f[1], f[2]) == ("320", "32") for f in figs)
@@ -486,3 +489,12 @@ def test_write_html_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
             "write_html; assert sys.flags.utf8_mode == 0; write_html(synthetic_report(1, 1), sys.argv[1])")
     subprocess.run([sys.executable, "-c", code, str(out)], env=env, check=True, timeout=120)
     assert "Δ mIoU" in out.read_bytes().decode("utf-8")
+
+
+def test_transitions_table_alone() -> None:
+    assert H._transitions_table({}) == H._transitions_table({"top_transitions": None}) == \
+        "<p>No pixel changed class.</p>"
+    rows = texts(tables(H._transitions_table({"top_transitions": [
+        {"from": "a<", "to": "b", "pixels": 12345, "share_of_changed": 99.95},
+        {"from": "b", "to": "a<", "pixels": 7, "share_of_changed": 0.04}]}))["reference class"][0])
+    assert rows[1:] == [["a<", "b", "12,345", "100.0"], ["b", "a<", "7", "0.0"]]
