@@ -427,6 +427,9 @@ def test_worst_frames_heading_and_images(varied: ParityReport) -> None:
     cand[10:20, 98] = 0  # within 2 pixels of the class boundary at 100, not within 1
     cand[10:20, 101] = 0
     cand[30:35, 120:130] = 0
+    cand[0:4, 97] = 0  # within 3 pixels, not 2
+    cand[5:9, 95] = 0  # within 5, not 4
+    cand[22:26, 96] = 0  # within 4, not 3: every band the page may pass draws its own map
     image = rng.integers(0, 256, (h, w, 3), np.uint8)
     palette = [[10, 20, 30], [200, 100, 50]]
     frames = [WorstFrame(7, "f<7>.png", 87.654, 1234, 617, image, ref, cand),
@@ -447,7 +450,8 @@ def test_worst_frames_heading_and_images(varied: ParityReport) -> None:
     assert np.array_equal(got[1], cv2.resize(H.colorize(ref, palette), size, interpolation=cv2.INTER_NEAREST))
     assert np.array_equal(got[2], cv2.resize(H.colorize(cand, palette), size, interpolation=cv2.INTER_NEAREST))
     assert np.array_equal(got[3], H.disagreement_map(ref, cand, palette, 2, 320))
-    assert not np.array_equal(got[3], H.disagreement_map(ref, cand, palette, 1, 320))  # the band is passed on
+    drawn = [H.disagreement_map(ref, cand, palette, band, 320) for band in (1, 2, 3, 4, 5)]
+    assert all(not np.array_equal(drawn[i], drawn[j]) for i in range(5) for j in range(i))
     assert out.count('<div class="frames">') == 2 and out.count("</div>") == 2
     # the band the page passes: the candidate's drift band, else the reference's, else 3
     page = H.render_html(replace(varied, worst_frames=[frames, [], frames], palette=palette))
