@@ -503,3 +503,13 @@ def test_transitions_table_alone() -> None:
         {"from": "a<", "to": "b", "pixels": 12345, "share_of_changed": 99.95},
         {"from": "b", "to": "a<", "pixels": 7, "share_of_changed": 0.04}]}))["reference class"][0])
     assert rows[1:] == [["a<", "b", "12,345", "100.0"], ["b", "a<", "7", "0.0"]]
+
+
+def test_a_nan_figure_shows_the_placeholder_like_none(base: ParityReport) -> None:
+    """An unlabelled clip has no mIoU: results.py writes null to the JSON, and the page shows "-", not "nan"."""
+    a, b = base.candidates
+    nan = float("nan")
+    page = H.render_html(replace(base, candidates=[a, replace(b, miou=nan, delta_miou=nan)]))
+    assert H._f(nan) == "-" and H._f(None) == "-" and H._f(1.234) == "1.23"
+    text = re.sub(r"data:image/png;base64,[^\"]*", "", page)  # the images' base64 may spell anything
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
