@@ -52,14 +52,19 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # hand-written five-node graphs (milliseconds): test_layers.py exports the real SegNet (~10 s)
     "layers": ("toolkit/compare/layers.py", ["tests/compare/test_layers_unit.py"]),
     "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
-    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py"]),
-    "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py",
+    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py", "tests/compare/test_html_content.py"]),
+    "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py", "tests/test_evaluate_units.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
                                          "test_class_map_agrees_with_full_logits_argmax_but_at_rounding_ties",
                                          "tests/test_tta.py::test_single_scale_tta_scores_as_plain_eval"]),
-    "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_quant.py"]),
-    "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_quant.py"]),
+    # the hand-built-graph tests only: test_quant.py exports the tiny SegNet (~13 s per pytest process)
+    "quant-int8": ("toolkit/quant/int8.py", ["tests/quant/test_int8_units.py"]),
+    "quant-calibration": ("toolkit/quant/calibration.py", ["tests/quant/test_calibration_units.py",
+                                                           "tests/quant/test_int8_units.py"]),
+    "quant-fp16": ("toolkit/quant/fp16.py", ["tests/quant/test_fp16_units.py"]),
+    # a fake evaluation (drift from the layers kept): test_planner.py runs `toolkit quantize --budget` end to end
+    "quant-planner": ("toolkit/quant/planner.py", ["tests/quant/test_planner_units.py"]),
     # the one test that runs the pass (bit-identical logits, the codes' roles); ~13 s per mutant (its fixtures export
     # and calibrate the tiny model in each forked child)
     "quant-mask-codes": ("toolkit/quant/mask_codes.py",

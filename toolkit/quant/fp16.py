@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 import onnx
 
-from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes
+from toolkit.core.names import GROUP_TAG
+from toolkit.export.lowering import collapse_mask_groups, expand_plugin_nodes, mask_group_node_names
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def convert_fp16(model: onnx.ModelProto, keep_io_types: bool = True, exclude: Se
     work = onnx.ModelProto()
     work.CopyFrom(model)
     had_plugin = expand_plugin_nodes(work)
+    group_nodes = set(mask_group_node_names(work))
     ops, nodes = split_exclude(work, exclude)
     with warnings.catch_warnings(record=True) as caught:  # one warning per weight below fp16's range
         warnings.simplefilter("always")
@@ -48,6 +50,19 @@ def convert_fp16(model: onnx.ModelProto, keep_io_types: bool = True, exclude: Se
     if caught:
         log.debug("fp16: %d weight values outside fp16's range were clamped (e.g. %s)", len(caught), caught[0].message)
     if had_plugin:
+        _unmark_output_casts(out, group_nodes)
         collapse_mask_groups(out)
     log.debug("fp16: %d ops kept fp32 by type, %d by name", len(ops), len(nodes))
     return out
+
+
+def _unmark_output_casts(model: onnx.ModelProto, group_nodes: set[str]) -> None:
+    """Take the converter's graph-output Casts out of the mask groups.
+
+    The converter names the Cast it puts on a graph output after its producer (``unpool1/mask/out_cast_to_logits``
+    where a plugin node writes the output), which makes it a member of that group by name, and
+    ``collapse_mask_groups`` would then drop it with the group and leave the output without a producer."""
+    outputs = {o.name for o in model.graph.output}
+    for n in model.graph.node:
+        if GROUP_TAG in n.name and n.name not in group_nodes and outputs.intersection(n.output):
+            n.name = n.name.replace(GROUP_TAG, "_")

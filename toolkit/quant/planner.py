@@ -282,7 +282,8 @@ class Planner:
             ops = {n.name: n.op_type for n in src.graph.node}
             rows = [{"node": name, "op": ops[name], "sensitivity": dataclasses.asdict(per[name]),
                      "recovery": round(base - self.budget.violation(per[name]), 4)} for name in layers if name in per]
-            order = sorted(layers, key=lambda n: (self.budget.violation(per[n]), per[n].miou_drop))
+            # no per-layer drifts when the fully quantized graph meets the budget (nothing was measured)
+            order = sorted(layers, key=lambda n: (self.budget.violation(per[n]), per[n].miou_drop)) if per else []
             plan = Plan(str(self.model), self.target, self.budget, keep_precision, {}, rows, drift_before=full,
                         sensitivity_cache=str(cache), sensitivity_cached=hit)
             best: tuple[float, int, Drift] = (base, 0, full)
