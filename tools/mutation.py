@@ -52,7 +52,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     # hand-written five-node graphs (milliseconds): test_layers.py exports the real SegNet (~10 s)
     "layers": ("toolkit/compare/layers.py", ["tests/compare/test_layers_unit.py"]),
     "spot-check": ("toolkit/compare/spot_check.py", ["tests/compare/test_spot_check.py"]),
-    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py"]),
+    "html": ("toolkit/compare/html.py", ["tests/compare/test_html.py", "tests/compare/test_html_content.py"]),
     "evaluate": ("toolkit/evaluate.py", ["tests/test_evaluate.py", "tests/test_evaluate_units.py",
                                          # class_map_at_size (the server's bounded-memory argmax); evaluate_model
                                          "tests/serve/test_limits.py::"
@@ -72,8 +72,11 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "quant-mask-codes": ("toolkit/quant/mask_codes.py",
                          ["tests/quant/test_quant.py::test_cpu_int8_unpools_on_codes_bit_identically",
                           "tests/quant/test_mask_codes_units.py"]),
-    "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline.py", "tests/video/test_pipeline_order.py",
-                                               "tests/video/test_pipeline_units.py"]),
+    # fast unit tests first (no video, no thread left hanging): they kill most mutants before an end-to-end test
+    # can block on a broken queue; the order test holds the issue's planted bug (frames in completion order)
+    "pipeline": ("toolkit/video/pipeline.py", ["tests/video/test_pipeline_units.py",
+                                               "tests/video/test_pipeline_run_units.py",
+                                               "tests/video/test_pipeline_order.py", "tests/video/test_pipeline.py"]),
     # the fake with TensorRT's semantics (queued copies, copy direction, dtypes, enqueue before capture)
     "trt-runner": ("toolkit/backend/trt/runner.py", ["tests/backend/trt/test_trt_fake.py",
                                                      "tests/backend/trt/test_trt_fake_semantics.py",
@@ -82,6 +85,27 @@ MODULES: dict[str, tuple[str, list[str]]] = {
                                                        "tests/backend/trt/test_sidecar_fields.py",
                                                        "tests/backend/trt/test_trt_fake.py"]),
 }
+
+# mutmut's wall-clock limit per mutant is (tests' time + 1 s) x 15 (its default): ~1 min for each pipeline mutant
+# that blocks a queue forever. 5 still leaves a clean run 5x its measured time; a timeout counts as killed.
+TIMEOUT_MULTIPLIER = {"pipeline": 5.0}
+
+# the tests run in the map's order (mutmut passes them as a set: any order), so with -x a fast test listed first
+# kills a mutant before a slow or blocking one starts; a conftest.py at the scratch copy's root sorts them
+_ORDER_CONFTEST = """
+ORDER = {order!r}
+
+
+def _rank(nodeid):
+    for i, t in enumerate(ORDER):
+        if nodeid == t or nodeid.startswith(t + ("[" if "::" in t else "::")):
+            return i
+    return len(ORDER)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: _rank(item.nodeid))
+"""
 
 # top-level folders whose import name differs from the folder's (setup.py: package_dir)
 INSTALLED = {"train": "segnet_train"}
@@ -103,7 +127,7 @@ for name in sys.argv[1:]:
 """
 
 
-def scratch_copy(dest: Path, target: str, tests: list[str]) -> None:
+def scratch_copy(dest: Path, target: str, tests: list[str], timeout_multiplier: float | None = None) -> None:
     """The package, the tests and a pyproject.toml whose [tool.mutmut] names one module and its tests."""
     if dest.exists():
         shutil.rmtree(dest)
@@ -122,7 +146,10 @@ def scratch_copy(dest: Path, target: str, tests: list[str]) -> None:
              f"pytest_add_cli_args_test_selection = [{test_args}]\n"
              'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
              "use_git_change_detection = false\n")
+    if timeout_multiplier is not None:
+        text += f"timeout_multiplier = {timeout_multiplier}\n"
     (dest / "pyproject.toml").write_text(text)
+    (dest / "conftest.py").write_text(_ORDER_CONFTEST.format(order=tests))
 
 
 def run_module(name: str, work: Path, jobs: int, max_minutes: float | None = None,
@@ -130,7 +157,8 @@ def run_module(name: str, work: Path, jobs: int, max_minutes: float | None = Non
     target, tests = MODULES[name]
     dest = work / name
     if not report_only:
-        scratch_copy(dest, target, [t for t in tests if (ROOT / t.partition("::")[0]).exists()])
+        scratch_copy(dest, target, [t for t in tests if (ROOT / t.partition("::")[0]).exists()],
+                     TIMEOUT_MULTIPLIER.get(name))
     # one thread per process: mutmut forks each mutant from a process that has imported torch, and a forked
     # child waits forever on the parent's OpenMP pool (every unpool mutant timed out before this)
     env = dict(os.environ, PYTHONPATH=str(dest), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import math
 from html import escape
 from pathlib import Path
 
@@ -97,7 +98,8 @@ def _img(rgb: np.ndarray, caption: str, nearest: bool = True) -> str:
 
 
 def _f(v: float | None, fmt: str = ".2f", none: str = "-") -> str:
-    return none if v is None else format(v, fmt)
+    """A figure, or the placeholder where there is none: None, or NaN (an unlabelled clip's mIoU; JSON has null)."""
+    return none if v is None or math.isnan(v) else format(v, fmt)
 
 
 def _td(v: str) -> str:
