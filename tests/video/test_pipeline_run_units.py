@@ -149,6 +149,7 @@ def test_unreadable_frames_are_skipped_counted_and_the_first_ones_named() -> Non
     assert [i for i, _, _ in sink.got] == [0, n + 1, n + 2]  # indices keep the source's positions
     assert s.unreadable == n and s.unreadable_names == [f"f{i}" for i in range(1, UNREADABLE_LISTED + 1)]
     assert s.error is None and s.stopped_by == "end of source"
+    assert s.temporal["gaps"] == 1  # the flip rate counts 0 -> n+1 as a gap, n+1 -> n+2 as adjacent
 
 
 def test_a_lost_source_ends_the_run_with_its_error_after_writing_what_came_before() -> None:
@@ -198,6 +199,98 @@ def test_a_second_interrupt_stops_waiting_for_the_stages() -> None:
     s = finish(pipe(Listed(50), [sink], queue_size=1))
     assert s.stopped_by == "interrupted (Ctrl-C)" and s.frames == 0 and sink.closed  # no write after the second
     assert sink.calls == 2
+
+
+def test_a_second_interrupt_returns_even_with_a_stage_stuck_in_the_runner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hung runner call (a device that stopped answering) must not keep the second Ctrl-C from returning: run()
+    waits JOIN_TIMEOUT_S per stage, then closes the sinks. The wait is cut to 0.2 s here; without a limit the run
+    never returns (the watchdog fails the test)."""
+    monkeypatch.setattr(pipeline, "JOIN_TIMEOUT_S", 0.2)
+    release = threading.Event()
+
+    class Hangs(FakeRunner):
+        calls = 0
+
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            self.calls += 1
+            if self.calls == 4:  # the warm-up, frames 0 and 1, then frame 2 hangs
+                release.wait(30)
+            return super()._infer_impl(feed)
+
+    sink = Recorder(interrupt_at=[1, 2])
+    try:
+        s = finish(pipe(Listed(50), [sink], Hangs(size=HW), queue_size=1))
+        stuck = [t.name for t in threading.enumerate() if t.name == "infer0"]
+    finally:
+        release.set()
+    assert s.stopped_by == "interrupted (Ctrl-C)" and sink.calls == 2 and sink.closed and stuck == ["infer0"]
+
+
+class ThreadClocks:
+    """A fake ``time`` for the pipeline: each thread reads its own clock, which moves only when a fake called in
+    that thread says how long it took, so every stage time, the latency and the wall time are exact."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def perf_counter(self) -> float:
+        return getattr(self._local, "t", 0.0)
+
+    def advance(self, ms: float) -> None:
+        self._local.t = self.perf_counter() + ms / 1e3
+
+
+@pytest.mark.parametrize("on_cpu", [True, False])  # the argmax in the worker, or in the overlay thread
+def test_stage_times_latency_and_wall_time_are_measured_where_they_happen(monkeypatch: pytest.MonkeyPatch,
+                                                                          on_cpu: bool) -> None:
+    clocks = ThreadClocks()
+    monkeypatch.setattr(pipeline, "time", clocks)
+    argmax = pipeline.argmax_classes
+    monkeypatch.setattr(pipeline, "argmax_classes", lambda x: (clocks.advance(2), argmax(x))[1])
+
+    class Prep(pipeline.FastPreprocess):
+        def __call__(self, image_rgb: np.ndarray) -> pipeline.Preprocessed:
+            clocks.advance(1)
+            return super().__call__(image_rgb)
+
+    monkeypatch.setattr(pipeline, "FastPreprocess", Prep)
+
+    class Source(Listed):
+        def read(self) -> np.ndarray | None:
+            clocks.advance(3)
+            return super().read()
+
+    class Runner(FakeRunner):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            clocks.advance(7)
+            return super()._infer_impl(feed)
+
+    class Draws(Plain):
+        def __call__(self, frame: np.ndarray, mask: np.ndarray, hud: Sequence[str] = ()) -> np.ndarray:
+            clocks.advance(5)
+            return frame
+
+    class Sink20(Recorder):
+        def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
+            clocks.advance(20)
+            super().write(frame, mask, index)
+
+        def close(self) -> None:
+            clocks.advance(500)  # after the last write: not part of the wall time
+            super().close()
+
+    runner = type("Runner", (Runner,), {"on_cpu": on_cpu})(size=HW)
+    runner.activate()
+    ds = runner.meta.dataset
+    n = 4
+    s = finish(Pipeline(Source(n), runner, Draws(ds.class_names, ds.palette), [Sink20()]))
+    assert s.frames == n
+    exact = {"capture": 3.0, "preprocess": 1.0, "infer": 7.0, "overlay": 5.0 + 2.0, "write": 20.0}  # argmax: overlay
+    assert s.stages == {k: pipeline.percentiles([ms] * n) for k, ms in exact.items()}
+    # latency: frame i is captured at 3 (i + 1) ms on the capture thread's clock and written at 8 + 20 (i + 1) ms on
+    # the run's (the warm-up's preprocessing and inference, 1 + 7 ms, come before the start, then 20 ms per write)
+    assert s.latency_ms == pipeline.percentiles([8 + 20 * (i + 1) - 3 * (i + 1) for i in range(n)])
+    assert (s.wall_s, s.fps) == (round(20 * n / 1e3, 4), round(n / round(20 * n / 1e3, 4), 3))
 
 
 # -- the stages one at a time --
@@ -308,6 +401,20 @@ class Frames(FakeRunner):
     def infer_frame(self, frame_rgb: np.ndarray, at_frame_size: bool = False) -> np.ndarray:
         self.frames.append(frame_rgb.shape)
         return np.full(HW, int(frame_rgb[..., :3].reshape(-1, 3).sum(0).argmax()), np.uint8)
+
+
+def test_preprocess_resizes_to_the_model_size_and_pads_to_its_own_stride() -> None:
+    runner = FakeRunner(size=(24, 40))
+    runner.meta.output_stride = 16  # not the default 8: the model's own stride pads the tensor
+    p = pipe(Listed(0), [], runner)
+    p.q_pre.put(Item(0, np.zeros((30, 50, 3), np.uint8), 0.0))
+    p.q_pre.put(_END)
+    out: list[object] = []
+    p._put = lambda q, item: out.append(item) or True  # type: ignore[method-assign]
+    p._preprocess()
+    (item, _) = out
+    assert isinstance(item, Item) and item.pre is not None
+    assert item.pre.tensor.shape == (1, 3, 32, 48) and tuple(item.pre.valid_hw) == (24, 40)
 
 
 def test_warm_up_runs_once_per_worker_at_the_sources_frame_size() -> None:

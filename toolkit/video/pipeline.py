@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 STAGES = ("capture", "preprocess", "infer", "overlay", "write")
 UNREADABLE_LISTED = 20  # names kept for the summary and --json; the count covers them all
 _END = object()  # end-of-stream marker, one per consumer
+# how long run() waits for each stage thread after the stop before it closes the sinks anyway: a stage stuck in
+# a runner call (a hung device) must not keep a second Ctrl-C from returning; the threads are daemons
+JOIN_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -418,7 +421,7 @@ class Pipeline:
         finally:
             self.request_stop("end of source")
             for t in threads:
-                t.join(timeout=5.0)
+                t.join(timeout=JOIN_TIMEOUT_S)
             close_errors = []
             for sink in self.sinks:
                 try:
