@@ -141,11 +141,13 @@ def test_max_frames_counts_source_positions() -> None:
     assert [i for i, _, _ in sink.got] == [0, 2] and (s.frames, s.unreadable) == (2, 1)
 
 
-def test_unreadable_frames_are_skipped_counted_and_the_first_ones_named() -> None:
+def test_unreadable_frames_are_skipped_counted_and_the_first_ones_named(caplog: pytest.LogCaptureFixture) -> None:
     n = UNREADABLE_LISTED + 5
     fail = {i: UnreadableFrame(f"cannot decode {i}", f"f{i}") for i in range(1, n + 1)}
     sink = Recorder()
-    s = finish(pipe(Listed(n + 3, fail=fail), [sink]))
+    with caplog.at_level("DEBUG", logger="toolkit.video.pipeline"):
+        s = finish(pipe(Listed(n + 3, fail=fail), [sink]))
+    assert [r.getMessage() for r in caplog.records] == [str(fail[i]) for i in range(1, n + 1)]  # each, at debug
     assert [i for i, _, _ in sink.got] == [0, n + 1, n + 2]  # indices keep the source's positions
     assert s.unreadable == n and s.unreadable_names == [f"f{i}" for i in range(1, UNREADABLE_LISTED + 1)]
     assert s.error is None and s.stopped_by == "end of source"
@@ -309,6 +311,18 @@ def test_a_live_capture_keeps_only_the_newest_frame_waiting() -> None:
     assert not t.is_alive() and len(p.times["capture"]) == 3
 
 
+def test_a_live_run_writes_the_frames_it_did_not_drop_in_order() -> None:
+    class Camera(Listed):  # a frame every 50 ms: the stages keep up, so the frames go through the empty queue
+        def read(self) -> np.ndarray | None:
+            time.sleep(0.05)
+            return super().read()
+
+    sink = Recorder()
+    s = finish(pipe(Camera(4, live=True), [sink]))
+    got = [i for i, _, _ in sink.got]
+    assert s.error is None and s.frames == len(got) >= 1 and s.frames + s.dropped == 4 and got == sorted(got)
+
+
 def test_preprocess_numbers_the_frames_and_ends_every_worker() -> None:
     p = pipe(Listed(0), [], ThreadSafe(size=HW), workers=3)
     for i in (0, 2, 5):  # source positions with gaps
@@ -447,9 +461,15 @@ def test_a_runner_without_a_label_space_or_workers_is_refused() -> None:
 
     with pytest.raises(ToolkitError, match="model 'fake' carries no label space"):
         Pipeline(Listed(0), NoMeta(size=HW), Plain(["a"], [(0, 0, 0)]), [])
+    with pytest.raises(ToolkitError) as e:
+        Pipeline(Listed(0), NoMeta(size=HW), Plain(["a"], [(0, 0, 0)]), [])
+    assert str(e.value) == ("model 'fake' carries no label space (class names, palette, mean/std); export it with "
+                            "the toolkit so its metadata travels with it")
 
 
 def test_queue_sizes() -> None:
+    p = pipe(Listed(0), [])
+    assert (p.q_pre.maxsize, p.q_inf.maxsize, p.q_post.maxsize, p.q_out.maxsize) == (4, 4, 4, 4)  # the default
     p = pipe(Listed(0), [], ThreadSafe(size=HW), queue_size=3, workers=5)
     assert (p.q_pre.maxsize, p.q_inf.maxsize, p.q_post.maxsize, p.q_out.maxsize) == (3, 3, 5, 3)
     p = pipe(Listed(0), [], queue_size=0)
@@ -494,10 +514,33 @@ def test_warm_up_feeds_a_model_size_tensor_from_every_worker_thread() -> None:
         seen: list[tuple[bool, tuple[int, ...], float]] = []
         runner = Feeds(size=HW)
         p = pipe(Listed(0, hw=(40, 60)), [], runner, workers=workers)  # the frame size matters on the device only
+        assert p.input_shape == (1, 3, *HW)  # the model's size until warm_up() measures it
         assert p.warm_up() == [1, 3, *HW]
         ds = runner.meta.dataset
         black = max(abs(m / s) for m, s in zip(ds.mean, ds.std, strict=True))  # a black frame, normalised
         assert seen == [(workers > 1, (1, 3, *HW), pytest.approx(black, rel=1e-6))] * workers
+
+
+def test_warm_up_pads_to_the_models_own_stride() -> None:
+    runner = FakeRunner(size=(24, 40))
+    runner.meta.output_stride = 16
+    p = pipe(Listed(0), [], runner)
+    assert p.warm_up() == [1, 3, 32, 48] and p.input_shape == (1, 3, 32, 48)
+
+
+def test_warm_up_calls_every_worker_at_once_even_past_the_thread_pools_default_size() -> None:
+    """The point of the warm-up is the concurrent calls (each grows the runtime's buffers once); 33 workers is past
+    ThreadPoolExecutor's default size on any machine (at most 32), so a pool of that default would never fill the
+    barrier."""
+    workers = 33
+    barrier = threading.Barrier(workers, timeout=5.0)
+
+    class Together(ThreadSafe):
+        def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            barrier.wait()
+            return super()._infer_impl(feed)
+
+    assert pipe(Listed(0), [], Together(size=HW), workers=workers).warm_up() == [1, 3, *HW]
 
 
 # -- a failure in any stage: the run ends with that error, and every thread it started has finished --
