@@ -239,6 +239,8 @@ def test_cpu_int8_unpools_on_codes_bit_identically(mask: onnx.ModelProto, feeds:
     read = {i for n in q.graph.node for i in n.input} | {o.name for o in q.graph.output}
     assert [n.name for n in q.graph.node if not any(o in read for o in n.output)] == []
     _mixed_precision_groups_are_skipped_one_by_one(plain)
+    _unusual_groups_keep_their_float_form(plain)
+    _only_the_encoders_own_pool_is_reused(plain)
 
 
 def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -281,6 +283,126 @@ def _mixed_precision_groups_are_skipped_one_by_one(plain: onnx.ModelProto) -> No
         assert mask_groups_on_codes(other) == 3, name  # x is still read as codes ...
         assert first_roles(other)["out"].output[0] == out, name  # ... but the output stays float, then quantized
         assert [n.op_type for n in other.graph.node if out in n.input] == ["QuantizeLinear"], name
+
+
+def _group_roles(model: onnx.ModelProto, group: str) -> dict[str, onnx.NodeProto]:
+    from toolkit.export.lowering import mask_groups
+
+    return {n.name.split("/mask/", 1)[1]: n for n in mask_groups(model)[group]}
+
+
+def _unusual_groups_keep_their_float_form(plain: onnx.ModelProto) -> None:
+    """Graphs the exporter does not write but a hand edit or another tool can: the pass skips what it cannot prove
+    and still rewires the other groups, and never leaves a node reading a tensor it removed (the pass's final
+    topological sort raises on that)."""
+    from onnx import TensorProto, helper
+
+    from toolkit.export.lowering import mask_groups
+    from toolkit.quant.mask_codes import mask_groups_on_codes
+
+    first = next(iter(mask_groups(plain)))
+
+    for role in ("max", "x_planes"):  # a group missing a role: skipped, the others rewired
+        m = _copy(plain)
+        _group_roles(m, first)[role].name = f"{first}/mask/{role}_renamed"
+        assert mask_groups_on_codes(m) == 2, role
+
+    m = _copy(plain)  # x a graph input: no DequantizeLinear to read codes from
+    roles = _group_roles(m, first)
+    x = roles["x_planes"].input[0]
+    m.graph.input.append(helper.make_tensor_value_info("x_in", TensorProto.FLOAT, None))
+    for n in mask_groups(m)[first]:
+        n.input[:] = ["x_in" if i == x else i for i in n.input]
+    assert mask_groups_on_codes(m) == 2 and _group_roles(m, first)["x_planes"].input[0] == "x_in"
+
+    def output_stays_float(m: onnx.ModelProto, why: str) -> None:
+        out = _group_roles(m, first)["out"].output[0]
+        assert mask_groups_on_codes(m) == 3, why  # x still read as codes ...
+        assert _group_roles(m, first)["out"].output[0] == out, why  # ... the output left float
+
+    m = _copy(plain)  # y a graph input
+    roles = _group_roles(m, first)
+    m.graph.input.append(helper.make_tensor_value_info("y_in", TensorProto.FLOAT, None))
+    roles["y_planes"].input[0] = roles["y_dims_shape"].input[0] = "y_in"
+    output_stays_float(m, "y a graph input")
+
+    m = _copy(plain)  # y dequantized per channel
+    roles = _group_roles(m, first)
+    (y_dq,) = [n for n in m.graph.node if roles["y_planes"].input[0] in n.output]
+    m.graph.initializer.append(numpy_helper.from_array(np.array([0.1, 0.2], np.float32), "y_scale_per_channel"))
+    y_dq.input[1] = "y_scale_per_channel"
+    output_stays_float(m, "y per channel")
+
+    m = _copy(plain)  # y's float value also read outside the group: its DequantizeLinear stays
+    roles = _group_roles(m, first)
+    y = roles["y_planes"].input[0]
+    m.graph.node.append(helper.make_node("Identity", [y], ["y_read_too"], name="y_read_too"))
+    m.graph.output.append(helper.make_tensor_value_info("y_read_too", TensorProto.FLOAT, None))
+    assert mask_groups_on_codes(m) == 3 and any(y in n.output for n in m.graph.node)
+
+    m = _copy(plain)  # the output read twice (a Q and a float reader), or read by nobody but the graph's output
+    out = _group_roles(m, first)["out"].output[0]
+    m.graph.node.append(helper.make_node("Identity", [out], ["out_read_too"], name="out_read_too"))
+    m.graph.output.append(helper.make_tensor_value_info("out_read_too", TensorProto.FLOAT, None))
+    output_stays_float(m, "out read twice")
+    m = _copy(plain)
+    out = _group_roles(m, first)["out"].output[0]
+    (quant,) = [n for n in m.graph.node if out in n.input]
+    m.graph.input.append(helper.make_tensor_value_info("other_float", TensorProto.FLOAT, None))
+    quant.input[0] = "other_float"
+    m.graph.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, None))
+    output_stays_float(m, "out only a graph output")
+
+    m = _copy(plain)  # an initializer the graph outputs as is, read by no node: not one of the pass's leftovers
+    m.graph.initializer.append(numpy_helper.from_array(np.array([1.0], np.float32), "constant_out"))
+    m.graph.output.append(helper.make_tensor_value_info("constant_out", TensorProto.FLOAT, [1]))
+    assert mask_groups_on_codes(m) == 3 and "constant_out" in {t.name for t in m.graph.initializer}
+
+
+def _only_the_encoders_own_pool_is_reused(plain: onnx.ModelProto) -> None:
+    """The group reuses a pool's codes only for a plain 2x2 pool of the very codes it reads, dequantized and
+    requantized with its own scale and zero point. Decoys placed before the encoder's pool in node order (the
+    search takes the first match) must each be passed over."""
+    from onnx import TensorProto, helper
+
+    from toolkit.export.lowering import mask_groups
+    from toolkit.quant.mask_codes import mask_groups_on_codes
+
+    first = next(iter(mask_groups(plain)))
+    m = _copy(plain)
+    producer = {o: n for n in m.graph.node for o in n.output}
+    x_dq = producer[_group_roles(m, first)["x_planes"].input[0]]
+    codes, scale, zero = x_dq.input
+    pool = next(n for n in m.graph.node if n.op_type == "MaxPool" and "/mask/" not in n.name
+                and producer[n.input[0]].op_type == "DequantizeLinear" and producer[n.input[0]].input[0] == codes)
+    (encoder_q,) = [n for n in m.graph.node if n.op_type == "QuantizeLinear" and pool.output[0] in n.input]
+    m.graph.initializer.append(numpy_helper.from_array(np.array(0.123, np.float32), "other_scale"))
+    for name, dtype in (("decoy_float", TensorProto.FLOAT), ("decoy_codes", TensorProto.UINT8)):
+        m.graph.input.append(helper.make_tensor_value_info(name, dtype, None))
+    plain_2x2 = {"kernel_shape": [2, 2], "strides": [2, 2]}
+    decoys = [
+        helper.make_node("MaxPool", ["decoy_float"], ["d1_p"], name="d1_pool_of_an_input", **plain_2x2),
+        helper.make_node("DequantizeLinear", [codes, scale, zero], ["d2_f"], name="d2_dq"),
+        helper.make_node("MaxPool", ["d2_f"], ["d2_p"], name="d2_pool_3x3", kernel_shape=[3, 3], strides=[2, 2]),
+        helper.make_node("QuantizeLinear", ["d2_p", scale, zero], ["d2_q"], name="d2_q"),
+        helper.make_node("DequantizeLinear", ["decoy_codes", scale, zero], ["d3_f"], name="d3_dq_other_codes"),
+        helper.make_node("MaxPool", ["d3_f"], ["d3_p"], name="d3_pool", **plain_2x2),
+        helper.make_node("QuantizeLinear", ["d3_p", scale, zero], ["d3_q"], name="d3_q"),
+        helper.make_node("DequantizeLinear", [codes, "other_scale", zero], ["d4_f"], name="d4_dq_other_scale"),
+        helper.make_node("MaxPool", ["d4_f"], ["d4_p"], name="d4_pool", **plain_2x2),
+        helper.make_node("QuantizeLinear", ["d4_p", "other_scale", zero], ["d4_q"], name="d4_q"),
+        helper.make_node("DequantizeLinear", [codes, scale, zero], ["d5_f"], name="d5_dq"),
+        helper.make_node("MaxPool", ["d5_f"], ["d5_p"], name="d5_pool_read_by_nothing", **plain_2x2),
+        # the encoder pool's output requantized at another scale first, then by its own Q
+        helper.make_node("QuantizeLinear", [pool.output[0], "other_scale", zero], ["d6_q"], name="d6_q_other_scale"),
+    ]
+    for i, n in enumerate(decoys):
+        m.graph.node.insert(i, n)
+    for name in ("d2_q", "d3_q", "d4_q", "d6_q"):
+        m.graph.output.append(helper.make_tensor_value_info(name, TensorProto.UINT8, None))
+    assert mask_groups_on_codes(m) == 3
+    reuse = _group_roles(m, first)["max"]
+    assert (reuse.op_type, reuse.input[0]) == ("Reshape", encoder_q.output[0])
 
 
 def consumers(model: onnx.ModelProto, name: str) -> list[str]:
