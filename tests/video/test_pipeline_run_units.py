@@ -208,7 +208,7 @@ def test_a_second_interrupt_returns_even_with_a_stage_stuck_in_the_runner(monkey
     waits JOIN_TIMEOUT_S per stage, then closes the sinks. The wait is cut to 0.2 s here; without a limit the run
     never returns (the watchdog fails the test)."""
     monkeypatch.setattr(pipeline, "JOIN_TIMEOUT_S", 0.2)
-    release = threading.Event()
+    hanging, release = threading.Event(), threading.Event()
 
     class Hangs(FakeRunner):
         calls = 0
@@ -216,10 +216,16 @@ def test_a_second_interrupt_returns_even_with_a_stage_stuck_in_the_runner(monkey
         def _infer_impl(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             self.calls += 1
             if self.calls == 4:  # the warm-up, frames 0 and 1, then frame 2 hangs
+                hanging.set()
                 release.wait(30)
             return super()._infer_impl(feed)
 
-    sink = Recorder(interrupt_at=[1, 2])
+    class Interrupts(Recorder):  # Ctrl-C on frames 0 and 1, once frame 1 is inferred (frame 2 hangs)
+        def write(self, frame: np.ndarray, mask: np.ndarray, index: int) -> None:
+            hanging.wait(5)
+            super().write(frame, mask, index)
+
+    sink = Interrupts(interrupt_at=[1, 2])
     try:
         s = finish(pipe(Listed(50), [sink], Hangs(size=HW), queue_size=1))
         stuck = [t.name for t in threading.enumerate() if t.name == "infer0"]
