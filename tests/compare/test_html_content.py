@@ -494,6 +494,15 @@ def test_write_html_is_utf8_under_an_ascii_locale(tmp_path: Path) -> None:
             "write_html; assert sys.flags.utf8_mode == 0; write_html(synthetic_report(1, 1), sys.argv[1])")
     subprocess.run([sys.executable, "-c", code, str(out)], env=env, check=True, timeout=120)
     assert "Δ mIoU" in out.read_bytes().decode("utf-8")
+    # the same page here (UTF-8 locale), byte for byte but the time; also what lets mutmut see this test call
+    # write_html (it picks the tests per function from the calls it traced in-process; the subprocess is not traced)
+    here = tmp_path / "here.html"
+    H.write_html(synthetic_report(1, 1), here)
+
+    def undated(page: Path) -> bytes:  # the written time has minute resolution: the two may straddle a minute
+        return re.sub(rb"\d{4}-\d\d-\d\d \d\d:\d\d UTC", b"(time)", page.read_bytes())
+
+    assert undated(here) == undated(out)
 
 
 def test_transitions_table_alone() -> None:
