@@ -261,7 +261,7 @@ def _mixed_precision_groups_are_skipped_one_by_one(plain: onnx.ModelProto) -> No
     first = next(iter(mask_groups(plain)))  # the group's name; node order changes when the pass reorders
 
     def first_roles(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
-        return {n.name.split("/mask/", 1)[1]: n for n in mask_groups(model)[first]}
+        return _group_roles(model, first)
 
     kept = _copy(plain)  # x through an Identity: a float layer before the group
     roles = first_roles(kept)
